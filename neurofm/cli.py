@@ -1,0 +1,53 @@
+"""The ``neurofm`` command line.
+
+Each sub-command lives in its own module under :mod:`neurofm.commands` and exposes
+``register(subparsers)``; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+import neurofm
+
+#: Sub-command modules, in the order ``neurofm --help`` lists them.
+COMMAND_MODULES = [
+    "neurofm.commands.info",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurofm",
+        description="Brain-signal foundation models: prepare corpora, pretrain, probe, fine-tune.",
+    )
+    parser.add_argument("--version", action="version", version=f"neurofm {neurofm.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError) as err:
+        # User-facing errors carry a message that says what to do; no traceback.
+        if getattr(args, "debug", False):
+            raise
+        print(f"neurofm {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
