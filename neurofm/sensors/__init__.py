@@ -9,12 +9,37 @@ head frame and, for MEG, a unit orientation. :func:`resolve_sensors` finds them 
 from neurofm.sensors.batch import SensorBatch
 from neurofm.sensors.kinds import BRAIN_KINDS, N_BRAIN_KINDS, ChannelKind, kind_from_mne
 from neurofm.sensors.layout import SensorLayout
+from neurofm.sensors.montages import (
+    DEFAULT_EEG_MONTAGE,
+    available_montages,
+    get_montage,
+    montage_name,
+    montage_positions_head,
+)
+from neurofm.sensors.names import NormalisedName, normalise_channel_name
+from neurofm.sensors.positions import (
+    DuplicateChannelError,
+    UnknownChannelError,
+    mni_to_head,
+    resolve_sensors,
+)
 
 __all__ = [
     "BRAIN_KINDS",
+    "DEFAULT_EEG_MONTAGE",
     "N_BRAIN_KINDS",
     "ChannelKind",
+    "DuplicateChannelError",
+    "NormalisedName",
     "SensorBatch",
     "SensorLayout",
+    "UnknownChannelError",
+    "available_montages",
+    "get_montage",
     "kind_from_mne",
+    "mni_to_head",
+    "montage_name",
+    "montage_positions_head",
+    "normalise_channel_name",
+    "resolve_sensors",
 ]

@@ -7,8 +7,8 @@ vectors for MEG, zeros otherwise), ``kind [B, C]`` (int64 :class:`ChannelKind` c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ class SensorBatch:
     def n_channels(self) -> int:
         return self.kind.shape[1]
 
-    def to(self, device=None, dtype=None) -> "SensorBatch":
+    def to(self, device=None, dtype=None) -> SensorBatch:
         """Move to ``device``; ``dtype`` applies to the float fields only."""
         return SensorBatch(
             pos=self.pos.to(device=device, dtype=dtype or self.pos.dtype),
@@ -48,19 +48,22 @@ class SensorBatch:
             chan_mask=self.chan_mask.to(device=device),
         )
 
-    def __getitem__(self, index) -> "SensorBatch":
+    def __getitem__(self, index) -> SensorBatch:
         """Select batch items (keeps the batch dimension for ints)."""
-        if isinstance(index, int):
-            index = slice(index, index + 1)
+        if isinstance(index, (int, np.integer)):
+            i, b = int(index), self.batch_size
+            if not -b <= i < b:
+                raise IndexError(f"batch index {i} is out of range for a batch of {b}.")
+            index = slice(i % b, i % b + 1)
         return SensorBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
-    def permute_channels(self, perm) -> "SensorBatch":
+    def permute_channels(self, perm) -> SensorBatch:
         """Reorder channels along dim 1 with the index ``perm [C]``."""
         perm = torch.as_tensor(perm, dtype=torch.long)
         return SensorBatch(**{f.name: getattr(self, f.name)[:, perm] for f in fields(self)})
 
     @classmethod
-    def from_layout(cls, layout: SensorLayout) -> "SensorBatch":
+    def from_layout(cls, layout: SensorLayout) -> SensorBatch:
         """Batch of one from a :class:`SensorLayout`."""
         c = len(layout)
         return cls(
@@ -71,14 +74,14 @@ class SensorBatch:
         )
 
     @classmethod
-    def from_info(cls, info, **kwargs) -> "SensorBatch":
+    def from_info(cls, info, **kwargs) -> SensorBatch:
         """Batch of one from an MNE ``Info``; ``kwargs`` go to :func:`resolve_sensors`."""
         from neurofm.sensors.positions import resolve_sensors
 
         return cls.from_layout(resolve_sensors(info, **kwargs))
 
     @classmethod
-    def collate(cls, items: Sequence["SensorBatch"]) -> "SensorBatch":
+    def collate(cls, items: Sequence[SensorBatch]) -> SensorBatch:
         """Concatenate batches along B, padding channels to the largest C.
 
         Padding channels have zero position/orientation, kind 0 and ``chan_mask=False``.

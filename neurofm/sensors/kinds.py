@@ -38,7 +38,7 @@ class ChannelKind(IntEnum):
         return self in (ChannelKind.MEG_MAG, ChannelKind.MEG_GRAD)
 
     @classmethod
-    def from_label(cls, label: str) -> "ChannelKind":
+    def from_label(cls, label: str) -> ChannelKind:
         try:
             return cls[label.strip().upper()]
         except KeyError:

@@ -30,12 +30,16 @@ class SensorLayout:
     ori : ndarray of float32, shape [C, 3]
         Unit orientation for MEG sensors, zeros for other kinds.
     pos_source : list of str, length C
-        ``"file"``, ``"montage:<name>"``, ``"user"`` or ``"mni:fsaverage"`` …
+        ``"file"``, ``"mni:fsaverage"``, ``"montage:<name>"``, ``"bipolar:<name>"``,
+        ``"meg:<system>"`` or ``"user"`` (see :func:`neurofm.sensors.resolve_sensors`).
     bipolar : ndarray of bool, shape [C]
         True for bipolar derivations (position = midpoint of the pair).
     canonical : list of str, length C
-        Normalised names (``"EEG FP1-REF"`` -> ``"Fp1"``); equal to ``names`` when no
-        normalisation applied.
+        Normalised names (``"EEG FP1-REF"`` -> ``"Fp1"``, bipolar ``"Fp1-F7"``); equal to
+        ``names`` when no normalisation applied.
+    dropped : list of str
+        Channels of the recording left out because no position was known
+        (``resolve_sensors(..., on_unknown="drop")``); not rows of the layout.
     """
 
     names: list[str]
@@ -45,6 +49,7 @@ class SensorLayout:
     pos_source: list[str]
     bipolar: np.ndarray = None
     canonical: list[str] = field(default=None)
+    dropped: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         n = len(self.names)
@@ -60,7 +65,7 @@ class SensorLayout:
     def __len__(self) -> int:
         return len(self.names)
 
-    def subset(self, index) -> "SensorLayout":
+    def subset(self, index) -> SensorLayout:
         """Layout of the channels at ``index`` (ints or a boolean mask), in that order."""
         idx = np.arange(len(self))[np.asarray(index)] if np.asarray(index).dtype == bool \
             else np.asarray(index, dtype=int)
@@ -72,6 +77,7 @@ class SensorLayout:
             pos_source=[self.pos_source[i] for i in idx],
             bipolar=self.bipolar[idx],
             canonical=[self.canonical[i] for i in idx],
+            dropped=list(self.dropped),
         )
 
     def kind_labels(self) -> list[str]:
