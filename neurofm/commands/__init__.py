@@ -1,0 +1,1 @@
+"""Sub-commands of the ``neurofm`` command line, one module each (``register(subparsers)``)."""
