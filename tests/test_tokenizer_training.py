@@ -1,0 +1,100 @@
+"""Tokenizer training on simulated oscillations: codebook use and reconstruction vs a baseline."""
+
+import pytest
+import torch
+from tokenizer_data import eeg_sensors, oscillation_windows, seeg_sensors
+
+from neurofm.sensors import SensorBatch
+from neurofm.tokenizer import NeuralTokenizer, tokenizer_config
+from neurofm.tokenizer.train import (
+    TrainConfig,
+    evaluate_tokenizer,
+    mean_amplitude_spectrum,
+    train_tokenizer,
+)
+
+PATCH = 200  # the small config's 1-s patches at 200 Hz
+
+
+def _batches(n_batches: int, seed: int, batch_size: int = 4, n_patches: int = 2) -> list[dict]:
+    """Batches of one random 19-electrode montage (or a 12-contact sEEG shaft) each."""
+    out = []
+    for i in range(n_batches):
+        s = seed * 1000 + i
+        sensors = eeg_sensors(19, seed=s) if i % 3 else seeg_sensors(12, seed=s)
+        x = oscillation_windows(batch_size, sensors.n_channels, n_patches, PATCH, seed=s)
+        out.append({"x": x, "sensors": SensorBatch.collate([sensors] * batch_size)})
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    model = NeuralTokenizer(tokenizer_config("small"))
+    train, held_out = _batches(30, seed=1), _batches(8, seed=2)
+    mean = mean_amplitude_spectrum(train)
+    before = evaluate_tokenizer(model, held_out, mean_amplitude=mean)
+    history = train_tokenizer(model, train, TrainConfig(steps=150, lr=2e-3, warmup_steps=15,
+                                                        log_every=50), progress=False)
+    after = evaluate_tokenizer(model, held_out, mean_amplitude=mean)
+    return model, history, before, after
+
+
+def test_codebook_is_used_on_held_out_data(trained):
+    model, _, _, after = trained
+    size = model.config.codebook_size
+    assert after["usage"] >= 0.5
+    assert after["perplexity"] >= 0.25 * size
+
+
+def test_reconstruction_falls_and_beats_mean_spectrum(trained):
+    _, history, before, after = trained
+    assert after["amplitude"] < 0.5 * before["amplitude"]
+    assert after["amplitude"] < 0.9 * after["baseline_amplitude"]
+    assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_history_records(trained):
+    _, history, _, _ = trained
+    assert [r["step"] for r in history] == [50, 100, 150]
+    for key in ("lr", "loss", "amplitude", "phase", "commitment", "usage", "perplexity",
+                "windows_per_s"):
+        assert key in history[-1]
+    assert history[0]["lr"] > history[-1]["lr"]
+
+
+def test_learning_rate_schedule():
+    config = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    assert config.lr_at(0) == pytest.approx(0.1)
+    assert config.lr_at(9) == pytest.approx(1.0)
+    assert config.lr_at(99) == pytest.approx(0.1, abs=1e-3)
+
+
+def _tiny_model():
+    torch.manual_seed(0)
+    return NeuralTokenizer(tokenizer_config("small", patch_size=32, dim=16, n_heads=2,
+                                            code_dim=8, codebook_size=16, kmeans_vectors=16))
+
+
+def test_one_shot_iterator_stops_and_bad_batches_are_named():
+    model = _tiny_model()
+    sensors = eeg_sensors(3)
+    batches = ({"x": oscillation_windows(1, 3, 2, 32, seed=i), "sensors": sensors}
+               for i in range(4))
+    history = train_tokenizer(model, batches, TrainConfig(steps=10, log_every=2),
+                              progress=False)
+    assert history[-1]["step"] == 4
+    with pytest.raises(ValueError, match="yielded no batch"):
+        train_tokenizer(model, [], TrainConfig(steps=2), progress=False)
+    with pytest.raises(ValueError, match="'x' \\[B, C, N, P\\] and 'sensors'"):
+        train_tokenizer(model, [{"signal": torch.zeros(1)}], TrainConfig(steps=1),
+                        progress=False)
+
+
+def test_non_finite_loss_stops_with_step():
+    model = _tiny_model()
+    x = oscillation_windows(1, 3, 2, 32)
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="at step 0"):
+        train_tokenizer(model, [{"x": x, "sensors": eeg_sensors(3)}], TrainConfig(steps=1),
+                        progress=False)
