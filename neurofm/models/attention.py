@@ -1,0 +1,146 @@
+"""Multi-head self-attention with key-padding masks, through fused attention kernels.
+
+Every attention in the backbones goes through :func:`attend`: PyTorch's
+``F.scaled_dot_product_attention`` (fused flash / memory-efficient kernels on CPU and CUDA), or
+xformers' ``memory_efficient_attention`` when xformers is importable and the tensors are on CUDA.
+Masks are *key-validity* masks (True = a real key that may be attended to), the same convention as
+``SensorBatch.chan_mask`` and ``patch_valid``, so padded channels or patches never influence real
+ones.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+try:  # xformers is an optional CUDA extra; its import fails on machines without its build.
+    import xformers.ops as _xops
+except Exception:  # noqa: BLE001 - any import-time failure means "not available"
+    _xops = None
+
+
+def xformers_available() -> bool:
+    """Whether xformers' memory-efficient attention could be used (CUDA tensors only)."""
+    return _xops is not None
+
+
+def _xformers_attention(q, k, v, key_valid, dropout_p):
+    """xformers path; ``q, k, v [S, H, L, E]`` -> ``[S, H, L, E]``."""
+    bias = None
+    if key_valid is not None:
+        s, h, lq, _ = q.shape
+        lk = k.shape[2]
+        # xformers wants the bias's last dimension aligned to 8 elements: allocate padded, slice.
+        bias = q.new_zeros(s, h, lq, lk + (-lk) % 8)[..., :lk]
+        bias.masked_fill_(~key_valid[:, None, None, :], float("-inf"))
+    out = _xops.memory_efficient_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_bias=bias, p=dropout_p
+    )
+    return out.transpose(1, 2)
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_valid: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+) -> torch.Tensor:
+    """Scaled dot-product attention over sequences of keys with an optional key-padding mask.
+
+    Parameters
+    ----------
+    q, k, v : Tensor ``[S, H, L, E]``
+        Queries, keys, values for ``S`` independent sequences, ``H`` heads, length ``L``.
+        Strided views are fine (the fused CPU kernels read strides).
+    key_valid : Tensor ``[S, L]`` bool or None
+        True where the key is real; None when every key is real (fastest path).
+    dropout_p : float
+        Dropout on the attention weights (pass 0 in eval mode).
+
+    Returns
+    -------
+    Tensor ``[S, H, L, E]``
+    """
+    if q.is_cuda and _xops is not None:
+        return _xformers_attention(q, k, v, key_valid, dropout_p)
+    mask = None if key_valid is None else key_valid[:, None, None, :]
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+
+
+def reference_attention(q, k, v, key_valid=None):
+    """Plain softmax attention, written out step by step (the definition SDPA must match).
+
+    Shapes as in :func:`attend`; no dropout.
+    """
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if key_valid is not None:
+        scores = scores.masked_fill(~key_valid[:, None, None, :], float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over the second-to-last axis of a token grid.
+
+    The parameters are named like ``torch.nn.MultiheadAttention``'s (``in_proj_weight
+    [3E, E]``, ``in_proj_bias [3E]``, ``out_proj``) so that published weights map one to one.
+
+    Parameters
+    ----------
+    dim : int
+        Width ``E`` of the tokens this attention reads and writes.
+    n_heads : int
+        Number of heads; must divide ``dim``.
+    dropout : float
+        Dropout on the attention weights (training only).
+    """
+
+    def __init__(self, dim: int, n_heads: int, dropout: float = 0.0):
+        super().__init__()
+        if dim % n_heads:
+            raise ValueError(
+                f"Attention width {dim} is not divisible by {n_heads} heads; "
+                "choose dim and n_heads so that dim % n_heads == 0."
+            )
+        self.dim = dim
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def project_qkv(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [..., E] -> [..., 3, H, E/H]`` (queries, keys, values; a view of one GEMM)."""
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
+        return qkv.unflatten(-1, (3, self.n_heads, self.dim // self.n_heads))
+
+    def attend_sequences(self, qkv: torch.Tensor, key_valid: torch.Tensor | None) -> torch.Tensor:
+        """Attention within sequences: ``qkv [S, L, 3, H, e]`` -> ``[S, L, E]`` (before out_proj).
+
+        ``key_valid [S, L]`` (True = real key) or None.
+        """
+        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))  # each [S, H, L, e] (strided views)
+        p = self.dropout if self.training else 0.0
+        out = attend(q, k, v, key_valid, p)  # [S, H, L, e]
+        return out.transpose(1, 2).flatten(2)
+
+    def forward(self, x: torch.Tensor, key_valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Self-attention within each sequence.
+
+        Parameters
+        ----------
+        x : Tensor ``[S, L, E]``
+            ``S`` independent sequences of length ``L``.
+        key_valid : Tensor ``[S, L]`` bool or None
+            True for real tokens; padded tokens are never attended to.
+
+        Returns
+        -------
+        Tensor ``[S, L, E]``
+        """
+        return self.out_proj(self.attend_sequences(self.project_qkv(x), key_valid))
