@@ -7,3 +7,12 @@ The flow (see ``docs/design.md``)::
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """Lazy shortcut ``neurofm.from_pretrained`` (keeps ``import neurofm`` cheap)."""
+    if name == "from_pretrained":
+        from neurofm.hub import from_pretrained
+
+        return from_pretrained
+    raise AttributeError(f"module 'neurofm' has no attribute {name!r}")

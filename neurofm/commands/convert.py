@@ -1,0 +1,37 @@
+"""``neurofm convert cbramod|labram SRC OUT_DIR``: import published weights as a neurofm model."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="Import CBraMod or LaBraM weights (neurofm convert cbramod|labram SRC OUT_DIR).",
+        description="Convert published CBraMod or LaBraM weights into a neurofm model directory "
+                    "(config.json + model.safetensors + README.md) that neurofm.from_pretrained, "
+                    "`neurofm probe` and `neurofm hub push` use like any other. SRC is a .pth/"
+                    ".bin/.safetensors file, a directory holding one (e.g. braindecode's "
+                    "re-hosted repos), or a Hub repo id.")
+    parser.add_argument("source_model", choices=("cbramod", "labram"), metavar="MODEL",
+                        help="cbramod (-> cbramod_base) or labram (-> labram_base)")
+    parser.add_argument("src", metavar="SRC", help="published weights")
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="directory to write")
+    parser.add_argument("--n-heads", type=int, default=None,
+                        help="attention heads (default: CBraMod 8; LaBraM read from the weights)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.set_defaults(func=run_convert)
+
+
+def run_convert(args) -> int:
+    if args.source_model == "cbramod":
+        from neurofm.hub.convert_cbramod import convert_cbramod
+
+        model = convert_cbramod(args.src, args.out_dir, n_heads=args.n_heads or 8)
+    else:
+        from neurofm.hub.convert_labram import convert_labram
+
+        model = convert_labram(args.src, args.out_dir, n_heads=args.n_heads)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"Wrote {model.model_name} ({n_params:,} parameters) to {args.out_dir}; load it with "
+          f"neurofm.from_pretrained({args.out_dir!r}).")
+    return 0

@@ -1,0 +1,107 @@
+"""Read published (non-neurofm) checkpoints: raw PyTorch state dicts or safetensors files.
+
+Published EEG foundation models ship their weights in several ways: CBraMod's
+``pretrained_weights.pth`` (a raw ``state_dict``, ``module.``-prefixed when trained with
+DataParallel), LaBraM's ``labram-base.pth`` (``{"model": state_dict}``), and braindecode's
+re-hosted Hub repos (``model.safetensors`` and/or ``pytorch_model.bin`` next to braindecode's
+``config.json``). :func:`read_state_dict` accepts any of these -- a file, a directory, or a Hub
+repo id -- and returns a flat ``{name: tensor}`` dict.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from neurofm.hub.files import _looks_like_path, check_safetensors
+
+#: Weight files looked for, in order, inside a checkpoint directory.
+CHECKPOINT_NAMES = ("model.safetensors", "pytorch_model.bin", "pretrained_weights.pth")
+#: Keys under which training scripts nest the state dict.
+_NESTING_KEYS = ("state_dict", "model", "model_state_dict", "module")
+
+
+def _unwrap(obj, path: Path) -> dict:
+    for _ in range(3):
+        if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor)
+                                                 for v in obj.values()):
+            return dict(obj)
+        nested = next((obj[k] for k in _NESTING_KEYS if isinstance(obj, dict) and k in obj), None)
+        if nested is None:
+            break
+        obj = nested
+    raise ValueError(f"{path} does not hold a state dict (name -> tensor); pass the weights file "
+                     "that the authors published (e.g. CBraMod's pretrained_weights.pth).")
+
+
+def _find_in_directory(directory: Path) -> Path:
+    for name in CHECKPOINT_NAMES:
+        if (directory / name).is_file():
+            return directory / name
+    found = sorted(p for ext in ("*.safetensors", "*.pth", "*.pt", "*.bin")
+                   for p in directory.glob(ext))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise FileNotFoundError(f"No weights in {directory}: expected one of "
+                                f"{list(CHECKPOINT_NAMES)} (or a single .pth/.pt/.bin/"
+                                ".safetensors file).")
+    raise ValueError(f"{directory} holds several weight files {[p.name for p in found]}; pass "
+                     "the one to convert.")
+
+
+def _download(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=list(CHECKPOINT_NAMES),
+                                      library_name="neurofm"))
+    except HFValidationError:
+        raise FileNotFoundError(f"{repo_id} is neither an existing file/directory nor a Hub "
+                                "repo id; check the path.") from None
+    except LocalEntryNotFoundError as err:
+        raise FileNotFoundError(f"{repo_id} is not a local path and could not be fetched from "
+                                f"the Hub ({err}); download the weights first and pass the "
+                                "file.") from None
+
+
+def checkpoint_file(src) -> Path:
+    """The weights file for ``src``: itself, the checkpoint inside a directory, or a Hub repo's."""
+    path = Path(str(src)).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        return _find_in_directory(path)
+    if _looks_like_path(str(src)) or path.suffix in (".pth", ".pt", ".bin", ".safetensors"):
+        raise FileNotFoundError(f"{src} does not exist; check the path to the weights file.")
+    return _find_in_directory(_download(str(src)))
+
+
+def read_state_dict(src) -> tuple[dict, Path]:
+    """Read a published checkpoint.
+
+    Parameters
+    ----------
+    src : str or Path
+        A ``.pth``/``.pt``/``.bin`` file (PyTorch pickle, loaded with ``weights_only=True``), a
+        ``.safetensors`` file, a directory holding one of :data:`CHECKPOINT_NAMES`, or a Hub
+        repo id such as ``"braindecode/cbramod-pretrained"``.
+
+    Returns
+    -------
+    (state_dict, path): ``{name: tensor}`` and the file it came from.
+    """
+    path = checkpoint_file(src)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        check_safetensors(path)
+        return load_file(str(path)), path
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 -- pickle/zip errors of many kinds: one clear message
+        raise ValueError(f"{path} could not be read as a PyTorch checkpoint ({type(err).__name__}: "
+                         f"{err}); the file is corrupted or truncated -- download it again.") from None
+    return _unwrap(obj, path), path
