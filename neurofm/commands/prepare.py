@@ -1,0 +1,71 @@
+"""``neurofm prepare SRC... --out CORPUS``: build a pretraining corpus of preprocessed windows."""
+
+from __future__ import annotations
+
+from neurofm.corpus.prepare import CHANNEL_MODES, PrepareOptions, prepare_corpus
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "prepare",
+        help="Prepare a corpus of preprocessed windows (TUEG, BIDS, folders) for pretraining.",
+        description="Find the recordings under each SRC (a TUEG-layout tree, a BIDS root, a "
+                    "folder of recordings, or a text file listing paths), preprocess them "
+                    "(band-pass, notch, resample, 1.0 = 100 µV), cut them into windows, reject "
+                    "windows above --max-abs-uv and write Hugging Face datasets shards with a "
+                    "manifest.parquet (every file kept or skipped with its reason) and a "
+                    "corpus.json. Defaults follow CBraMod's TUEG recipe. Re-running the same "
+                    "command resumes an interrupted run.")
+    parser.add_argument("sources", nargs="+", metavar="SRC",
+                        help="TUEG tree, BIDS root, folder of recordings or text file of paths")
+    parser.add_argument("--out", required=True, metavar="CORPUS", help="corpus folder to write")
+    defaults = PrepareOptions()
+    parser.add_argument("--sfreq", type=float, default=defaults.sfreq,
+                        help=f"output sampling rate in Hz (default {defaults.sfreq:g})")
+    parser.add_argument("--window-seconds", type=float, default=defaults.window_seconds,
+                        help=f"window length (default {defaults.window_seconds:g})")
+    parser.add_argument("--patch-seconds", type=float, default=defaults.patch_seconds,
+                        help=f"patch length (default {defaults.patch_seconds:g})")
+    parser.add_argument("--channels", choices=CHANNEL_MODES, default=defaults.channels,
+                        help="tueg19: the 19 10-20 channels, files lacking any are skipped "
+                             "(default); all-eeg: every EEG channel with a known position, "
+                             "files with fewer channels kept; all: EEG, MEG, sEEG and ECoG")
+    parser.add_argument("--num-proc", type=int, default=1,
+                        help="worker processes, one recording in memory each (default 1)")
+    parser.add_argument("--max-abs-uv", type=float, default=defaults.max_abs_uv,
+                        help="reject windows with any sample above this many µV "
+                             f"(default {defaults.max_abs_uv:g}; 0 keeps all)")
+    parser.add_argument("--trim-seconds", type=float, default=defaults.trim_seconds,
+                        help=f"seconds cut at each end (default {defaults.trim_seconds:g})")
+    parser.add_argument("--min-minutes", type=float, default=defaults.min_minutes,
+                        help=f"skip shorter recordings (default {defaults.min_minutes:g})")
+    parser.add_argument("--dtype", choices=("float16", "float32"), default=defaults.dtype,
+                        help=f"signal storage type (default {defaults.dtype})")
+    parser.add_argument("--l-freq", type=float, default=defaults.l_freq,
+                        help=f"high-pass edge in Hz (default {defaults.l_freq:g})")
+    parser.add_argument("--h-freq", type=float, default=defaults.h_freq,
+                        help=f"low-pass edge in Hz (default {defaults.h_freq:g})")
+    parser.add_argument("--line-freq", type=float, default=defaults.line_freq,
+                        help=f"mains frequency for the notch (default {defaults.line_freq:g}, "
+                             "as in TUEG; 0: no notch)")
+    parser.add_argument("--shard-index", type=int, default=0,
+                        help="prepare only this part of the file list (0-based; with "
+                             "--num-shards, e.g. $SLURM_ARRAY_TASK_ID)")
+    parser.add_argument("--num-shards", type=int, default=1,
+                        help="number of disjoint parts the file list is split into (default 1)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    options = PrepareOptions(
+        sfreq=args.sfreq, window_seconds=args.window_seconds, patch_seconds=args.patch_seconds,
+        channels=args.channels, max_abs_uv=args.max_abs_uv or None,
+        trim_seconds=args.trim_seconds, min_minutes=args.min_minutes, dtype=args.dtype,
+        l_freq=args.l_freq, h_freq=args.h_freq, line_freq=args.line_freq or None)
+    summary = prepare_corpus(args.sources, args.out, options, num_proc=args.num_proc,
+                             part_index=args.shard_index, num_parts=args.num_shards,
+                             progress=not args.quiet)
+    print(summary.describe())
+    return 0

@@ -1,0 +1,245 @@
+"""neurofm prepare: manifest reasons, window arithmetic, duplicates, resume, parts, disk full."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from neurofm.corpus import Corpus, PrepareOptions, merge_corpora, prepare_corpus, read_manifest
+from neurofm.corpus import prepare as prepare_module
+from neurofm.corpus import shards as shards_module
+from neurofm.data import preprocess_raw, read_raw, window_recording
+from tests.corpus_edf_files import TEST_PREPARE, tueg_path, write_tueg_test_tree, write_tuh_edf
+
+OPTIONS = PrepareOptions(**TEST_PREPARE)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tueg")
+    return root, write_tueg_test_tree(root)
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tree, tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus") / "c"
+    prepare_corpus(tree[0], out, OPTIONS, progress=False)
+    return out
+
+
+def windows_of(corpus):
+    return [(it["source"], it["start"], it["x"].numpy()) for it in (corpus[i]
+                                                                   for i in range(len(corpus)))]
+
+
+def assert_same_corpus(a, b):
+    wa, wb = windows_of(Corpus(a)), windows_of(Corpus(b))
+    assert len(wa) == len(wb)
+    for (sa, ta, xa), (sb, tb, xb) in zip(wa, wb):
+        assert (sa, ta) == (sb, tb)
+        np.testing.assert_array_equal(xa, xb)
+
+
+def test_manifest_reasons_and_window_counts(tree, corpus_dir):
+    _, expected = tree
+    manifest = read_manifest(corpus_dir)
+    assert list(manifest["path"]) == sorted(expected)
+    for row in manifest.itertuples():
+        want = expected[row.path]
+        assert row.status == want["status"], row.path
+        assert row.reason.split(":", 1)[0] == want["reason"], (row.path, row.reason)
+        assert row.n_windows == want["n_windows"], row.path
+        if row.status == "kept":
+            assert row.n_rejected == 0 and row.shard and len(row.sha256) == 64
+    dup = manifest[manifest["reason"].str.startswith("duplicate")].iloc[0]
+    assert tueg_path("aaaaaaaa", 1, 0) in dup["reason"]
+    config = json.loads((corpus_dir / "corpus.json").read_text())
+    assert config["options"]["window_seconds"] == 10.0 and config["neurofm_version"]
+    assert config["n_windows"] == sum(e["n_windows"] for e in expected.values())
+    assert not (corpus_dir / "_progress").exists()
+    assert sorted(p.name for p in (corpus_dir / "shards").iterdir()) == sorted(
+        manifest.loc[manifest["status"] == "kept", "shard"])
+
+
+def test_windows_equal_the_data_pipeline(tree, corpus_dir):
+    """A stored window is what read_raw -> preprocess_raw -> window_recording gives."""
+    root, _ = tree
+    rel = tueg_path("aaaaaaab", 1, 0, ext=".EDF")
+    raw = read_raw(root / rel, verbose="error")
+    raw.pick(list(range(19)))
+    raw.crop(5.0, raw.times[-1] + 1 / raw.info["sfreq"] - 5.0, include_tmax=False)
+    rec = preprocess_raw(raw, OPTIONS.preprocess_config(), source=rel)
+    win = window_recording(rec, 10.0, 1.0, max_abs=1.0)
+    corpus = Corpus(corpus_dir)
+    items = [corpus[i] for i in range(len(corpus)) if corpus[i]["source"] == rel]
+    assert len(items) == len(win.x) == 8
+    for k, item in enumerate(items):
+        assert item["start"] == pytest.approx(5.0 + 10.0 * k)
+        np.testing.assert_allclose(item["x"].numpy(), win.x[k], atol=2e-3, rtol=1e-3)  # float16
+        assert item["subject"] == "aaaaaaab" and item["session"] == "s001"
+        assert item["channels"][7] == "T7"
+
+
+def test_amplitude_rejection_is_counted(tmp_path):
+    write_tuh_edf(tmp_path / "src" / tueg_path("aaaaaaaa", 1, 0), 2.0, 250.0, artefact_at=65.5)
+    prepare_corpus(tmp_path / "src", tmp_path / "c", OPTIONS, progress=False)
+    row = read_manifest(tmp_path / "c").iloc[0]
+    assert row.n_rejected >= 1 and row.n_windows + row.n_rejected == 11
+    starts = [Corpus(tmp_path / "c")[i]["start"] for i in range(row.n_windows)]
+    assert 65.0 not in starts  # the window holding the 500 µV artefact is gone
+
+
+def test_all_eeg_keeps_files_with_fewer_channels(tree, tmp_path):
+    root, _ = tree
+    rel = tueg_path("aaaaaaaj", 1, 0)
+    options = PrepareOptions(**TEST_PREPARE, channels="all-eeg")
+    prepare_corpus(root / rel, tmp_path / "c", options, progress=False)
+    corpus = Corpus(tmp_path / "c")
+    assert len(corpus) == 8 and corpus[0]["x"].shape == (15, 10, 200)
+
+
+def test_unreadable_file_is_skipped(tmp_path, monkeypatch):
+    """Tests run as root, so permissions are simulated by a read that raises PermissionError."""
+    src = tmp_path / "src"
+    locked = write_tuh_edf(src / tueg_path("aaaaaaab", 1, 0), 1.5, 250.0, seed=1)
+    write_tuh_edf(src / tueg_path("aaaaaaaa", 1, 0), 1.5, 250.0, seed=2)
+    real = prepare_module.file_sha256
+
+    def sha256(path):
+        if path == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(prepare_module, "file_sha256", sha256)
+    prepare_corpus(src, tmp_path / "c", OPTIONS, progress=False)
+    manifest = read_manifest(tmp_path / "c").set_index("path")
+    assert manifest.loc[tueg_path("aaaaaaab", 1, 0), "reason"].startswith(
+        "unreadable: PermissionError: Permission denied")
+    assert manifest.loc[tueg_path("aaaaaaaa", 1, 0), "status"] == "kept"
+
+
+def test_resume_after_interrupt_gives_the_same_corpus(tree, corpus_dir, tmp_path, monkeypatch):
+    root, _ = tree
+    real, calls = prepare_module.prepare_file, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prepare_module, "prepare_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
+    assert not (tmp_path / "c" / "manifest.parquet").exists()
+    monkeypatch.setattr(prepare_module, "prepare_file", real)
+    summary = prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
+    assert summary.n_resumed == 2 + 2  # two prepared, plus two skipped before preparing
+    assert_same_corpus(corpus_dir, tmp_path / "c")
+    again = prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
+    assert again.n_resumed == again.n_files
+
+
+def test_disk_full_stops_cleanly_and_resumes(tree, corpus_dir, tmp_path, monkeypatch):
+    root, _ = tree
+    real_fsync, calls = os.fsync, []
+
+    def full(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(shards_module.os, "fsync", full)
+    with pytest.raises(OSError, match="Disk full.*re-run the same command"):
+        prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
+    shards = list((tmp_path / "c" / "shards").iterdir())
+    assert len(shards) == 1 and not shards[0].name.startswith(".tmp")  # only the complete one
+    monkeypatch.setattr(shards_module.os, "fsync", real_fsync)
+    prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
+    assert_same_corpus(corpus_dir, tmp_path / "c")
+
+
+def test_other_settings_in_the_same_folder_are_refused(tree, corpus_dir):
+    with pytest.raises(ValueError, match="trim_seconds: 5.0 then, 6.0 now"):
+        prepare_corpus(tree[0], corpus_dir, PrepareOptions(**{**TEST_PREPARE,
+                                                               "trim_seconds": 6.0}),
+                       progress=False)
+
+
+def test_parts_are_disjoint_and_read_as_one_corpus(tree, corpus_dir, tmp_path):
+    root, expected = tree
+    parts = [tmp_path / f"part{i}" for i in range(3)]
+    for i, part in enumerate(parts):
+        prepare_corpus(root, part, OPTIONS, part_index=i, num_parts=3, progress=False)
+    paths = [set(read_manifest(p)["path"]) for p in parts]
+    assert all(paths) and sum(map(len, paths)) == len(set.union(*paths)) == len(expected)
+    full = read_manifest(corpus_dir).set_index("path")
+    for part in parts:  # duplicates meet in one part, so every verdict equals the full run's
+        for row in read_manifest(part).itertuples():
+            assert (row.status, row.reason) == tuple(full.loc[row.path, ["status", "reason"]])
+    wa, wb = windows_of(Corpus(corpus_dir)), windows_of(Corpus(parts))
+    assert [w[:2] for w in wa] == [w[:2] for w in wb]
+    merged = merge_corpora(parts, tmp_path / "merged")
+    assert_same_corpus(corpus_dir, merged)
+    with pytest.raises(ValueError, match="parts 0..2"):
+        merge_corpora(parts[:2], tmp_path / "incomplete")
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_same_corpus(tree, corpus_dir, tmp_path):
+    prepare_corpus(tree[0], tmp_path / "c", OPTIONS, num_proc=2, progress=False)
+    assert read_manifest(tmp_path / "c").equals(read_manifest(corpus_dir))
+    assert_same_corpus(corpus_dir, tmp_path / "c")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume(tree, corpus_dir, tmp_path):
+    """kill -9 of the whole process group mid-run; the re-run completes the same corpus."""
+    root, _ = tree
+    out = tmp_path / "c"
+    cmd = [sys.executable, "-m", "neurofm", "prepare", str(root), "--out", str(out),
+           "--window-seconds", "10", "--trim-seconds", "5", "--min-minutes", "1",
+           "--num-proc", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if len(list((out / "shards").glob("*.arrow"))) >= 1:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "prepare finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "manifest.parquet").exists()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert_same_corpus(corpus_dir, out)
+    assert not list((out / "shards").glob(".tmp-*"))
+
+
+@pytest.mark.slow
+def test_simulated_tueg_tree(tmp_path):
+    """The simulator's TUEG tree (TUH labels, -REF/-LE montages, an EKG lead) prepares fully.
+
+    Slow because of the simulation; test_manifest_reasons_and_window_counts covers the path.
+    """
+    from neurofm.simulate.tueg import simulate_tueg_tree
+
+    files = simulate_tueg_tree(tmp_path / "tueg", n_subjects=2, minutes=(1.2, 1.4),
+                               max_sessions=1, max_tokens=1, seed=3, grid_mm=40.0)
+    options = PrepareOptions(**TEST_PREPARE, max_abs_uv=None)  # simulated blinks exceed 100 µV
+    prepare_corpus(tmp_path / "tueg", tmp_path / "c", options, progress=False)
+    manifest = read_manifest(tmp_path / "c")
+    assert len(manifest) == len(files) and (manifest["status"] == "kept").all()
+    for row in manifest.itertuples():
+        assert row.n_windows + row.n_rejected == int((row.hours * 3600 - 10.0) // 10.0)
+        assert row.path.startswith("v2.0.1/edf/000/") and row.session == "s001"
+    corpus = Corpus(tmp_path / "c")
+    assert corpus[0]["channels"] == list(prepare_module.TUEG19)  # EKG1 dropped, fixed order
