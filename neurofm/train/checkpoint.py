@@ -1,0 +1,149 @@
+"""Training checkpoints: atomic, rotating, with everything needed to continue exactly.
+
+A checkpoint ``checkpoints/step-00001000.pt`` holds the model and objective heads, the optimizer,
+the LR scheduler, the gradient scaler, the RNG states of every rank, the data position (the step
+from which the deterministic sampler resumes) and the config. It is written to a temporary file in
+the same directory, flushed to disk and renamed over its final name with :func:`os.replace`, so a
+crash, a kill or a full disk leaves either the complete new file or none at all; older
+checkpoints are deleted only after the new one is in place.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CHECKPOINT_NAME = "step-{:08d}.pt"
+_CHECKPOINT_RE = re.compile(r"^step-(\d{8})\.pt$")
+
+
+class CheckpointManager:
+    """Save, list, prune and load the training checkpoints of one run directory.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Where checkpoints live (created on first save).
+    keep : int
+        Number of newest checkpoints to keep.
+    """
+
+    def __init__(self, directory: str | Path, keep: int = 3):
+        if keep < 1:
+            raise ValueError(f"run.keep_checkpoints is {keep}; keep at least 1.")
+        self.directory = Path(directory)
+        self.keep = keep
+
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """Complete checkpoints as ``(step, path)``, oldest first (temporary files ignored)."""
+        if not self.directory.is_dir():
+            return []
+        found = []
+        for path in self.directory.iterdir():
+            match = _CHECKPOINT_RE.match(path.name)
+            if match:
+                found.append((int(match.group(1)), path))
+        return sorted(found)
+
+    def latest(self) -> Path | None:
+        """Newest complete checkpoint, or None."""
+        found = self.checkpoints()
+        return found[-1][1] if found else None
+
+    def save(self, state: dict, step: int) -> Path:
+        """Write ``state`` as the checkpoint of ``step`` atomically, then prune old ones.
+
+        Raises
+        ------
+        OSError
+            The write failed (e.g. ``ENOSPC``); the temporary file is removed and the previous
+            checkpoints are untouched. The message names the file and the checkpoint to resume from.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.directory / CHECKPOINT_NAME.format(step)
+        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as fh:
+                torch.save(state, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            previous = self.latest()
+            keep = f"{previous} is intact" if previous else "no earlier checkpoint exists"
+            raise OSError(err.errno, f"Could not write checkpoint {final} ({err.strerror or err}); "
+                          f"{keep}. Free disk space and rerun the same command to resume.") from err
+        _fsync_directory(self.directory)
+        for _, old in self.checkpoints()[:-self.keep]:
+            old.unlink(missing_ok=True)
+        return final
+
+    @staticmethod
+    def load(path: str | Path) -> dict:
+        """Read a checkpoint written by :meth:`save` (onto the CPU)."""
+        # Our own files: they hold numpy RNG state, which weights_only loading refuses.
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def capture_rng_state() -> dict:
+    """RNG states of this process: Python, numpy, torch CPU and (when present) CUDA."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def gather_training_state(objective, optimizer, sharded: bool) -> tuple[dict, dict]:
+    """Full (unsharded) state dicts of the objective and the optimizer, on the CPU.
+
+    With FSDP (``sharded``) this is a collective: every rank must call it.
+    """
+    if not sharded:
+        return objective.state_dict(), optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_state_dict(objective, optimizer, options=options)
+
+
+def load_training_state(objective, optimizer, model_state: dict, optim_state: dict,
+                        sharded: bool) -> None:
+    """Inverse of :func:`gather_training_state` (every rank calls it with the full states)."""
+    if not sharded:
+        objective.load_state_dict(model_state)
+        optimizer.load_state_dict(optim_state)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    set_state_dict(objective, optimizer, model_state_dict=model_state,
+                   optim_state_dict=optim_state, options=StateDictOptions(full_state_dict=True))

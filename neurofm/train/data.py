@@ -1,0 +1,187 @@
+"""Training data: open the corpus, check it fits the model, and feed each rank its micro-batches.
+
+The order of windows comes from the corpus's deterministic sampler
+(:class:`neurofm.corpus.DistributedWindowSampler`): for a given seed, epoch and step it yields the
+same *global* batch whatever the number of ranks, and each rank reads its own part of it. Because
+the position is just the step number, a resumed run continues exactly where the checkpoint was
+taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from neurofm.data.dataset import collate_windows
+
+
+@dataclass
+class TrainingData:
+    """A map-style dataset of window items plus what the model card needs to say about it.
+
+    Attributes
+    ----------
+    dataset : torch.utils.data.Dataset
+        Items ``{"x": [C, N, P], "sensors": SensorBatch (B=1), "patch_valid": [N]}``.
+    preprocessing : dict
+        How the windows were made (``sfreq``, ``patch_size``, band, notch, scales, ...), recorded
+        in the exported ``config.json``.
+    description : str
+        Where the data came from (corpus path or simulated source).
+    """
+
+    dataset: Dataset
+    preprocessing: dict = field(default_factory=dict)
+    description: str = "in-memory windows"
+
+
+class IndexedWindows(Dataset):
+    """Items of ``dataset`` with their index added (it seeds each window's mask)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        return {**self.dataset[index], "index": int(index)}
+
+
+def collate_training(items: list[dict]) -> dict:
+    """:func:`collate_windows` plus ``index`` (int64 ``[B]``) and ``source`` (list of str)."""
+    batch = collate_windows([{k: it[k] for k in ("x", "sensors", "patch_valid")} for it in items])
+    batch["index"] = torch.tensor([it["index"] for it in items], dtype=torch.long)
+    batch["source"] = [str(it.get("source", f"window {it['index']}")) for it in items]
+    return batch
+
+
+class MicroBatchSampler:
+    """Index lists of this rank's micro-batches, step after step, epoch after epoch.
+
+    Parameters
+    ----------
+    n_windows : int
+        Windows in the corpus.
+    batch_size : int
+        Global batch (all ranks, all micro-batches of one step).
+    rank, world_size : int
+    grad_accum : int
+        Micro-batches per step on each rank.
+    seed : int
+    start_step : int
+        Global step to start from (0, or the step of the checkpoint resumed from).
+    """
+
+    def __init__(self, n_windows: int, batch_size: int, rank: int, world_size: int,
+                 grad_accum: int, seed: int, start_step: int = 0):
+        if batch_size % (world_size * grad_accum):
+            raise ValueError(f"data.batch_size={batch_size} must divide by world size x "
+                             f"run.grad_accum = {world_size} x {grad_accum}; change one of them.")
+        if n_windows < batch_size:
+            raise ValueError(f"The corpus holds {n_windows} windows, fewer than one batch "
+                             f"(data.batch_size={batch_size}); lower data.batch_size or add data.")
+        self.n_windows, self.batch_size = n_windows, batch_size
+        self.rank, self.world_size, self.grad_accum = rank, world_size, grad_accum
+        self.seed, self.start_step = seed, start_step
+        self.steps_per_epoch = n_windows // batch_size
+
+    def epoch_of(self, step: int) -> int:
+        return step // self.steps_per_epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        from neurofm.corpus import DistributedWindowSampler
+
+        epoch, in_epoch = divmod(self.start_step, self.steps_per_epoch)
+        per_micro = self.batch_size // (self.world_size * self.grad_accum)
+        while True:
+            sampler = DistributedWindowSampler(self.n_windows, self.batch_size, rank=self.rank,
+                                               world_size=self.world_size, seed=self.seed,
+                                               epoch=epoch, start_step=in_epoch)
+            for rank_indices in sampler:
+                rank_indices = [int(i) for i in rank_indices]
+                for k in range(self.grad_accum):
+                    yield rank_indices[k * per_micro:(k + 1) * per_micro]
+            epoch, in_epoch = epoch + 1, 0
+
+
+def open_training_data(path: str, *, cache_dir: str | None = None, is_main: bool = True,
+                       wait=lambda: None) -> TrainingData:
+    """Open the corpus at ``path``, or prepare and open a simulated one (``sim:NAME``).
+
+    Parameters
+    ----------
+    path : str
+        Corpus directory (``neurofm prepare``) or ``sim:NAME``.
+    cache_dir : str, optional
+        Cache of simulated corpora.
+    is_main : bool
+        Only the main rank prepares a simulated corpus; the others ``wait()`` for it.
+    wait : callable
+        Barrier between ranks.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` is not a corpus directory.
+    """
+    from neurofm.corpus import Corpus
+
+    if path.startswith("sim:"):
+        from neurofm.train.sim_corpus import simulated_corpus
+
+        if is_main:
+            corpus_dir = simulated_corpus(path, cache_dir)
+        wait()
+        corpus_dir = simulated_corpus(path, cache_dir, build=False)
+        description = f"{path} (simulated corpus cached at {corpus_dir})"
+    else:
+        corpus_dir = Path(path).expanduser()
+        if not (corpus_dir / "corpus.json").is_file():
+            raise FileNotFoundError(
+                f"No corpus at {corpus_dir} (corpus.json missing). Build one with "
+                f"`neurofm prepare SRC --out {corpus_dir}`, or set data.path=sim:tiny to try the "
+                "trainer on simulated data.")
+        description = str(corpus_dir)
+    corpus = Corpus(corpus_dir)
+    return TrainingData(corpus, corpus_preprocessing(corpus), description)
+
+
+def corpus_preprocessing(corpus) -> dict:
+    """Preprocessing recorded in a corpus's ``corpus.json``, in the keys a model config uses.
+
+    ``sfreq``, ``patch_size`` (samples), ``patch_seconds``, ``window_samples`` plus the
+    filtering and scaling parameters (``l_freq``, ``h_freq``, ``notch``, ``line_freq``,
+    ``scales``, ``kinds``).
+    """
+    config = corpus.config
+    pre = {k: v for k, v in config.get("preprocess", {}).items()
+           if k in ("l_freq", "h_freq", "notch", "line_freq", "scales", "kinds")}
+    pre.update(sfreq=float(config["sfreq"]), patch_size=int(config["patch_samples"]),
+               patch_seconds=config["patch_samples"] / float(config["sfreq"]),
+               window_samples=int(config["window_samples"]))
+    return pre
+
+
+def check_preprocessing(data_pre: dict, model_pre: dict, *, data_name: str, model_name: str
+                        ) -> None:
+    """Refuse a corpus made with another sampling rate or patch length than the model expects.
+
+    Raises
+    ------
+    ValueError
+        Naming both values and what to do.
+    """
+    for key, unit in (("sfreq", "Hz"), ("patch_size", "samples")):
+        have, want = data_pre.get(key), model_pre.get(key)
+        if have is None or want is None:
+            continue
+        if abs(float(have) - float(want)) > 1e-6:
+            raise ValueError(
+                f"The corpus {data_name} was prepared with {key}={have:g} {unit} but the model "
+                f"{model_name} expects {key}={want:g} {unit}. Re-prepare the corpus with the "
+                f"model's value, or pick a model config made for {have:g} {unit}.")
