@@ -1,0 +1,143 @@
+"""Reference rows for every table: classic pipelines and supervised braindecode networks.
+
+- ``bandpower``: log band power (Welch) per channel in the classic bands + the same linear probe
+  as the foundation models (:func:`neurofm.eval.probe.fit_probe`).
+- ``fbcsp``: filter-bank common spatial patterns (MNE's ``CSP`` per band, log-variance features,
+  fitted on the training side of each fold) + the same probe.
+- ``eegnet``, ``shallow``: braindecode's ``EEGNet`` / ``ShallowFBCSPNet`` trained from scratch on
+  each fold's training trials with early stopping on a validation split of the training side.
+
+Every baseline is a ``fit_predict(seed, fold)`` for :func:`neurofm.eval.harness.run_method`, so it
+is scored on exactly the folds the model rows use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import signal
+
+from neurofm.eval.probe import fit_probe
+from neurofm.eval.protocols import Fold, validation_split
+from neurofm.eval.training import TrainConfig, predict, train_model
+
+#: Frequency bands (Hz) of the log-band-power features.
+BANDS = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0),
+         "gamma": (30.0, 45.0)}
+#: Filter bank (Hz) of FBCSP.
+FILTER_BANK = ((4, 8), (8, 12), (12, 16), (16, 20), (20, 24), (24, 28), (28, 32), (32, 40))
+#: Baseline names accepted by ``neurofm probe --baselines``.
+BASELINES = ("bandpower", "fbcsp", "eegnet", "shallow")
+
+
+def log_band_power(X: np.ndarray, sfreq: float, bands: dict = BANDS) -> tuple[np.ndarray, list]:
+    """Log power per channel and band.
+
+    Parameters
+    ----------
+    X : ndarray, shape [n, C, T]
+        Trials (any unit: the log makes the unit an offset the probe's scaler removes).
+    sfreq : float
+
+    Returns
+    -------
+    features : ndarray, shape [n, C * n_bands]
+    names : list of str
+        The bands used (those below the Nyquist frequency with at least one frequency bin).
+    """
+    nperseg = min(X.shape[-1], round(sfreq))
+    freqs, psd = signal.welch(X, fs=sfreq, nperseg=nperseg, axis=-1)
+    feats, used = [], []
+    for name, (lo, hi) in bands.items():
+        sel = (freqs >= lo) & (freqs < hi)
+        if not sel.any():
+            continue
+        feats.append(np.log(psd[..., sel].mean(-1) + np.finfo(float).tiny))
+        used.append(name)
+    if not feats:
+        raise ValueError(f"No band of {list(bands)} has a frequency bin at {sfreq:g} Hz with "
+                         f"{X.shape[-1]}-sample trials.")
+    return np.concatenate(feats, axis=1), used
+
+
+def bandpower_method(X, sfreq, y, subjects, *, regression: bool):
+    """``fit_predict`` of log-band-power + linear probe (features computed once)."""
+    feats, _ = log_band_power(np.asarray(X, dtype=np.float64), sfreq)
+
+    def fit_predict(seed: int, fold: Fold):
+        fit = fit_probe(feats[fold.train], y[fold.train], groups=subjects[fold.train],
+                        regression=regression, seed=seed)
+        pred, proba = fit.predict(feats[fold.test])
+        return pred, proba, {"params": fit.params}
+
+    return fit_predict
+
+
+def fbcsp_method(X, sfreq, y, subjects, *, n_components: int = 4):
+    """``fit_predict`` of filter-bank CSP + linear probe (CSP refitted on each fold)."""
+    from mne.decoding import CSP
+    from mne.utils import use_log_level
+
+    bank = [(lo, hi) for lo, hi in FILTER_BANK if hi < sfreq / 2]
+    if not bank:
+        raise ValueError(f"FBCSP needs a sampling rate above 2 x 8 Hz; got {sfreq:g} Hz.")
+    filtered = []
+    for lo, hi in bank:
+        sos = signal.butter(4, (lo, hi), "bandpass", fs=sfreq, output="sos")
+        padlen = min(3 * (2 * len(sos) + 1), X.shape[-1] - 1)
+        filtered.append(signal.sosfiltfilt(sos, np.asarray(X, np.float64), axis=-1,
+                                           padlen=padlen))
+    n_comp = min(n_components, X.shape[1])
+
+    def fit_predict(seed: int, fold: Fold):
+        train_feats, test_feats = [], []
+        with use_log_level("error"):
+            for band in filtered:
+                csp = CSP(n_components=n_comp, log=True, reg="ledoit_wolf")
+                train_feats.append(csp.fit_transform(band[fold.train], y[fold.train]))
+                test_feats.append(csp.transform(band[fold.test]))
+        fit = fit_probe(np.concatenate(train_feats, 1), y[fold.train],
+                        groups=subjects[fold.train], seed=seed)
+        pred, proba = fit.predict(np.concatenate(test_feats, 1))
+        return pred, proba, {"params": fit.params, "bands": bank}
+
+    return fit_predict
+
+
+def _braindecode_net(name: str, n_chans: int, n_outputs: int, n_times: int, sfreq: float):
+    from braindecode.models import EEGNet, ShallowFBCSPNet
+
+    if name == "eegnet":
+        return EEGNet(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,
+                      kernel_length=min(64, max(8, n_times // 2)))
+    pool = min(75, max(4, n_times // 3))
+    return ShallowFBCSPNet(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,
+                           filter_time_length=min(25, max(4, n_times // 4)),
+                           pool_time_length=pool, pool_time_stride=max(1, pool // 5))
+
+
+def supervised_method(name: str, X: np.ndarray, sfreq: float, y, subjects, *, n_outputs: int,
+                      regression: bool, config: TrainConfig, device="cpu"):
+    """``fit_predict`` of a braindecode network trained from scratch on each fold.
+
+    Parameters
+    ----------
+    X : ndarray of float32, shape [n, C, T]
+        Trials in model units (preprocessed like the model's input, before patching).
+    """
+    X = np.ascontiguousarray(X, np.float32)
+
+    def fit_predict(seed: int, fold: Fold):
+        torch.manual_seed(seed)
+        net = _braindecode_net(name, X.shape[1], n_outputs, X.shape[2], sfreq).to(device)
+        fit_idx, val_idx = validation_split(fold.train, y, subjects, fraction=config.val_fraction,
+                                            seed=seed, stratify=not regression)
+        history = train_model(net, net, (X,), y, fit_idx, val_idx,
+                              [{"params": list(net.parameters()), "lr": config.lr_head}], config,
+                              regression=regression, seed=seed, device=device,
+                              desc=f"{name} {fold.name}")
+        pred, proba = predict(net, net, (X,), fold.test, regression=regression,
+                              device=device)
+        return pred, proba, {"history": history.to_dict()}
+
+    return fit_predict

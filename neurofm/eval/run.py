@@ -1,0 +1,359 @@
+"""End-to-end evaluation runs behind ``neurofm probe`` and ``neurofm finetune``.
+
+:func:`run_evaluation` loads a data set and a model, prepares the trials the way the model was
+pretrained (overridable), builds leak-free folds for every seed, scores the requested rows
+(frozen probe, fine-tuning, random-init reference, baselines) on the same folds, and writes
+``results.json``, ``results.md`` and the figures into the output directory.
+
+Seeds: a registry name (``--model criss_cross_small``) is a random-init model, re-initialised
+with each seed; a pretrained model is the same for every seed. Seeds also drive the random parts
+of the folds (cross-subject subject shuffling, few-shot draws, validation splits).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import neurofm
+from neurofm.eval import baselines as bl
+from neurofm.eval import report
+from neurofm.eval.embeddings import extract_embeddings
+from neurofm.eval.finetune import finetune_fold
+from neurofm.eval.harness import MethodResult, TaskInfo, run_method
+from neurofm.eval.importance import channel_occlusion_importance
+from neurofm.eval.inputs import ModelInputs, prepare_trials, resolve_preprocessing
+from neurofm.eval.metrics import METRICS, chance_level, task_kind
+from neurofm.eval.probe import fit_probe
+from neurofm.eval.protocols import SUBJECT_LEVEL, make_folds
+from neurofm.eval.training import TrainConfig
+
+
+@dataclass
+class EvalSettings:
+    """Everything one evaluation run needs (the CLI flags and the task config, merged).
+
+    Attributes
+    ----------
+    model : str
+        A model directory (``config.json`` + ``model.safetensors``) or a registry name
+        (random init).
+    data : str
+        Anything :func:`neurofm.datasets.load_dataset` accepts.
+    out : str
+        Output directory.
+    mode : {"probe", "finetune"}
+    protocol : str
+        One of :data:`neurofm.eval.protocols.PROTOCOLS`.
+    seeds : int
+        Number of seeds (0 .. seeds-1).
+    model_overrides : dict
+        Hyperparameter overrides for a registry name (``dim=32``).
+    preprocessing : dict
+        Overrides of the model's recorded preprocessing (None values are ignored).
+    baselines : list of str
+        Baseline rows (:data:`neurofm.eval.baselines.BASELINES`).
+    random_init_reference : bool
+        Add a random-init row of the same architecture when ``model`` is pretrained.
+    """
+
+    model: str
+    data: str
+    out: str
+    mode: str = "probe"
+    protocol: str = "cross-subject"
+    shots: int | None = None
+    n_folds: int = 5
+    seeds: int = 5
+    pool: str = "mean"
+    model_overrides: dict = field(default_factory=dict)
+    preprocessing: dict = field(default_factory=dict)
+    baselines: list = field(default_factory=lambda: ["bandpower"])
+    random_init_reference: bool = True
+    importance: bool = True
+    importance_trials: int = 100
+    batch_size: int = 64
+    device: str = "cpu"
+    cache_dir: str | None = None
+    freeze: str = "none"
+    lora: int | None = None
+    train: dict = field(default_factory=dict)
+    task_config: str | None = None
+
+
+def load_model(spec: str, overrides: dict, seed: int):
+    """``(model, kind)``: ``"random-init"`` for a registry name (seeded), else ``"pretrained"``.
+
+    Anything else goes to :func:`neurofm.hub.from_pretrained`: a model directory, a Hub repo id
+    (``org/name``, cache and ``HF_HUB_OFFLINE`` honoured) or ``cbramod:PATH`` /
+    ``labram:PATH`` published weights.
+    """
+    from neurofm.models import create_model, list_models
+
+    if spec in list_models():
+        torch.manual_seed(seed)
+        return create_model(spec, **overrides), "random-init"
+    if overrides:
+        raise ValueError("--model-arg overrides apply to registry names only "
+                         f"({', '.join(list_models())}), not to pretrained weights ({spec}).")
+    if not (Path(spec).exists() or "/" in spec or ":" in spec):
+        raise ValueError(f"Unknown model {spec!r}; pass a model directory, a Hub repo id "
+                         f"(org/name) or a registry name: {', '.join(list_models())}.")
+    from neurofm.hub import from_pretrained
+
+    model = from_pretrained(spec)
+    if not hasattr(model, "embed"):
+        raise ValueError(f"{spec} holds a {type(model).__name__}, not an encoder with embed(); "
+                         "probe a model directory instead.")
+    return model, "pretrained"
+
+
+def encode_labels(trials) -> tuple[np.ndarray, list[str] | None]:
+    """Class indices ``[n]`` (0 .. K-1) and class names; regression targets as float."""
+    y = np.asarray(trials.y)
+    if trials.task == "regression":
+        return y.astype(np.float64), None
+    names = list(trials.class_names) if trials.class_names is not None else None
+    if y.dtype.kind in "iu":
+        k = len(names) if names else int(y.max()) + 1
+        if y.min() < 0 or y.max() >= k:
+            raise ValueError(f"{trials.name}: labels must be class indices 0..{k - 1}; found "
+                             f"{int(y.min())}..{int(y.max())}.")
+        return y.astype(np.int64), names or [str(i) for i in range(k)]
+    labels = y.astype(str)
+    names = names or sorted(set(labels))
+    unknown = sorted(set(labels) - set(names))
+    if unknown:
+        raise ValueError(f"{trials.name}: labels {unknown} are not in class_names {names}.")
+    lookup = {n: i for i, n in enumerate(names)}
+    return np.array([lookup[v] for v in labels], np.int64), names
+
+
+def _cache_dir(settings: EvalSettings) -> Path:
+    if settings.cache_dir:
+        return Path(settings.cache_dir)
+    return Path.home() / ".cache" / "neurofm" / "embeddings"
+
+
+def _probe_rows(label: str, model_for_seed, inputs: ModelInputs, task: TaskInfo,
+                folds_by_seed, settings: EvalSettings, timings: dict, *,
+                same_model_every_seed: bool) -> MethodResult:
+    """Frozen probe of one model family: embeddings per model (cached), probe per fold.
+
+    ``same_model_every_seed``: a pretrained model is embedded once; a random-init family once
+    per seed.
+    """
+    embeddings: dict[int, np.ndarray] = {}
+
+    def features(seed: int) -> np.ndarray:
+        seed = 0 if same_model_every_seed else seed
+        if seed not in embeddings:
+            stats: dict = {}
+            embeddings[seed] = extract_embeddings(
+                model_for_seed(seed), inputs.x, inputs.sensors, inputs.patch_valid,
+                batch_size=settings.batch_size, pool=settings.pool, device=settings.device,
+                cache_dir=_cache_dir(settings), preprocessing=inputs.preprocessing,
+                desc=f"{label} seed {seed}", stats=stats)
+            timings.setdefault(label, []).append(stats)
+        return embeddings[seed]
+
+    def fit_predict(seed, fold):
+        z = features(seed)
+        fit = fit_probe(z[fold.train], task.y[fold.train], groups=task.subjects[fold.train],
+                        regression=task.kind == "regression", seed=seed)
+        pred, proba = fit.predict(z[fold.test])
+        return pred, proba, {"params": fit.params, "inner_cv": fit.inner_cv}
+
+    return run_method(label, fit_predict, task, folds_by_seed)
+
+
+def run_evaluation(settings: EvalSettings, trials=None) -> dict:
+    """Run every row of the table for ``settings``; write outputs; return the results dict.
+
+    ``trials`` (a :class:`~neurofm.datasets.trials.TrialSet`) replaces loading
+    ``settings.data`` through the data set registry.
+    """
+    start = time.perf_counter()
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if trials is None:
+        from neurofm.datasets import load_dataset
+
+        trials = load_dataset(settings.data)
+    y, class_names = encode_labels(trials)
+    subjects = np.asarray(trials.subject).astype(str)
+    kind = task_kind(trials.task, len(class_names) if class_names else None)
+    task = TaskInfo(y, subjects, kind, len(class_names) if class_names else None, class_names)
+
+    model0, model_kind = load_model(settings.model, settings.model_overrides, seed=0)
+    arch = model0.model_name or type(model0).__name__
+    pp = resolve_preprocessing(model0.preprocessing, settings.preprocessing)
+    inputs = prepare_trials(trials.X, trials.sfreq, trials.sensors, pp)
+
+    folds_by_seed = {s: make_folds(settings.protocol, y=y, subjects=subjects, split=trials.split,
+                                   seed=s, n_folds=settings.n_folds, shots=settings.shots,
+                                   task=trials.task)
+                     for s in range(settings.seeds)}
+
+    def model_for_seed(seed: int):
+        return model0 if model_kind == "pretrained" or seed == 0 else \
+            load_model(settings.model, settings.model_overrides, seed)[0]
+
+    def random_model(seed: int):
+        torch.manual_seed(seed)
+        from neurofm.models import create_model
+        return create_model(arch, **model0.config)
+
+    from neurofm.models import list_models
+
+    # imported architectures that are not in the registry cannot be rebuilt at random init
+    with_reference = (model_kind == "pretrained" and settings.random_init_reference
+                      and arch in list_models())
+    label = f"{arch} ({model_kind})"
+    results: list[MethodResult] = []
+    timings: dict = {}
+    train_config = TrainConfig.from_dict(settings.train)
+
+    def finetune_row(name, freeze, pooling, make_model):
+        return run_method(name, lambda seed, fold: finetune_fold(
+            make_model(seed), inputs.x, inputs.patch_valid, inputs.sensors, y, subjects, fold,
+            n_outputs=1 if kind == "regression" else task.n_classes,
+            regression=kind == "regression", freeze=freeze, config=train_config,
+            pooling=pooling, lora_rank=settings.lora if settings.mode == "finetune" else None,
+            seed=seed, device=settings.device), task, folds_by_seed)
+
+    if settings.mode == "probe" and settings.pool == "attention":
+        # Attention pooling has its own weights: train it (and the linear layer) by gradient
+        # descent on the frozen backbone.
+        results.append(finetune_row(f"{label} attention probe", "backbone", "attention",
+                                    model_for_seed))
+        if with_reference:
+            results.append(finetune_row(f"{arch} (random-init) attention probe", "backbone",
+                                        "attention", random_model))
+    elif settings.mode == "probe":
+        results.append(_probe_rows(f"{label} probe", model_for_seed, inputs, task, folds_by_seed,
+                                   settings, timings,
+                                   same_model_every_seed=model_kind == "pretrained"))
+        if with_reference:
+            results.append(_probe_rows(f"{arch} (random-init) probe", random_model, inputs, task,
+                                       folds_by_seed, settings, timings,
+                                       same_model_every_seed=False))
+    elif settings.mode == "finetune":
+        how = f"LoRA r={settings.lora}" if settings.lora else settings.freeze
+        results.append(finetune_row(f"{label} finetune ({how})", settings.freeze,
+                                    settings.pool, model_for_seed))
+    else:
+        raise ValueError(f"Unknown mode {settings.mode!r}; expected 'probe' or 'finetune'.")
+
+    results += _baseline_rows(settings, trials, inputs, task, folds_by_seed)
+
+    payload = _payload(settings, trials, task, inputs, results, timings, arch, model_kind,
+                       model0)
+    _write_outputs(out, payload, results, task, inputs, settings, model0, folds_by_seed)
+    payload["seconds"] = time.perf_counter() - start
+    report.write_json(out / "results.json", payload)
+    return payload
+
+
+def _baseline_rows(settings, trials, inputs, task, folds_by_seed) -> list[MethodResult]:
+    rows = []
+    regression = task.kind == "regression"
+    train_cfg = TrainConfig.from_dict({**settings.train, "lr_head": 1e-3,
+                                       **({"label_smoothing": 0.0} if regression else {})})
+    for name in settings.baselines:
+        if name == "bandpower":
+            fp = bl.bandpower_method(trials.X, trials.sfreq, task.y, task.subjects,
+                                     regression=regression)
+            label = "log band power + LR (classic)"
+        elif name == "fbcsp":
+            if regression:
+                raise ValueError("fbcsp is a classification baseline; drop it for regression.")
+            fp = bl.fbcsp_method(trials.X, trials.sfreq, task.y, task.subjects)
+            label = "filter-bank CSP + LR (classic)"
+        elif name in ("eegnet", "shallow"):
+            fp = bl.supervised_method(name, inputs.continuous(), inputs.sfreq, task.y,
+                                      task.subjects, n_outputs=1 if regression else task.n_classes,
+                                      regression=regression, config=train_cfg,
+                                      device=settings.device)
+            label = {"eegnet": "EEGNet (supervised)", "shallow": "ShallowFBCSPNet (supervised)"}[name]
+        else:
+            raise ValueError(f"Unknown baseline {name!r}; choose from {', '.join(bl.BASELINES)}.")
+        rows.append(run_method(label, fp, task, folds_by_seed))
+    return rows
+
+
+def _payload(settings, trials, task, inputs, results, timings, arch, model_kind, model0) -> dict:
+    folds0 = next(iter(results)).folds if results else []
+    return {
+        "neurofm_version": neurofm.__version__,
+        "settings": asdict(settings),
+        "model": {"spec": settings.model, "architecture": arch, "kind": model_kind,
+                  "config": model0.config,
+                  "n_parameters": int(sum(p.numel() for p in model0.parameters()))},
+        "data": {"name": trials.name, "n_trials": len(task.y),
+                 "n_subjects": int(np.unique(task.subjects).size), "task": task.kind,
+                 "class_names": task.class_names, "sfreq": float(trials.sfreq),
+                 "channels": list(trials.sensors.names), "trial_seconds":
+                     float(trials.X.shape[-1] / trials.sfreq)},
+        "preprocessing": {"settings": inputs.preprocessing, "applied": inputs.applied,
+                          "input_shape": list(inputs.x.shape)},
+        "protocol": {"name": settings.protocol, "subject_level": settings.protocol in SUBJECT_LEVEL,
+                     "seeds": list(range(settings.seeds)), "n_folds_per_seed": len(folds0)
+                     // max(settings.seeds, 1), "shots": settings.shots},
+        "chance": chance_level(task.kind, task.y),
+        "headline_metric": METRICS[task.kind][0],
+        "methods": [{"method": r.name, "n_runs": len(r.folds), "summary": r.summary(),
+                     "folds": r.folds, "skipped_folds": r.errors,
+                     "per_subject": r.per_subject(task)} for r in results],
+        "embedding_timing": timings,
+        "environment": {"python": platform.python_version(), "torch": torch.__version__,
+                        "device": settings.device},
+    }
+
+
+def _write_outputs(out: Path, payload, results, task, inputs, settings, model0, folds_by_seed):
+    rows = [{"method": m["method"], "n_runs": m["n_runs"], "summary": m["summary"]}
+            for m in payload["methods"]]
+    title = (f"{payload['data']['name']} — {settings.protocol}"
+             + (f" ({settings.shots}-shot)" if settings.shots else ""))
+    table = report.markdown_table(rows, task.kind, title=title, chance=payload["chance"])
+    (out / "results.md").write_text(table)
+    payload["table_markdown"] = table
+    figures = {}
+    main = results[0]
+    if task.kind != "regression":
+        pooled = main.pooled()
+        figures["confusion"] = str(report.plot_confusion(
+            pooled["y_true"], pooled["y_pred"], task.class_names, out / "confusion.png",
+            title=main.name))
+    figures["per_subject"] = str(report.plot_per_subject(
+        {r.name: r.per_subject(task) for r in results}, out / "per_subject.png",
+        metric=METRICS[task.kind][0], chance=payload["chance"]))
+    if (settings.mode == "probe" and settings.pool != "attention" and settings.importance
+            and report.topomap_channels(inputs.sensors) is not None):
+        seed = 0
+        fold = folds_by_seed[seed][0]
+        z_train = extract_embeddings(model0, inputs.x[fold.train], inputs.sensors,
+                                     inputs.patch_valid[fold.train], pool=settings.pool,
+                                     batch_size=settings.batch_size, device=settings.device,
+                                     cache_dir=_cache_dir(settings),
+                                     preprocessing=inputs.preprocessing)
+        fit = fit_probe(z_train, task.y[fold.train], groups=task.subjects[fold.train],
+                        regression=task.kind == "regression", seed=seed)
+        test = fold.test[:settings.importance_trials]
+        importance = channel_occlusion_importance(
+            model0, inputs.x[test], inputs.patch_valid[test], inputs.sensors, fit,
+            remove=getattr(model0, "needs_sensors", True) and settings.pool == "mean",
+            pool=settings.pool, batch_size=settings.batch_size,
+            device=settings.device)
+        payload["channel_importance"] = {"fold": fold.name, "n_trials": int(test.size),
+                                         "channels": list(inputs.sensors.names),
+                                         "importance": importance}
+        figures["topomap"] = str(report.plot_topomap(importance, inputs.sensors,
+                                                     out / "topomap.png"))
+    payload["figures"] = figures

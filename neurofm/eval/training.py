@@ -1,0 +1,191 @@
+"""One supervised training loop with early stopping, shared by fine-tuning and the
+supervised baselines (EEGNet, ShallowFBCSPNet).
+
+The loop trains on the fit indices, evaluates the loss on held-out validation indices after every
+epoch, keeps the weights of the best validation epoch and stops after ``patience`` epochs without
+improvement. Classification uses cross-entropy with label smoothing; regression uses MSE.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (``finetune/*.yaml`` ``train:`` section).
+
+    Attributes
+    ----------
+    epochs : int
+        Maximum number of passes over the fit set.
+    batch_size : int
+    lr_backbone, lr_head : float
+        AdamW learning rates of the pretrained backbone and of the new head.
+    weight_decay : float
+    label_smoothing : float
+        Cross-entropy label smoothing (classification).
+    patience : int
+        Epochs without validation improvement before stopping.
+    val_fraction : float
+        Share of the training side held out for early stopping (whole subjects when it has 3+).
+    warmup_epochs : int
+        Linear learning-rate warm-up, then cosine decay to 0 over ``epochs``.
+    grad_clip : float or None
+    """
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr_backbone: float = 1e-4
+    lr_head: float = 1e-3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    patience: int = 5
+    val_fraction: float = 0.2
+    warmup_epochs: int = 1
+    grad_clip: float | None = 1.0
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> TrainConfig:
+        d = dict(d or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"Unknown training setting(s) {unknown}; known: {sorted(known)}.")
+        return cls(**d)
+
+
+@dataclass
+class TrainHistory:
+    """Per-epoch losses and where training stopped."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict:
+        return {"train_loss": self.train_loss, "val_loss": self.val_loss,
+                "best_epoch": self.best_epoch, "stopped_early": self.stopped_early}
+
+
+def _loss_fn(regression: bool, label_smoothing: float) -> Callable:
+    if regression:
+        return lambda out, y: nn.functional.mse_loss(out.reshape(-1), y.float())
+    return lambda out, y: nn.functional.cross_entropy(out, y.long(),
+                                                      label_smoothing=label_smoothing)
+
+
+def _batches(arrays: Sequence[np.ndarray], index: np.ndarray, batch_size: int, device,
+             shuffle_rng: np.random.Generator | None = None):
+    order = index if shuffle_rng is None else shuffle_rng.permutation(index)
+    for i in range(0, len(order), batch_size):
+        sel = np.sort(order[i:i + batch_size])
+        yield tuple(torch.from_numpy(np.ascontiguousarray(a[sel])).to(device) for a in arrays)
+
+
+def train_model(module: nn.Module, forward: Callable, arrays: Sequence[np.ndarray],
+                y: np.ndarray, fit_idx: np.ndarray, val_idx: np.ndarray,
+                param_groups: list[dict], config: TrainConfig, *, regression: bool = False,
+                seed: int = 0, device="cpu", desc: str = "training") -> TrainHistory:
+    """Train ``module`` in place; on return it holds the best-validation weights.
+
+    Parameters
+    ----------
+    module : nn.Module
+        The network being trained (switched to train/eval mode by the loop).
+    forward : callable
+        ``forward(*batch_tensors) -> outputs`` (logits ``[B, K]`` or predictions ``[B]``/``[B, 1]``).
+    arrays : sequence of ndarray
+        Per-trial inputs (first dimension = trial), sliced into batches in this order.
+    y : ndarray, shape [n]
+        Targets of all trials.
+    fit_idx, val_idx : ndarray of int
+        Trials to train on and to early-stop on (disjoint, both from the fold's training side).
+    param_groups : list of dict
+        AdamW parameter groups with their ``lr`` (backbone and head separately).
+    """
+    if len(fit_idx) == 0 or len(val_idx) == 0:
+        raise ValueError("Training needs non-empty fit and validation sets; lower val_fraction "
+                         "or use more training trials.")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    loss_fn = _loss_fn(regression, config.label_smoothing)
+    optimiser = torch.optim.AdamW(param_groups, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(fit_idx) / config.batch_size)
+    total = max(1, config.epochs * steps_per_epoch)
+    warm = config.warmup_epochs * steps_per_epoch
+
+    def lr_factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
+    params = [p for g in param_groups for p in g["params"]]
+    data = list(arrays) + [y]
+    history = TrainHistory()
+    best_loss, best_state, waited = math.inf, None, 0
+    for epoch in tqdm(range(config.epochs), desc=desc, leave=False):
+        module.train()
+        losses = []
+        for *inputs, target in _batches(data, fit_idx, config.batch_size, device, rng):
+            loss = loss_fn(forward(*inputs), target)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(params, config.grad_clip)
+            optimiser.step()
+            scheduler.step()
+            losses.append(loss.item())
+        val = evaluate_loss(module, forward, data, val_idx, loss_fn, config.batch_size, device)
+        history.train_loss.append(float(np.mean(losses)))
+        history.val_loss.append(val)
+        if not math.isfinite(history.train_loss[-1]):
+            raise RuntimeError(f"{desc}: training loss became {history.train_loss[-1]} at epoch "
+                               f"{epoch}; lower the learning rates.")
+        if val < best_loss - 1e-6:
+            best_loss, waited, history.best_epoch = val, 0, epoch
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            waited += 1
+            if waited >= config.patience:
+                history.stopped_early = True
+                break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return history
+
+
+@torch.no_grad()
+def evaluate_loss(module, forward, data, index, loss_fn, batch_size, device) -> float:
+    """Mean loss over ``index`` in eval mode (``data`` = inputs + targets)."""
+    module.eval()
+    total, count = 0.0, 0
+    for *inputs, target in _batches(data, index, batch_size, device):
+        total += loss_fn(forward(*inputs), target).item() * len(target)
+        count += len(target)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def predict(module: nn.Module, forward: Callable, arrays: Sequence[np.ndarray],
+            index: np.ndarray, *, regression: bool = False, batch_size: int = 64,
+            device="cpu") -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions ``[n]`` and class probabilities ``[n, K]`` (None for regression)."""
+    module.eval()
+    outs = [forward(*batch).float().cpu() for batch in _batches(arrays, index, batch_size, device)]
+    out = torch.cat(outs)
+    if regression:
+        return out.reshape(-1).numpy(), None
+    proba = out.softmax(-1).numpy()
+    return proba.argmax(-1), proba
