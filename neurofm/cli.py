@@ -15,6 +15,16 @@ import neurofm
 #: Sub-command modules, in the order ``neurofm --help`` lists them.
 COMMAND_MODULES = [
     "neurofm.commands.info",
+    "neurofm.commands.prepare",
+    "neurofm.commands.corpus",
+    "neurofm.commands.pretrain",
+    "neurofm.commands.probe",
+    "neurofm.commands.finetune",
+    "neurofm.commands.simulate",
+    "neurofm.commands.tokenizer",
+    "neurofm.commands.hub",
+    "neurofm.commands.convert",
+    "neurofm.commands.demo",
 ]
 
 

