@@ -66,3 +66,17 @@ def test_digmontage_in_mni_space_is_mapped_into_head_frame():
     montage = mne.channels.make_dig_montage(dict(zip(["L1", "L2"], xyz)), coord_frame="mni_tal")
     pos = montage_positions_head(montage)
     np.testing.assert_allclose(np.stack([pos["L1"], pos["L2"]]), mni_to_head(xyz), atol=1e-9)
+
+
+def test_default_lookup_has_o9_o10_from_the_1020_montage():
+    import mne
+
+    from neurofm.sensors import resolve_sensors
+
+    names = ["O9", "O10", "Oz"]
+    info = mne.create_info(names, 200.0, "eeg")
+    layout = resolve_sensors(info)
+    ref = mne.create_info(names, 200.0, "eeg")
+    ref.set_montage(get_montage("colin27_1020"))
+    expected = np.array([ch["loc"][:3] for ch in ref["chs"]])
+    np.testing.assert_allclose(layout.pos, expected, atol=1e-6)

@@ -213,6 +213,9 @@ def resolve_sensors(info, *, montage=None, positions=None, on_unknown: str = "ra
     )
 
 
+_DEFAULT_EEG_EXTRA = "colin27_1020"
+
+
 class _Lookups:
     """The user's montage for every non-MEG kind, else the 10-05 montage for EEG (built lazily)."""
 
@@ -227,6 +230,13 @@ class _Lookups:
             return None
         if self.default is None:
             self.default = _MontageLookup(DEFAULT_EEG_MONTAGE)
+            # MNE's 10-05 montage lacks O9/O10; its 10-20 montage (same head, identical positions
+            # for the shared names) has them.
+            extra = montage_positions_head(_DEFAULT_EEG_EXTRA)
+            for name, xyz in extra.items():
+                if name not in self.default.table:
+                    self.default.table[name] = xyz
+                    self.default.by_upper[name.upper()] = name
         return self.default
 
 
