@@ -575,7 +575,9 @@ def _bounded_map(pool, fn, items, window: int):
 
 
 def _warm_up():
-    """Import the readers and filters and load the 10-05 name table once, before forking."""
+    """Import the readers, filters and shard writer (``datasets``, ~1 s) and load the 10-05
+    name table once, before forking, so no worker pays for them again."""
+    import datasets  # noqa: F401 - imported lazily by shard_features
     import mne.filter
     import mne.io.edf  # noqa: F401
 

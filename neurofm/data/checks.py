@@ -2,6 +2,8 @@
 
 Each check works on a plain array ``data [C, T]`` in SI units (volts, tesla, T/m, as MNE stores
 them) and returns a small result that preprocessing acts on and ``neurofm info`` reports.
+The flat and unit checks both need the per-channel standard deviation; compute it once with
+:func:`channel_std` and pass it as ``std=`` to save a pass over the data.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ def find_nonfinite(data: np.ndarray, names, sfreq: float) -> list[NonFinite]:
     list of NonFinite
         One entry per affected channel, in channel order.
     """
+    if np.isfinite(data.sum(axis=-1)).all():  # one pass, no mask; overflow falls through
+        return []
     bad = ~np.isfinite(data)
     found = []
     for c in np.flatnonzero(bad.any(axis=1)):
@@ -59,7 +63,8 @@ def find_nonfinite(data: np.ndarray, names, sfreq: float) -> list[NonFinite]:
     return found
 
 
-def find_flat(data: np.ndarray, scales: np.ndarray) -> np.ndarray:
+def find_flat(data: np.ndarray, scales: np.ndarray, *, std: np.ndarray | None = None
+              ) -> np.ndarray:
     """Channels whose standard deviation in model units is below :data:`FLAT_STD_MODEL_UNITS`.
 
     Parameters
@@ -68,12 +73,14 @@ def find_flat(data: np.ndarray, scales: np.ndarray) -> np.ndarray:
         SI units; NaN/Inf samples are ignored.
     scales : ndarray, shape [C]
         Multiplier from SI to model units per channel.
+    std : ndarray, shape [C], optional
+        :func:`channel_std` of ``data``, when already computed.
 
     Returns
     -------
     flat : ndarray of bool, shape [C]
     """
-    std = _channel_std(data)
+    std = channel_std(data) if std is None else std
     return ~(std * np.asarray(scales) >= FLAT_STD_MODEL_UNITS)  # all-NaN rows count as flat
 
 
@@ -93,7 +100,8 @@ class UnitMismatch:
                 f"{self.median_std:.3g} 'V' (real EEG is ~1e-5 V)")
 
 
-def detect_unit_mismatch(data: np.ndarray, kinds) -> UnitMismatch | None:
+def detect_unit_mismatch(data: np.ndarray, kinds, *, std: np.ndarray | None = None
+                         ) -> UnitMismatch | None:
     """Detect EEG/iEEG data whose amplitude is off by 1e6 from plausible volts.
 
     Parameters
@@ -103,6 +111,8 @@ def detect_unit_mismatch(data: np.ndarray, kinds) -> UnitMismatch | None:
     kinds : sequence of int, length C
         :class:`ChannelKind` codes; only EEG, sEEG and ECoG rows are judged. Constant rows
         (std 0) and all-NaN rows are left out of the median.
+    std : ndarray, shape [C], optional
+        :func:`channel_std` of ``data``, when already computed.
 
     Returns
     -------
@@ -110,7 +120,7 @@ def detect_unit_mismatch(data: np.ndarray, kinds) -> UnitMismatch | None:
         None when the amplitude is plausible or no channel can be judged.
     """
     rows = np.isin(np.asarray(kinds), [int(k) for k in VOLTAGE_KINDS])
-    std = _channel_std(data[rows])
+    std = (channel_std(data[rows]) if std is None else np.asarray(std)[rows])
     std = std[std > 0]  # NaN (all-NaN rows) compares False too
     if not len(std):
         return None
@@ -122,8 +132,42 @@ def detect_unit_mismatch(data: np.ndarray, kinds) -> UnitMismatch | None:
     return None
 
 
-def _channel_std(data: np.ndarray) -> np.ndarray:
-    """Per-row std ignoring NaN/Inf; NaN for rows with no finite sample."""
+def channel_std(data: np.ndarray) -> np.ndarray:
+    """Standard deviation of each row, ignoring NaN/Inf samples.
+
+    Parameters
+    ----------
+    data : ndarray, shape [C, T]
+
+    Returns
+    -------
+    std : ndarray of float64, shape [C]
+        NaN for rows with no finite sample.
+
+    Notes
+    -----
+    Rows are summed and their squares summed in one pass each without temporary arrays; a row
+    whose mean is so large against its spread that this loses precision (or that holds NaN/Inf)
+    is recomputed exactly.
+    """
+    data = np.asarray(data)
+    n = data.shape[-1]
+    if data.ndim != 2 or n == 0 or data.dtype.kind != "f":
+        return _exact_std(np.asarray(data, dtype=np.float64).reshape(len(data), -1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = data.sum(axis=1, dtype=np.float64) / n
+        mean_square = np.einsum("ij,ij->i", data, data, dtype=np.float64) / n
+        var = mean_square - mean * mean
+    # float64 keeps ~16 digits of mean_square; trust var only while far above that rounding
+    exact = ~np.isfinite(var) | (var <= 1e-9 * mean_square)
+    std = np.sqrt(np.maximum(var, 0.0))
+    if exact.any():
+        std[exact] = _exact_std(data[exact])
+    return std
+
+
+def _exact_std(data: np.ndarray) -> np.ndarray:
+    """Per-row std ignoring NaN/Inf (two passes); NaN for rows with no finite sample."""
     finite = np.isfinite(data)
     if finite.all():
         return data.std(axis=1)

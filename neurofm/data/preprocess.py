@@ -9,12 +9,17 @@ Steps, in order (:func:`preprocess_raw`):
 2. **Check** the samples: NaN/Inf (error naming channel and time, or ``on_nan="drop_window"``),
    flat channels (reported, or dropped with ``on_flat="drop"``), EEG/iEEG amplitudes off by 1e6
    (µV stored as V or the reverse: fixed and reported, ``on_units="fix"``).
-3. **Filter** at the file's own rate: FIR band-pass ``l_freq``–``h_freq`` (0.3–75 Hz) and a
-   notch at the mains frequency and its harmonics up to the low-pass edge. The mains frequency
-   is ``line_freq`` when given, else ``info["line_freq"]`` from the file; with neither, no
-   notch is applied and the report says how to set it.
-4. **Resample** to ``sfreq`` (200 Hz).
-5. **Rescale** each channel from SI units to model units with :data:`DEFAULT_SCALES`.
+3. **Rescale** each channel from SI units to model units with :data:`DEFAULT_SCALES`; from here
+   on the samples are float32.
+4. **Resample** to ``sfreq`` (200 Hz) and **filter** at the lower of the two rates, in one
+   pass (:func:`neurofm.data.filters.filter_and_resample`): exact band-limited (FFT)
+   resampling and one zero-phase FIR (firwin, Hamming; MNE's ``"auto"`` lengths) designed at
+   the lower rate that holds the band-pass ``l_freq``–``h_freq`` (0.3–75 Hz) and a notch at
+   the mains frequency and its harmonics up to 1.25 x ``h_freq`` (those below the lower
+   rate's Nyquist frequency). For a file above ``sfreq`` this is the same as resampling first
+   and filtering at ``sfreq``; for one below, filtering first and resampling up. The mains
+   frequency is ``line_freq`` when given, else ``info["line_freq"]`` from the file; with
+   neither, no notch is applied and the report says how to set it.
 
 Rule for low sampling rates: a file whose sampling rate is not above ``2 * h_freq`` cannot hold
 the band the model expects. neurofm raises an error rather than upsampling (upsampling does not
@@ -29,8 +34,15 @@ from pathlib import Path
 import mne
 import numpy as np
 
-from neurofm.data.checks import VOLTAGE_KINDS, detect_unit_mismatch, find_flat, find_nonfinite
+from neurofm.data.checks import (
+    VOLTAGE_KINDS,
+    channel_std,
+    detect_unit_mismatch,
+    find_flat,
+    find_nonfinite,
+)
 from neurofm.data.errors import RecordingError
+from neurofm.data.filters import filter_and_resample, fir_kernel, notch_fits
 from neurofm.data.recording import Recording
 from neurofm.sensors import BRAIN_KINDS, ChannelKind, SensorLayout, kind_from_mne
 
@@ -155,11 +167,14 @@ class PreprocessPlan:
     """What :func:`preprocess_raw` will do to one recording, decided from its ``Info`` alone.
 
     ``picks`` are indices into the recording's channels, in order; ``layout`` the sensors of
-    those channels; ``dropped`` pairs of (channel, reason); ``problems`` reasons it cannot run.
+    those channels; ``dropped`` pairs of (channel, reason); ``sfreq_filter`` the rate the
+    band-pass and notch run at (the lower of input and output rate); ``problems`` reasons it
+    cannot run.
     """
 
     source: str
     sfreq_in: float
+    sfreq_filter: float
     picks: list[int]
     layout: SensorLayout | None
     dropped: list[tuple[str, str]]
@@ -231,8 +246,10 @@ def plan_preprocessing(info: mne.Info, config: PreprocessConfig | None = None, *
             problems.append(f"{source} has no channel of the kinds {list(config.kinds)} with a "
                             "known position. Check the channel types (raw.set_channel_types) "
                             "or pass a montage.")
-    notch_freqs, notch_reason = _notch_frequencies(info, config, sfreq_in)
-    return PreprocessPlan(source, sfreq_in, picks, layout, dropped, notch_freqs, notch_reason,
+    sfreq_filter = min(sfreq_in, config.sfreq or sfreq_in)
+    notch_freqs, notch_reason = _notch_frequencies(info, config, sfreq_filter)
+    return PreprocessPlan(source, sfreq_in, sfreq_filter, picks, layout, dropped, notch_freqs,
+                          notch_reason,
                           np.asarray(scales, dtype=np.float64), problems)
 
 
@@ -263,13 +280,15 @@ def describe_preprocessing(raw, config: PreprocessConfig | None = None) -> list[
         lines.append(f"drop channel {name}: {reason}")
     band = (f"{config.l_freq:g}" if config.l_freq is not None else "0") + "–" + \
         (f"{config.h_freq:g} Hz" if config.h_freq is not None else "Nyquist")
-    lines.append(f"band-pass: {band} (FIR, zero phase)" if (config.l_freq or config.h_freq)
-                 else "band-pass: none")
+    lines.append(f"band-pass: {band} (FIR, zero phase, at {plan.sfreq_filter:g} Hz)"
+                 if (config.l_freq or config.h_freq) else "band-pass: none")
     lines.append(f"notch: {plan.notch_reason}")
     if config.sfreq is None or np.isclose(config.sfreq, plan.sfreq_in):
         lines.append(f"resample: none (stays {plan.sfreq_in:g} Hz)")
     else:
-        lines.append(f"resample: {plan.sfreq_in:g} Hz -> {config.sfreq:g} Hz")
+        order = "before" if config.sfreq < plan.sfreq_in else "after"
+        lines.append(f"resample: {plan.sfreq_in:g} Hz -> {config.sfreq:g} Hz (FFT, "
+                     f"{order} filtering)")
     if plan.layout is not None:
         for label in dict.fromkeys(plan.layout.kind_labels()):
             lines.append(f"scale {label}: x {config.scales[label]:g} "
@@ -280,7 +299,10 @@ def describe_preprocessing(raw, config: PreprocessConfig | None = None) -> list[
 
 def preprocess_raw(raw, config: PreprocessConfig | None = None, *,
                    source: str | None = None) -> Recording:
-    """Pick, check, filter, resample and rescale one continuous recording.
+    """Pick, check, rescale, resample and filter one continuous recording.
+
+    The order and methods are those of the module docstring: a file above ``config.sfreq`` is
+    resampled before its band-pass and notch, which then run at ``config.sfreq``.
 
     Parameters
     ----------
@@ -313,14 +335,14 @@ def preprocess_raw(raw, config: PreprocessConfig | None = None, *,
 
     data, layout, scales, bad_in = _check_samples(data, layout, plan, config, report)
     sfreq_out = config.sfreq or plan.sfreq_in
+    data = _to_model_units(data, scales)
     data = _filter_and_resample(data, plan, config, report)
-    data *= scales[:, None]
     bad_out = None
     if bad_in is not None:
         bad_out = _bad_samples_after(bad_in, plan.sfreq_in, sfreq_out, data.shape[-1],
-                                     _filter_margin(plan.sfreq_in, config))
+                                     _filter_reach_seconds(plan, config))
     subject, session = _bids_entities(source)
-    return Recording(data=data.astype(np.float32), sfreq=float(sfreq_out), sensors=layout,
+    return Recording(data=data, sfreq=float(sfreq_out), sensors=layout,
                      source=source, subject=subject, session=session, report=report,
                      bad_samples=bad_out)
 
@@ -369,18 +391,19 @@ def preprocess_epochs_data(epochs, config: PreprocessConfig | None = None, *,
     layout, scales, rows = _check_units_and_flat(
         data.transpose(1, 0, 2).reshape(len(plan.picks), -1), plan.layout, plan.scales, config,
         report, source)  # epochs end to end: [C, E * T]
-    data = data[:, rows]
+    if len(rows) < data.shape[1]:
+        data = data[:, rows]
     n_times = data.shape[-1]
-    filter_seconds = _filter_margin(plan.sfreq_in, config) * 2
+    filter_seconds = _bandpass_seconds(plan.sfreq_filter, config)
     if config.l_freq is not None and n_times / plan.sfreq_in < filter_seconds:
         report.append(f"high-pass {config.l_freq:g} Hz skipped: epochs "
                       f"({n_times / plan.sfreq_in:g} s) are shorter than the filter "
                       f"({filter_seconds:.1f} s); each epoch is demeaned per channel instead")
         data = data - data.mean(axis=-1, keepdims=True)
         config = replace(config, l_freq=None)
+    data = _to_model_units(data, scales)
     data = _filter_and_resample(data, plan, config, report)
-    data *= scales[:, None]
-    return data.astype(np.float32), float(config.sfreq or plan.sfreq_in), layout, keep, report
+    return data, float(config.sfreq or plan.sfreq_in), layout, keep, report
 
 
 def _check_samples(data, layout, plan, config, report):
@@ -398,7 +421,8 @@ def _check_samples(data, layout, plan, config, report):
         report.append(f"NaN/Inf samples: {'; '.join(n.describe() for n in nonfinite)}; "
                       "windows that touch them are dropped")
     layout, scales, rows = _check_units_and_flat(data, layout, scales, config, report, source)
-    data = data[rows]
+    if len(rows) < len(data):  # flat channels dropped (indexing copies, so only then)
+        data = data[rows]
     if bad_in is not None:
         data = _interpolate_nonfinite(data)
     return data, layout, scales, bad_in
@@ -410,7 +434,8 @@ def _check_units_and_flat(data, layout, scales, config, report, source):
     ``data [C, T]`` in SI units (NaN/Inf samples are ignored); returns
     (layout, scales [C'], rows [C']) for the channels kept.
     """
-    mismatch = detect_unit_mismatch(data, layout.kinds)
+    std = channel_std(data)  # shared by both checks: one pass over the data
+    mismatch = detect_unit_mismatch(data, layout.kinds, std=std)
     if mismatch is not None:
         if config.on_units == "fix":
             volt_rows = np.isin(layout.kinds, [int(k) for k in VOLTAGE_KINDS])
@@ -420,7 +445,8 @@ def _check_units_and_flat(data, layout, scales, config, report, source):
                           "units, 1.0 = 100 µV); pass on_units='report' to keep the file's units")
         else:
             report.append(f"{mismatch.describe()}; kept as is (on_units='report')")
-    return _handle_flat(find_flat(data, scales), layout, scales, config, report, source)
+    return _handle_flat(find_flat(data, scales, std=std), layout, scales, config, report,
+                        source)
 
 
 def _handle_flat(flat, layout, scales, config, report, source):
@@ -449,7 +475,13 @@ def _interpolate_nonfinite(data: np.ndarray) -> np.ndarray:
     return data
 
 
-def _notch_frequencies(info, config, sfreq_in):
+def _to_model_units(data: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """``data [..., C, T]`` (SI) x ``scales [C]`` as float32 in one pass."""
+    out = np.empty(data.shape, dtype=np.float32)
+    return np.multiply(data, np.asarray(scales)[:, None], out=out, casting="same_kind")
+
+
+def _notch_frequencies(info, config, sfreq_filter):
     if config.notch is None:
         return (), "none (disabled)"
     if config.notch == "auto":
@@ -462,40 +494,37 @@ def _notch_frequencies(info, config, sfreq_in):
                         "or 60 (CLI: --line-freq)")
     else:
         base, where = float(config.notch), "notch setting"
-    top = min(sfreq_in / 2, (config.h_freq or sfreq_in / 2) * 1.25)
-    freqs = tuple(float(f) for f in np.arange(base, top, base))
+    top = min(sfreq_filter / 2, (config.h_freq or sfreq_filter / 2) * 1.25)
+    freqs = tuple(float(f) for f in np.arange(base, top, base) if notch_fits(f, sfreq_filter))
     if not freqs:
         return (), f"none: mains {base:g} Hz (from {where}) is above the band"
     shown = ", ".join(f"{f:g}" for f in freqs)
     return freqs, f"{shown} Hz (mains {base:g} Hz from {where})"
 
 
-def _filter_margin(sfreq_in: float, config: PreprocessConfig) -> float:
-    """Half the band-pass FIR length in seconds: how far a bad sample spreads."""
+def _bandpass_seconds(sfreq_filter: float, config: PreprocessConfig) -> float:
+    """Length of the band-pass FIR alone, in seconds (0 without a band-pass)."""
     if config.l_freq is None and config.h_freq is None:
         return 0.0
-    taps = mne.filter.create_filter(None, sfreq_in, config.l_freq, config.h_freq,
-                                    verbose="error")
-    return (len(taps) // 2) / sfreq_in
+    return len(fir_kernel(sfreq_filter, config.l_freq, config.h_freq)) / sfreq_filter
+
+
+def _filter_reach_seconds(plan: PreprocessPlan, config: PreprocessConfig) -> float:
+    """How far (s) one bad input sample spreads: half the FIR (band-pass and notch)."""
+    kernel = fir_kernel(plan.sfreq_filter, config.l_freq, config.h_freq, plan.notch_freqs)
+    return (len(kernel) // 2) / plan.sfreq_filter
 
 
 def _filter_and_resample(data, plan, config, report):
-    """Band-pass and notch at the input rate, then resample; ``data [..., C, T]`` float64."""
-    sfreq_in = plan.sfreq_in
-    n_seconds = data.shape[-1] / sfreq_in
-    if config.l_freq is not None or config.h_freq is not None:
-        filter_seconds = 2 * _filter_margin(sfreq_in, config)
-        if filter_seconds > n_seconds:
-            report.append(f"band-pass filter ({filter_seconds:.1f} s) is longer than the data "
-                          f"({n_seconds:.1f} s): edges may be distorted")
-        data = mne.filter.filter_data(data, sfreq_in, config.l_freq, config.h_freq,
-                                      verbose="error")
-    if plan.notch_freqs:
-        data = mne.filter.notch_filter(data, sfreq_in, np.asarray(plan.notch_freqs),
-                                       verbose="error")
-    if config.sfreq is not None and not np.isclose(config.sfreq, sfreq_in):
-        data = mne.filter.resample(data, up=config.sfreq, down=sfreq_in, verbose="error")
-    return data
+    """Resample and filter at the lower rate; ``data [..., C, T]`` float32 -> new array."""
+    sfreq_out = config.sfreq or plan.sfreq_in
+    n_seconds = data.shape[-1] / plan.sfreq_in
+    filter_seconds = _bandpass_seconds(plan.sfreq_filter, config)
+    if filter_seconds > n_seconds:
+        report.append(f"band-pass filter ({filter_seconds:.1f} s) is longer than the data "
+                      f"({n_seconds:.1f} s): edges may be distorted")
+    kernel = fir_kernel(plan.sfreq_filter, config.l_freq, config.h_freq, plan.notch_freqs)
+    return filter_and_resample(data, plan.sfreq_in, sfreq_out, kernel)
 
 
 def _bad_samples_after(bad_in, sfreq_in, sfreq_out, n_out, margin_seconds):
