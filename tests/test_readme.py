@@ -15,8 +15,8 @@ import pytest
 from neurofm.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
-#: README.md, and the draft of the next one while it is under review.
-READMES = [p for p in (ROOT / "README.md", ROOT / "docs" / "README_draft.md") if p.is_file()]
+#: The README whose commands are checked.
+READMES = [ROOT / "README.md"]
 #: Commands run for real (fast, no side effects outside a temporary folder).
 CHEAP = {"info"}
 #: Packages a cheap command's data needs (skipped when absent).
@@ -25,7 +25,7 @@ NEEDS = {"sample:emotiv14": "spkit"}
 
 def bash_blocks(text: str) -> list[str]:
     """Bodies of the fenced ``bash``/``sh``/``shell`` code blocks."""
-    return re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, re.S)
+    return re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, re.DOTALL)
 
 
 def shell_commands(block: str) -> list[list[str]]:
@@ -87,8 +87,8 @@ def readme(request) -> str:
 
 def test_readme_has_ci_blocks_that_ci_reads(readme):
     # .ci/run reads the block after each marker: install + main job, then the test command.
-    setup = re.search(r"<!-- ci:setup -->\s*```[a-z]*\n(.*?)```", readme, re.S)
-    test = re.search(r"<!-- ci:test -->\s*```[a-z]*\n(.*?)```", readme, re.S)
+    setup = re.search(r"<!-- ci:setup -->\s*```[a-z]*\n(.*?)```", readme, re.DOTALL)
+    test = re.search(r"<!-- ci:test -->\s*```[a-z]*\n(.*?)```", readme, re.DOTALL)
     assert setup and test
     install, main_job = setup.group(1).strip().splitlines()[:2]
     assert install.startswith("pip install")
