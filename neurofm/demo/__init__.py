@@ -13,7 +13,15 @@ with 95 % CIs) and ``report.md``. See ``docs/demo.md``.
 """
 
 from neurofm.demo.pipeline import STAGES, DemoRun, run_demo, stage_record
-from neurofm.demo.settings import FULL, PRESETS, QUICK, CorpusPart, DemoSettings, ModelPlan, TaskPlan
+from neurofm.demo.settings import (
+    FULL,
+    PRESETS,
+    QUICK,
+    CorpusPart,
+    DemoSettings,
+    ModelPlan,
+    TaskPlan,
+)
 
 __all__ = [
     "FULL",

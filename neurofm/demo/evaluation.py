@@ -70,16 +70,17 @@ def evaluate_task(task: TaskPlan, settings: DemoSettings, model_dirs: dict[str, 
 
     trials = load_dataset(task.data)
     seeds = max(settings.seeds, 3) if task.protocol == "official" else settings.seeds
-    common = dict(data=task.data, protocol=task.protocol, seeds=seeds, n_folds=settings.n_folds,
-                  train={"epochs": settings.finetune_epochs},
-                  cache_dir=str(cache_dir) if cache_dir else None)
+    common = {"data": task.data, "protocol": task.protocol, "seeds": seeds,
+              "n_folds": settings.n_folds, "train": {"epochs": settings.finetune_epochs},
+              "cache_dir": str(cache_dir) if cache_dir else None}
     plans = {p.label: p for p in settings.models}
     runs: list[tuple[str, str, dict]] = []
     for i, (label, model_dir) in enumerate(model_dirs.items()):
         run_dir = out / f"probe-{label}"
         payload = run_evaluation(EvalSettings(
             model=str(model_dir), out=str(run_dir), mode="probe", pool=task.pool,
-            baselines=list(task.baselines) if i == 0 else [], importance=i == 0,
+            baselines=list(task.baselines) if i == 0 else [],
+            importance=i == 0 and task.importance,
             **common), trials=trials)
         runs.append((label, run_dir.name, payload))
     if task.finetune:
@@ -107,8 +108,14 @@ def evaluate_task(task: TaskPlan, settings: DemoSettings, model_dirs: dict[str, 
                 "n_runs": method["n_runs"], "run": run_name})
         summary["figures"][run_name] = {name: str(Path(path).relative_to(out))
                                         for name, path in payload.get("figures", {}).items()}
+    summary["rows"].sort(key=_row_order)
     write_summary(out, summary)
     return summary
+
+
+def _row_order(row: dict) -> tuple:
+    """Probes first, then fine-tuning, then the baselines (stable within each group)."""
+    return (row["kind"] == "baseline", "finetune" in row["method"])
 
 
 def row_kind(method: str) -> str:

@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from tqdm.auto import tqdm
 
@@ -96,8 +96,8 @@ class DemoRun:
 def stage_fingerprint(settings: DemoSettings, name: str) -> str:
     """Hash of the settings that ``name`` and every stage before it depend on."""
     sections: list[str] = []
-    for stage in STAGE_SECTIONS:
-        sections += STAGE_SECTIONS[stage]
+    for stage, own in STAGE_SECTIONS.items():
+        sections += own
         if stage == name:
             break
     return settings.fingerprint(*sections)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from neurofm.demo.settings import DemoSettings, ModelPlan
+from neurofm.demo.settings import ModelPlan
 
 
 def default_nproc() -> int:
@@ -83,9 +83,10 @@ def pretrain_model(plan: ModelPlan, corpus: str | Path, run_dir: str | Path, *, 
     if stage_label:
         print(f"{stage_label}: {plan.name} ({plan.steps} steps, {nproc} process"
               f"{'es' if nproc > 1 else ''})", file=sys.stderr, flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1" if nproc > 1 else
-           os.environ.get("OMP_NUM_THREADS", "2")}
-    result = subprocess.run(command, env=env)
+    env = dict(os.environ)
+    if nproc > 1:
+        env["OMP_NUM_THREADS"] = "1"  # one thread per process: the processes share the cores
+    result = subprocess.run(command, env=env, check=False)
     model_dir = run_dir / "model"
     if result.returncode != 0 or not (model_dir / "config.json").is_file():
         raise RuntimeError(f"Pretraining {plan.label} failed (exit status {result.returncode}): "

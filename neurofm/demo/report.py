@@ -7,7 +7,7 @@ one it draws itself: the pretraining loss curves of all backbones on one plot.
 from __future__ import annotations
 
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import neurofm
@@ -59,12 +59,17 @@ def plot_loss_curves(run_dirs: dict[str, Path], png_path: str | Path) -> Path | 
 
 
 def gain_findings(summaries: list[dict]) -> list[str]:
-    """One sentence per (task, model, evaluation): did pretraining beat random init?"""
+    """One sentence per (task, model, evaluation): did pretraining beat random init?
+
+    "helps" / "hurts" only when the two 95 % confidence intervals do not overlap.
+    """
     lines = []
     for summary in summaries:
         for g in pretraining_gains(summary):
-            verdict = "helps" if g["gain"] > 0.01 else "does not help" if g["gain"] < -0.01 \
-                else "makes no difference"
+            if g["separated"]:
+                verdict = "helps" if g["gain"] > 0 else "hurts"
+            else:
+                verdict = "makes no difference beyond the 95 % CIs"
             lines.append(f"- {summary['task']}, {g['model']} {g['evaluation']}: pretraining "
                          f"{verdict} ({g['pretrained']:.3f} vs {g['random_init']:.3f} at random "
                          f"init, {g['gain']:+.3f}).")
@@ -77,33 +82,35 @@ def write_report(out: str | Path, settings: DemoSettings, summaries: list[dict],
     """Write ``out/report.md`` (and ``out/loss_curves.png``); return the report's path."""
     out = Path(out)
     loss_png = plot_loss_curves(run_dirs, out / "loss_curves.png")
+    corpus = ", ".join(f"{p.subjects} x {p.modality.upper()} {p.montage}"
+                       + (f" ({p.pick} only)" if p.pick else "") for p in settings.corpus)
+    models = ", ".join(f"`{m.name}` ({m.steps} steps, batch {m.batch_size})"
+                       for m in settings.models)
     lines = [
         "# neurofm demo report", "",
-        f"neurofm {neurofm.__version__}, preset `{settings.preset}`, "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()} "
-        f"({platform.processor() or platform.system()}), Python {platform.python_version()}.", "",
-        "## What ran", "",
-        f"1. Simulated {corpus_facts.get('n_recordings', '?')} resting-state recordings of "
-        f"{settings.seconds:g} s: " + ", ".join(
-            f"{p.subjects} x {p.modality.upper()} {p.montage}"
-            + (f" ({p.pick} only)" if p.pick else "") for p in settings.corpus) + ".",
-        f"2. Prepared them into a corpus of {corpus_facts.get('n_windows', '?')} windows of "
-        f"{settings.window_seconds:g} s (200 Hz, 1-s patches, 0.3-75 Hz, 50 Hz notch).",
-        "3. Pretrained " + ", ".join(
-            f"`{m.name}` ({m.steps} steps, batch {m.batch_size})" for m in settings.models)
-        + f" by masked patch reconstruction with `neurofm pretrain --nproc "
-          f"{corpus_facts.get('nproc', 1)}`.",
-        "4. Saved each as a Hub-style model folder (`models/<name>/`: config.json, "
-        "model.safetensors, README.md model card) and loaded it back with "
-        "`neurofm.hub.from_pretrained`.",
-        f"5. Scored each held-out task with {settings.seeds} seed(s) x {settings.n_folds} "
-        "cross-subject folds (the official split for real data): frozen linear probe of the "
-        "pretrained and random-init backbones, a short fine-tune where marked, log band power + "
-        "logistic regression and a supervised EEGNet.", "",
-        "## Results", "", results_table(summaries),
-        "Scores are balanced accuracy, mean [95 % CI] over seeds x folds. `vs random-init` is "
-        "the pretrained row minus the same architecture at random initialisation, evaluated "
-        "the same way.", "",
+        (f"neurofm {neurofm.__version__}, preset `{settings.preset}`, "
+         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} "
+         f"({platform.processor() or platform.system()}), Python {platform.python_version()}."),
+        "", "## What ran", "",
+        (f"1. Simulated {corpus_facts.get('n_recordings', '?')} resting-state recordings of "
+         f"{settings.seconds:g} s: {corpus}."),
+        (f"2. Prepared them into a corpus of {corpus_facts.get('n_windows', '?')} windows of "
+         f"{settings.window_seconds:g} s (200 Hz, 1-s patches, 0.3-75 Hz, 50 Hz notch)."),
+        (f"3. Pretrained {models} by masked patch reconstruction with `neurofm pretrain "
+         f"--nproc {corpus_facts.get('nproc', 1)}`."),
+        ("4. Saved each as a Hub-style model folder (`models/<name>/`: config.json, "
+         "model.safetensors, README.md model card) and loaded it back with "
+         "`neurofm.hub.from_pretrained`."),
+        (f"5. Scored each held-out task with {settings.seeds} seed(s) x {settings.n_folds} "
+         "folds per task (within-subject, cross-subject, or the official split for real data): "
+         "frozen linear probe of the pretrained and random-init backbones, a short fine-tune "
+         "where listed, and the task's baselines (log band power + logistic regression; "
+         "supervised EEGNet)."),
+        "", "## Results", "", results_table(summaries),
+        ("Scores are balanced accuracy, mean [95 % CI] over seeds x folds. `vs random-init` is "
+         "the pretrained row minus the same architecture at random initialisation, evaluated "
+         "the same way."),
+        "",
         "### Does pretraining help?", "", *gain_findings(summaries), "",
         "## Time per stage", "", "| Stage | Seconds |", "|---|---:|",
         *[f"| {name} | {seconds:.0f} |" for name, seconds in stage_seconds.items()],

@@ -24,7 +24,8 @@ def pretraining_gains(summary: dict) -> list[dict]:
     Returns
     -------
     list of dict
-        ``{"model", "evaluation" ("probe"/"finetune"), "pretrained", "random_init", "gain"}``.
+        ``{"model", "evaluation" ("probe"/"finetune"), "pretrained", "random_init", "gain",
+        "separated"}``; ``separated`` is True when the two 95 % CIs do not overlap.
     """
     gains = []
     for row in summary.get("rows", []):
@@ -37,8 +38,15 @@ def pretraining_gains(summary: dict) -> list[dict]:
         if twin is not None:
             gains.append({"model": row["model"], "evaluation": evaluation,
                           "pretrained": row["mean"], "random_init": twin["mean"],
-                          "gain": row["mean"] - twin["mean"]})
+                          "gain": row["mean"] - twin["mean"],
+                          "separated": _separated(row, twin)})
     return gains
+
+
+def _separated(a: dict, b: dict) -> bool:
+    if None in (a.get("ci_low"), a.get("ci_high"), b.get("ci_low"), b.get("ci_high")):
+        return False
+    return a["ci_low"] > b["ci_high"] or b["ci_low"] > a["ci_high"]
 
 
 def results_table(summaries: list[dict]) -> str:
