@@ -167,3 +167,11 @@ def test_encoder_with_head_poolings_give_logits(pooling):
     logits = model(torch.from_numpy(inputs.x), sensors,
                    patch_valid=torch.from_numpy(inputs.patch_valid))
     assert logits.shape == (4, 3) and torch.isfinite(logits).all()
+
+
+def test_finetune_with_per_channel_pooling_is_refused_before_any_work(tmp_path):
+    settings = EvalSettings(model="criss_cross_small", data="unused", out=str(tmp_path / "ft"),
+                            mode="finetune", pool="channels")
+    with pytest.raises(ValueError, match="--pool channels is not available for finetune"):
+        run_evaluation(settings, trials=alpha_trials())
+    assert not (tmp_path / "ft").exists()

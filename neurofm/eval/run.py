@@ -86,6 +86,21 @@ class EvalSettings:
     task_config: str | None = None
 
 
+#: Poolings each mode supports: a probe can also concatenate per-channel features; a fine-tuned
+#: head pools with its own (mean or attention) layer.
+POOLINGS = {"probe": ("mean", "channels", "attention"), "finetune": ("mean", "attention")}
+
+
+def check_settings(settings: EvalSettings) -> None:
+    """Reject option combinations that cannot run, before any work is done."""
+    if settings.mode not in POOLINGS:
+        raise ValueError(f"mode must be one of {', '.join(POOLINGS)}; got {settings.mode!r}.")
+    allowed = POOLINGS[settings.mode]
+    if settings.pool not in allowed:
+        raise ValueError(f"--pool {settings.pool} is not available for {settings.mode}; "
+                         f"use one of: {', '.join(allowed)}.")
+
+
 def load_model(spec: str, overrides: dict, seed: int):
     """``(model, kind)``: ``"random-init"`` for a registry name (seeded), else ``"pretrained"``.
 
@@ -179,6 +194,7 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
     ``settings.data`` through the data set registry.
     """
     start = time.perf_counter()
+    check_settings(settings)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     if trials is None:
