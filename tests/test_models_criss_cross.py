@@ -202,3 +202,52 @@ def test_cpu_dropout_drops_the_requested_fraction_and_keeps_the_mean():
     first = dropout(x, 0.5)
     torch.manual_seed(1)
     assert torch.equal(dropout(x, 0.5), first)  # follows torch.manual_seed
+
+
+def test_training_attention_with_dropout_is_softmax_attention_with_the_cpu_mask():
+    from neurofm.models.layers import keep_mask
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 5, 4, dtype=torch.float64) for _ in range(3))
+    valid = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 1, 1, 1]], dtype=torch.bool)
+    torch.manual_seed(7)
+    out = attend(q, k, v, valid, dropout_p=0.2)
+    torch.manual_seed(7)
+    mask = keep_mask((3, 2, 5, 5), 0.2, torch.float64)
+    scores = q @ k.transpose(-2, -1) / 2.0
+    weights = torch.softmax(scores.masked_fill(~valid[:, None, None, :], float("-inf")), -1)
+    torch.testing.assert_close(out, (weights * mask) @ v)
+    assert not torch.equal(out, reference_attention(q, k, v, valid))  # dropout did act
+
+
+def test_add_residual_applies_dropout_and_drop_path_in_one_mask():
+    from neurofm.models.layers import add_residual, drop_path_mask, keep_mask
+
+    x, branch = torch.randn(6, 3, 4), torch.randn(6, 3, 4, requires_grad=True)
+    assert torch.equal(add_residual(x, branch, 0.3, 0.5, training=False), x + branch)
+    torch.manual_seed(3)
+    out = add_residual(x, branch, 0.3, 0.5, training=True)
+    torch.manual_seed(3)
+    mask = keep_mask(branch.shape, 0.3, branch.dtype) * drop_path_mask(branch, 0.5)
+    torch.testing.assert_close(out, x + branch * mask)
+    out.sum().backward()
+    torch.testing.assert_close(branch.grad, mask)
+    dropped = (mask == 0).flatten(1).all(dim=1)  # whole items removed by drop-path
+    assert torch.equal(out.detach()[dropped], x[dropped])
+
+
+def test_feed_forward_dropout_in_place_matches_the_plain_formula():
+    from neurofm.models.layers import FeedForward, keep_mask
+
+    ffn = FeedForward(8, 16, dropout=0.25).train()
+    x = torch.randn(10, 8, requires_grad=True)
+    torch.manual_seed(5)
+    out = ffn(x)
+    (grad,) = torch.autograd.grad(out.square().sum(), x)
+    torch.manual_seed(5)
+    mask = keep_mask((10, 16), 0.25, x.dtype)
+    x2 = x.detach().requires_grad_()
+    ref = ffn.linear2(torch.nn.functional.gelu(ffn.linear1(x2)) * mask)
+    (grad_ref,) = torch.autograd.grad(ref.square().sum(), x2)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(grad, grad_ref)

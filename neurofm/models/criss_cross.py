@@ -16,7 +16,13 @@ from neurofm.models.attention import SelfAttention
 from neurofm.models.base import BrainEncoder
 from neurofm.models.cbramod import CBraModPatchEmbedding, ConvPositionEncoding
 from neurofm.models.heads import ReconstructionHead
-from neurofm.models.layers import Dropout, DropPath, FeedForward, drop_path_rates
+from neurofm.models.layers import (
+    Dropout,
+    DropPath,
+    FeedForward,
+    add_residual,
+    drop_path_rates,
+)
 from neurofm.sensors import SensorBatch
 
 PATCH_EMBEDDINGS = ("neurofm", "cbramod")
@@ -65,15 +71,15 @@ class CrissCrossLayer(nn.Module):
         """Spatial attention on ``h[..., :D/2]``, temporal on ``h[..., D/2:]``, concatenated."""
         b, c, n, d = h.shape
         half = d // 2
-        # Spatial: sequences over channels, one per (item, patch).
+        # Spatial: sequences over channels, one per (item, patch); one copy puts heads first.
         qkv = self.spatial_attn.project_qkv(h[..., :half])  # [B, C, N, 3, H, e]
-        qkv = qkv.transpose(1, 2).reshape(b * n, c, *qkv.shape[3:])
+        qkv = qkv.permute(3, 0, 2, 4, 1, 5).contiguous().flatten(1, 2)  # [3, B*N, H, C, e]
         keys = (
             None
             if chan_valid is None
             else (chan_valid[:, None, :].expand(b, n, c).reshape(b * n, c))
         )
-        spatial = self.spatial_attn.attend_sequences(qkv, keys)  # [B*N, C, D/2]
+        spatial = self.spatial_attn.attend_heads(qkv, keys)  # [B*N, C, D/2]
         spatial = self.spatial_attn.out_proj(spatial).view(b, n, c, half).transpose(1, 2)
         # Temporal: sequences over patches, one per (item, channel); merging B and C is a view.
         qkv = self.temporal_attn.project_qkv(h[..., half:]).flatten(0, 1)  # [B*C, N, 3, H, e]
@@ -103,8 +109,9 @@ class CrissCrossLayer(nn.Module):
             Valid patches (keys of the temporal attention); None = all valid.
         """
         attn = self.criss_cross_attention(self.norm1(x), chan_valid, patch_valid)
-        x = x + self.drop_path(self.attn_dropout(attn))
-        return x + self.drop_path(self.ffn_dropout(self.ffn(self.norm2(x))))
+        x = add_residual(x, attn, self.attn_dropout.p, self.drop_path.p, self.training)
+        ffn = self.ffn(self.norm2(x))
+        return add_residual(x, ffn, self.ffn_dropout.p, self.drop_path.p, self.training)
 
 
 class CrissCrossTransformer(BrainEncoder):

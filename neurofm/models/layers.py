@@ -2,34 +2,40 @@
 
 from __future__ import annotations
 
-import sys
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-# Which three of the four 16-bit parts of a non-negative int64 are fully random (the sign part
-# is not): the low three in memory order on little-endian machines, the high three otherwise.
-_RANDOM_PARTS = slice(0, 3) if sys.byteorder == "little" else slice(1, 4)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """Inverted dropout: zero each element with probability ``p``, scale the rest by 1/(1-p).
 
     On CPU, ``torch.nn.functional.dropout`` draws one Bernoulli sample per element and costs far
-    more than the GEMM it follows; here the keep mask comes from 16-bit uniform integers, three per
-    64-bit random word of the default generator (``torch.manual_seed`` applies), so ``p`` is
-    realised to within 1/65536. Other devices use ``F.dropout``.
+    more than the GEMM it follows; here the keep mask comes from 16-bit uniform integers, four per
+    full-range 64-bit random word of the default generator (``torch.manual_seed`` applies), so
+    ``p`` is realised to within 1/65536. Other devices use ``F.dropout``.
     """
     if not training or p == 0.0:
         return x
     if x.device.type != "cpu":
         return F.dropout(x, p, True)
-    n = x.numel()
-    words = torch.empty((n + 2) // 3, dtype=torch.int64).random_()
-    uniform16 = words.view(torch.int16).view(-1, 4)[:, _RANDOM_PARTS].reshape(-1)[:n]
-    keep = uniform16.view(x.shape) >= round(p * 65536) - 32768
-    return x * (keep.to(x.dtype) * (1.0 / (1.0 - p)))
+    return x * keep_mask(x.shape, p, x.dtype)
+
+
+def keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
+    """CPU dropout mask of ``shape``: ``1 / (1 - p)`` with probability ``1 - p``, else 0.
+
+    Each element compares one uniform int16 (a quarter of a full-range random int64 word) with a
+    threshold, so the keep probability is ``1 - round(p * 65536) / 65536``.
+    """
+    n = math.prod(shape)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
+    uniform16 = words.view(torch.int16)[:n].view(shape)
+    mask = torch.empty(shape, dtype=dtype)
+    torch.ge(uniform16, round(p * 65536) - 32768, out=mask)  # 1.0 = keep, written as `dtype`
+    return mask.mul_(1.0 / (1.0 - p))
 
 
 class Dropout(nn.Module):
@@ -66,7 +72,14 @@ class FeedForward(nn.Module):
         self.linear2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+        hidden = self.activation(self.linear1(x))
+        p = self.dropout.p
+        if self.training and p > 0.0 and hidden.device.type == "cpu":
+            # In place: GELU's backward needs its input, not its output; saves a large buffer.
+            hidden = hidden.mul_(keep_mask(hidden.shape, p, hidden.dtype))
+        else:
+            hidden = self.dropout(hidden)
+        return self.linear2(hidden)
 
 
 class DropPath(nn.Module):
@@ -89,8 +102,49 @@ class DropPath(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        keep = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, dtype=x.dtype)
-        return x * keep.bernoulli_(1.0 - self.p) / (1.0 - self.p)
+        return x * drop_path_mask(x, self.p)
+
+
+def drop_path_mask(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Per-item stochastic-depth factors ``[B, 1, ..., 1]``: ``1 / (1 - p)`` kept, 0 dropped."""
+    keep = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, dtype=x.dtype)
+    return keep.bernoulli_(1.0 - p).div_(1.0 - p)
+
+
+def add_residual(
+    x: torch.Tensor, branch: torch.Tensor, dropout_p: float, drop_path_p: float, training: bool
+) -> torch.Tensor:
+    """``x + drop_path(dropout(branch))`` with both masks applied in the addition itself.
+
+    The element-wise dropout mask and the per-item stochastic-depth factors are multiplied into
+    one mask, and ``torch.addcmul`` adds ``branch * mask`` to ``x`` in a single pass (one pass
+    instead of three over the activations, forward and backward). Identity masks in eval.
+
+    Parameters
+    ----------
+    x, branch : Tensor ``[B, ...]``
+        Residual stream and branch output (same shape).
+    dropout_p : float
+        Element-wise dropout probability on the branch.
+    drop_path_p : float
+        Probability of dropping the whole branch for one batch item (axis 0).
+    training : bool
+        Masks only in training.
+    """
+    if not training:
+        return x + branch
+    mask = None
+    if dropout_p > 0.0:
+        if branch.device.type == "cpu":
+            # In the residual stream's precision (float32 under bf16 autocast): exact 1/(1-p).
+            dtype = torch.promote_types(x.dtype, branch.dtype)
+            mask = keep_mask(branch.shape, dropout_p, dtype)
+        else:
+            branch = F.dropout(branch, dropout_p, True)
+    if drop_path_p > 0.0:
+        path = drop_path_mask(branch, drop_path_p)
+        mask = path if mask is None else mask.mul_(path)
+    return x + branch if mask is None else torch.addcmul(x, branch, mask)
 
 
 def drop_path_rates(max_rate: float, depth: int) -> list[float]:
