@@ -82,3 +82,15 @@ def test_bad_inputs_give_clear_errors():
     assert task_kind("classification", 2) == "binary"
     assert task_kind("classification", 4) == "multiclass"
     assert task_kind("regression", None) == "regression"
+
+
+def test_confidence_interval_is_clipped_to_the_metric_range():
+    from neurofm.eval.metrics import summarise_runs
+
+    folds = [{"balanced_accuracy": v, "rmse": r} for v, r in ((0.2, 0.1), (1.0, 3.0), (0.9, 0.2))]
+    s = summarise_runs(folds)
+    raw = summarise([0.2, 1.0, 0.9])
+    assert raw["ci_low"] < 0 and raw["ci_high"] > 1  # the plain t interval leaves [0, 1]
+    assert s["balanced_accuracy"]["ci_low"] == 0.0 and s["balanced_accuracy"]["ci_high"] == 1.0
+    assert s["balanced_accuracy"]["mean"] == raw["mean"]
+    assert s["rmse"]["ci_low"] == 0.0

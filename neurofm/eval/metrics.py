@@ -23,6 +23,15 @@ METRICS = {
 }
 
 
+#: Range of each bounded metric; a confidence interval is clipped to it (the t interval of a
+#: few folds can otherwise leave it, e.g. a balanced accuracy CI of [-0.05, 1.05]).
+METRIC_RANGES = {
+    "accuracy": (0.0, 1.0), "balanced_accuracy": (0.0, 1.0), "auroc": (0.0, 1.0),
+    "auc_pr": (0.0, 1.0), "f1_weighted": (0.0, 1.0), "cohen_kappa": (-1.0, 1.0),
+    "pearson_r": (-1.0, 1.0), "r2": (-math.inf, 1.0), "rmse": (0.0, math.inf),
+}
+
+
 def task_kind(task: str, n_classes: int | None) -> str:
     """``"binary"``, ``"multiclass"`` or ``"regression"`` for a TrialSet's task and class count."""
     if task == "regression":
@@ -104,8 +113,9 @@ def compute_metrics(kind: str, y_true, y_pred, proba=None, *, n_classes: int | N
     return classification_metrics(y_true, y_pred, proba, n_classes=n_classes)
 
 
-def summarise(values: Iterable[float], confidence: float = 0.95) -> dict[str, float]:
-    """Mean, sample std and a Student-t confidence interval of the mean.
+def summarise(values: Iterable[float], confidence: float = 0.95,
+              bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict[str, float]:
+    """Mean, sample std and a Student-t confidence interval of the mean, clipped to ``bounds``.
 
     NaN values (e.g. AUROC of a fold with one class) are left out and counted in ``n_nan``.
     With a single value the std is 0 and the interval collapses to the value.
@@ -124,15 +134,18 @@ def summarise(values: Iterable[float], confidence: float = 0.95) -> dict[str, fl
     mean = float(finite.mean())
     std = float(finite.std(ddof=1)) if n > 1 else 0.0
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)) if n > 1 else 0.0
-    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half,
-            "n": int(n), "n_nan": int(arr.size - n)}
+    low, high = bounds
+    return {"mean": mean, "std": std, "ci_low": max(mean - half, low),
+            "ci_high": min(mean + half, high), "n": int(n), "n_nan": int(arr.size - n)}
 
 
 def summarise_runs(runs: Iterable[Mapping[str, float]]) -> dict[str, dict[str, float]]:
     """:func:`summarise` every metric that appears in a list of per-fold metric dicts."""
     runs = list(runs)
     names = [k for k in runs[0]] if runs else []
-    return {name: summarise(r.get(name, math.nan) for r in runs) for name in names}
+    return {name: summarise((r.get(name, math.nan) for r in runs),
+                            bounds=METRIC_RANGES.get(name, (-math.inf, math.inf)))
+            for name in names}
 
 
 def chance_level(kind: str, y) -> float:
