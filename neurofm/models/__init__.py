@@ -3,11 +3,13 @@
 ``create_model(name, **overrides)`` builds ``criss_cross_small``, ``criss_cross_base``,
 ``cbramod_base``, ``mamba_small`` or ``mamba_base``; every model maps
 ``x [B, C, N, P]`` + ``SensorBatch`` to features ``[B, C, N, D]`` (``[B, K, N, D]`` with channel
-unification), pools them with ``embed`` and predicts patches with ``reconstruct``.
+unification), pools them with ``embed`` and predicts patches with ``reconstruct``. With
+``patch_input="codes"`` a backbone reads a frozen tokenizer's quantised codes instead of patches.
 """
 
 from neurofm.models.base import BrainEncoder
 from neurofm.models.cbramod import convert_cbramod_state_dict
+from neurofm.models.code_input import CodeEmbedding
 from neurofm.models.criss_cross import CrissCrossLayer, CrissCrossTransformer
 from neurofm.models.heads import (
     AttentionPool,
@@ -24,6 +26,7 @@ __all__ = [
     "BidirectionalMamba",
     "BrainEncoder",
     "ClassificationHead",
+    "CodeEmbedding",
     "CrissCrossLayer",
     "CrissCrossTransformer",
     "ReconstructionHead",

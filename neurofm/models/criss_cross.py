@@ -15,6 +15,7 @@ from torch import nn
 from neurofm.models.attention import SelfAttention
 from neurofm.models.base import BrainEncoder
 from neurofm.models.cbramod import CBraModPatchEmbedding, ConvPositionEncoding
+from neurofm.models.code_input import CodeEmbedding, check_patch_input, tokenizer_hyperparameter
 from neurofm.models.heads import ReconstructionHead
 from neurofm.models.layers import (
     Dropout,
@@ -145,6 +146,13 @@ class CrissCrossTransformer(BrainEncoder):
         (``neurofm.tokenizer.ChannelUnification``); the output is then ``[B, K, N, D]``.
     time_kernel : int
         Patches covered by the temporal position convolution (``position="sensor"``).
+    patch_input : {"patches", "codes"}
+        ``"patches"``: continuous patch embedding (``patch_embedding``). ``"codes"``: the frozen
+        ``tokenizer``'s quantised code vectors, projected to ``dim``
+        (:class:`~neurofm.models.code_input.CodeEmbedding`); needs sensors.
+    tokenizer : NeuralTokenizer, str, TokenizerConfig, dict or None
+        With ``patch_input="codes"``: the tokenizer or its directory (see
+        :func:`~neurofm.models.code_input.load_tokenizer`); stored in ``config`` as its dict.
     """
 
     def __init__(
@@ -160,8 +168,21 @@ class CrissCrossTransformer(BrainEncoder):
         position: str = "sensor",
         n_latent: int | None = None,
         time_kernel: int = 7,
+        patch_input: str = "patches",
+        tokenizer=None,
     ):
         super().__init__()
+        check_patch_input(patch_input)
+        if patch_input == "codes" and patch_embedding != "neurofm":
+            raise ValueError(
+                'patch_input="codes" replaces the patch embedding; leave '
+                f'patch_embedding="neurofm" (got {patch_embedding!r}).'
+            )
+        if patch_input == "patches" and tokenizer is not None:
+            raise ValueError(
+                'A tokenizer is only used with patch_input="codes"; set patch_input="codes" '
+                "or leave tokenizer=None."
+            )
         if patch_embedding not in PATCH_EMBEDDINGS:
             raise ValueError(
                 f"patch_embedding must be one of {PATCH_EMBEDDINGS}; got {patch_embedding!r}."
@@ -185,8 +206,10 @@ class CrissCrossTransformer(BrainEncoder):
             "position": position,
             "n_latent": n_latent,
             "time_kernel": time_kernel,
+            "patch_input": patch_input,
+            "tokenizer": None,
         }
-        self.needs_sensors = position == "sensor"
+        self.needs_sensors = position == "sensor" or patch_input == "codes"
         self.unifies_channels = n_latent is not None
 
         if patch_embedding == "cbramod":
@@ -197,6 +220,11 @@ class CrissCrossTransformer(BrainEncoder):
                     f"for patch_size={patch_size}; set dim={self.patch_embed.dim}."
                 )
             self.mask_token = None
+        elif patch_input == "codes":
+            self.patch_embed = CodeEmbedding(tokenizer, dim, patch_size)
+            self.config["tokenizer"] = tokenizer_hyperparameter(self.patch_embed)
+            self.mask_token = nn.Parameter(torch.zeros(dim))
+            nn.init.trunc_normal_(self.mask_token, std=0.02)
         else:
             from neurofm.tokenizer.patch_embed import PatchEmbedding
 
@@ -239,7 +267,10 @@ class CrissCrossTransformer(BrainEncoder):
         if self.mask_token is None:
             tokens = self.patch_embed(x, patch_mask)
         else:
-            tokens = self.patch_embed(x)
+            if isinstance(self.patch_embed, CodeEmbedding):
+                tokens = self.patch_embed(x, sensors, patch_mask)
+            else:
+                tokens = self.patch_embed(x)
             if patch_mask is not None:
                 tokens = torch.where(
                     patch_mask[..., None], self.mask_token.to(tokens.dtype), tokens

@@ -28,6 +28,7 @@ from torch.utils.checkpoint import checkpoint
 
 from neurofm.models.attention import SelfAttention
 from neurofm.models.base import BrainEncoder
+from neurofm.models.code_input import CodeEmbedding, check_patch_input, tokenizer_hyperparameter
 from neurofm.models.heads import ReconstructionHead
 from neurofm.models.layers import DropPath, drop_path_rates
 from neurofm.sensors import SensorBatch
@@ -288,6 +289,13 @@ class BidirectionalMamba(BrainEncoder):
         blocks (0 = never; channels then mix only through the unification).
     drop_path : float
         Largest stochastic-depth rate.
+    patch_input : {"patches", "codes"}
+        ``"patches"``: continuous patch embedding. ``"codes"``: the frozen ``tokenizer``'s
+        quantised code vectors, projected to ``dim``
+        (:class:`~neurofm.models.code_input.CodeEmbedding`).
+    tokenizer : NeuralTokenizer, str, TokenizerConfig, dict or None
+        With ``patch_input="codes"``: the tokenizer or its directory (see
+        :func:`~neurofm.models.code_input.load_tokenizer`); stored in ``config`` as its dict.
     """
 
     def __init__(
@@ -302,6 +310,8 @@ class BidirectionalMamba(BrainEncoder):
         n_latent: int | None = None,
         spatial_every: int = 2,
         drop_path: float = 0.0,
+        patch_input: str = "patches",
+        tokenizer=None,
     ):
         super().__init__()
         from neurofm.tokenizer.patch_embed import PatchEmbedding
@@ -318,9 +328,21 @@ class BidirectionalMamba(BrainEncoder):
             "n_latent": n_latent,
             "spatial_every": spatial_every,
             "drop_path": drop_path,
+            "patch_input": patch_input,
+            "tokenizer": None,
         }
+        check_patch_input(patch_input)
         self.unifies_channels = n_latent is not None
-        self.patch_embed = PatchEmbedding(patch_size, dim)
+        if patch_input == "codes":
+            self.patch_embed = CodeEmbedding(tokenizer, dim, patch_size)
+            self.config["tokenizer"] = tokenizer_hyperparameter(self.patch_embed)
+        elif tokenizer is not None:
+            raise ValueError(
+                'A tokenizer is only used with patch_input="codes"; set patch_input="codes" '
+                "or leave tokenizer=None."
+            )
+        else:
+            self.patch_embed = PatchEmbedding(patch_size, dim)
         self.sensor_encoding = SensorEncoding(dim)
         self.mask_token = nn.Parameter(torch.zeros(dim))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
@@ -377,7 +399,10 @@ class BidirectionalMamba(BrainEncoder):
                     "window (patch_valid = True...True False...False); reorder or "
                     "crop the patches."
                 )
-        h = self.patch_embed(x)
+        if isinstance(self.patch_embed, CodeEmbedding):
+            h = self.patch_embed(x, sensors, patch_mask)
+        else:
+            h = self.patch_embed(x)
         if patch_mask is not None:
             h = torch.where(patch_mask[..., None], self.mask_token.to(h.dtype), h)
         h = h + self.sensor_encoding(sensors)[:, :, None, :].to(h.dtype)

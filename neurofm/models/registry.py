@@ -13,6 +13,7 @@ import inspect
 from dataclasses import dataclass, field
 
 from neurofm.models.base import BrainEncoder
+from neurofm.models.code_input import CodeEmbedding
 from neurofm.models.criss_cross import CrissCrossTransformer
 from neurofm.models.mamba import BidirectionalMamba
 
@@ -95,7 +96,20 @@ def create_model(name: str, **overrides) -> BrainEncoder:
         "patch_size": model.patch_size,
         "patch_seconds": model.patch_size / spec.sfreq,
     }
+    if isinstance(getattr(model, "patch_embed", None), CodeEmbedding):
+        model.preprocessing = _with_tokenizer_preprocessing(name, spec, model)
     return model
+
+
+def _with_tokenizer_preprocessing(name: str, spec: ModelSpec, model: BrainEncoder) -> dict:
+    """The model's preprocessing plus its code-input tokenizer's (band, notch, scales...)."""
+    tok = model.patch_embed.tokenizer.config
+    if abs(float(tok.sfreq) - spec.sfreq) > 1e-6:
+        raise ValueError(
+            f"{name} expects {spec.sfreq:g} Hz input but its tokenizer was trained at "
+            f"{tok.sfreq:g} Hz; use a tokenizer trained at {spec.sfreq:g} Hz."
+        )
+    return {**tok.preprocessing, **model.preprocessing}
 
 
 register_model(
