@@ -11,12 +11,14 @@
    ``vigilance`` is regression, reported as Pearson r). Metric: balanced accuracy on held-out
    data. Trial tasks (motor imagery, ERP) are split 75/25 stratified over the pooled trials of
    all subjects; recording-level and continuous tasks (abnormal, sleep, vigilance) are split by
-   subject (the last quarter of subjects is the test set), so windows of one recording never sit
-   on both sides.
+   subject, so windows of one recording never sit on both sides: the subjects are dealt into
+   folds of a quarter of them (at least two for ``abnormal``: one normal, one abnormal), each
+   fold is held out once, and the score is the mean over folds (the spread is in the JSON).
 
 Usage::
 
-    python benchmarks/simulation.py --quick                  # a few minutes on a laptop CPU
+    python benchmarks/simulation.py --quick                  # ~25 CPU minutes, one thread
+    python benchmarks/simulation.py --quick --skip-speed --tasks abnormal,vigilance
     python benchmarks/simulation.py --out results/simulation.json
 
 Prints two tables and writes JSON.
@@ -106,7 +108,11 @@ def train_model(model_name: str, trials, train, test, epochs: int, seed: int = 0
     n_out = 1 if regression else len(trials.class_names)
     model = getattr(models, model_name)(n_chans=X.shape[1], n_outputs=n_out, n_times=X.shape[2])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-3)
-    y = torch.from_numpy(trials.y.astype(np.float32 if regression else np.int64))
+    if regression:   # z-scored targets (training statistics) condition the MSE; r is unchanged
+        target = trials.y.astype(np.float32)
+        y = torch.from_numpy((target - target[train].mean()) / (target[train].std() + 1e-12))
+    else:
+        y = torch.from_numpy(trials.y.astype(np.int64))
     if not regression:
         counts = np.bincount(trials.y[train], minlength=n_out).astype(np.float32)
         weight = torch.from_numpy(counts.sum() / np.maximum(counts, 1) / n_out)
@@ -139,8 +145,12 @@ def train_model(model_name: str, trials, train, test, epochs: int, seed: int = 0
     return result
 
 
-def split(trials, task: str, seed: int = 0):
-    """Train/test indices: stratified over trials, or by subject (see module docstring)."""
+def split(trials, task: str, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds of ``(train, test)`` indices: one stratified trial split, or subject folds.
+
+    See the module docstring. Subjects alternate normal/abnormal in the ``abnormal`` task, so
+    consecutive subject pairs keep every fold balanced.
+    """
     rng = np.random.default_rng(seed)
     if task in ("motor_imagery", "erp"):
         train, test = [], []
@@ -149,19 +159,25 @@ def split(trials, task: str, seed: int = 0):
             cut = round(0.75 * len(idx))
             train += idx[:cut].tolist()
             test += idx[cut:].tolist()
-        return np.sort(train), np.sort(test)
+        return [(np.sort(train), np.sort(test))]
     subjects = sorted(set(trials.subject))
-    n_test = max(2 if task == "abnormal" else 1, len(subjects) // 4)
-    test_subjects = subjects[-n_test:]
-    is_test = np.isin(trials.subject, test_subjects)
-    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    per_fold = max(2 if task == "abnormal" else 1, len(subjects) // 4)
+    if len(subjects) < 2 * per_fold:
+        raise ValueError(f"{task} needs at least {2 * per_fold} subjects for a subject split "
+                         f"(got {len(subjects)}).")
+    folds = []
+    for start in range(0, len(subjects) - per_fold + 1, per_fold):
+        is_test = np.isin(trials.subject, subjects[start:start + per_fold])
+        folds.append((np.flatnonzero(~is_test), np.flatnonzero(is_test)))
+    return folds
 
 
 def bench_accuracy(pairs, subjects, minutes, epochs, grid_mm, sfreq,
-                   overrides=None) -> list[dict]:
+                   overrides=None, models=None) -> list[dict]:
     """Score of the task's reference model for each ``(task, modality)`` pair.
 
-    ``overrides`` maps a task to its own ``(subjects, minutes)``.
+    ``overrides`` maps a task to its own ``(subjects, minutes)``; ``models`` lists the
+    braindecode models to train (default: :data:`MODEL_FOR_TASK` of each task).
     """
     from neurofm.datasets import load_simulated
 
@@ -174,15 +190,23 @@ def bench_accuracy(pairs, subjects, minutes, epochs, grid_mm, sfreq,
         trials = load_simulated(task, modality=modality, subjects=subjects, minutes=minutes,
                                 sfreq=sfreq, grid_mm=grid_mm, seed=0, **options)
         sim_seconds = time.perf_counter() - t0
-        train, test = split(trials, task)
-        row = {"task": task, "modality": modality, "model": MODEL_FOR_TASK[task],
-                   "channels": trials.n_channels,
-                   "samples": trials.n_times, "subjects": subjects, "minutes": minutes,
-                   "simulate_seconds": sim_seconds}
-        row.update(train_model(MODEL_FOR_TASK[task], trials, train, test, epochs))
-        rows.append(row)
-        score = row.get("balanced_accuracy", row.get("pearson_r"))
-        print(f"  {task:14s} {modality:5s} {score:.3f}", flush=True)
+        folds = split(trials, task)
+        for model_name in models or [MODEL_FOR_TASK[task]]:
+            row = {"task": task, "modality": modality, "model": model_name,
+                   "channels": trials.n_channels, "samples": trials.n_times,
+                   "subjects": subjects, "minutes": minutes, "simulate_seconds": sim_seconds,
+                   "folds": [train_model(model_name, trials, train, test, epochs)
+                             for train, test in folds]}
+            metric = "pearson_r" if trials.task == "regression" else "balanced_accuracy"
+            scores = [f[metric] for f in row["folds"]]
+            row.update({metric: float(np.mean(scores)), f"{metric}_std": float(np.std(scores)),
+                        "n_folds": len(folds), "train_trials": row["folds"][0]["train_trials"],
+                        "test_trials": row["folds"][0]["test_trials"]})
+            if metric == "balanced_accuracy":
+                row["chance"] = row["folds"][0]["chance"]
+            rows.append(row)
+            print(f"  {task:14s} {modality:5s} {model_name:16s} {np.mean(scores):.3f} "
+                  f"(folds: {', '.join(f'{x:.2f}' for x in scores)})", flush=True)
     return rows
 
 
@@ -191,20 +215,26 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="3 sensor sets; EEG for every task + MEG motor imagery; 4 subjects "
-                             "x 3 min; 25 epochs (a few minutes)")
+                             "x 3 min (abnormal and vigilance: 8 x 2 min, 4 subject folds); "
+                             "25 epochs (~25 CPU minutes on one thread)")
     parser.add_argument("--out", type=Path, default=Path("results/simulation.json"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--tasks", default=",".join(ALL_TASKS),
                         help="comma-separated tasks for the accuracy table (default: all)")
+    parser.add_argument("--models", default="",
+                        help="comma-separated braindecode models to train on every task, e.g. "
+                             "EEGNet,ShallowFBCSPNet (default: ShallowFBCSPNet for the "
+                             "oscillatory tasks, EEGNet for the ERP)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.quick:
         sensor_sets = [("eeg", "colin27_1020"), ("meg", "neuromag"), ("seeg", "shafts8")]
         speed_kw = {"seconds": 30.0, "peer_seconds": 10.0, "grid_mm": 12.0}
         acc_kw = {"pairs": [(t, "eeg") for t in ALL_TASKS] + [("motor_imagery", "meg")],
-                      "subjects": 4, "minutes": 3.0, "epochs": 25, "grid_mm": 15.0, "sfreq": 100.0}
+                      "subjects": 4, "minutes": 3.0, "epochs": 25, "grid_mm": 15.0, "sfreq": 100.0,
+                      "overrides": {"abnormal": (8, 2.0), "vigilance": (8, 2.0)}}
     else:
         sensor_sets = [("eeg", "colin27_1020"), ("eeg", "colin27_1005"), ("eeg", "biosemi64"),
                        ("eeg", "GSN-HydroCel-129"), ("meg", "neuromag"), ("meg", "ctf275"),
@@ -214,6 +244,7 @@ def main(argv=None) -> int:
                       "subjects": 8, "minutes": 5.0, "epochs": 40, "grid_mm": 12.0, "sfreq": 100.0}
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    acc_kw["models"] = [m.strip() for m in args.models.split(",") if m.strip()] or None
     acc_kw["pairs"] = [(t, m) for t, m in acc_kw["pairs"] if t in tasks]
     unknown = sorted(set(tasks) - set(ALL_TASKS))
     if unknown:
@@ -232,13 +263,14 @@ def main(argv=None) -> int:
     if not args.skip_accuracy:
         print("\nbraindecode models from scratch (balanced accuracy; vigilance: Pearson r)")
         accuracy = bench_accuracy(**acc_kw)
-        print(f"{'task':14s} {'modality':8s} {'model':16s} {'ch':>4s} {'train':>6s} "
-              f"{'test':>5s} {'score':>6s} {'chance':>6s}")
+        print(f"{'task':14s} {'modality':8s} {'model':16s} {'ch':>4s} {'folds':>5s} "
+              f"{'train':>6s} {'test':>5s} {'score':>6s} {'± sd':>6s} {'chance':>6s}")
         for r in accuracy:
-            score = r.get("balanced_accuracy", r.get("pearson_r"))
+            metric = "balanced_accuracy" if "balanced_accuracy" in r else "pearson_r"
             chance = f"{r['chance']:.2f}" if "chance" in r else "  r"
             print(f"{r['task']:14s} {r['modality']:8s} {r['model']:16s} {r['channels']:4d} "
-                  f"{r['train_trials']:6d} {r['test_trials']:5d} {score:6.3f} {chance:>6s}")
+                  f"{r['n_folds']:5d} {r['train_trials']:6d} {r['test_trials']:5d} "
+                  f"{r[metric]:6.3f} {r[metric + '_std']:6.3f} {chance:>6s}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "quick": args.quick, "threads": args.threads, "machine": platform.platform(),

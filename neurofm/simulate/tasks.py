@@ -17,16 +17,17 @@ default difficulty, see ``docs/simulate.md``):
     Oddball stimuli every 0.9-1.3 s (20 % targets); every stimulus evokes N1/P2 in both auditory
     cortices, targets add a P300 over the parietal midline. Window 0-0.8 s.
 ``abnormal``
-    Whole recordings are ``normal`` or ``abnormal`` (TUAB-like): abnormal ones have intermittent
-    generalised 3-Hz spike-and-wave bursts or focal slowing, and a slower, weaker alpha.
-    Trials are consecutive windows labelled with the recording's class.
+    Whole recordings are ``normal`` or ``abnormal`` (TUAB-like): every abnormal one has
+    continuous focal polymorphic delta over one hemisphere, intermittent generalised 3-Hz
+    spike-and-wave bursts and a slower, weaker alpha; normal ones have brief weak slow
+    transients. Trials are consecutive windows labelled with the recording's class.
 ``sleep_like``
     Stages W, N1, N2, N3, REM in epochs (default 30 s) from a Markov chain; alpha, theta,
     spindles, K-complexes and slow waves follow the stage. Trials are the epochs.
 ``vigilance``
-    A slowly drifting vigilance level ``v(t)`` in [0, 1] raises posterior alpha and lowers
-    frontal theta; trials are 4-s windows with the mean ``v`` as regression target, and ``v`` is
-    written as a ``misc`` channel ``VIGILANCE``.
+    A drifting vigilance level ``v(t)`` in [0, 1] (30-s correlation time) raises posterior
+    alpha and lowers frontal theta log-linearly; trials are 4-s windows with the mean ``v`` as
+    regression target, and ``v`` is written as a ``misc`` channel ``VIGILANCE``.
 ``resting``
     Unlabelled background, alpha and mu, for pretraining.
 """
@@ -58,6 +59,8 @@ REGIONS = {
 ALPHA_NAM = 250.0
 MU_NAM = 200.0
 BETA_NAM = 100.0
+#: Mean depth of the motor-imagery desynchronisation (fraction of mu/beta amplitude removed).
+MI_ERD_DEPTH = 0.75
 
 
 @dataclass
@@ -139,7 +142,8 @@ def motor_imagery(rng, n, sfreq, traits, effect=1.0,
     plan = TaskPlan(activity={}, trial_onsets=onsets, trial_labels=labels, window=(0.5, 3.0),
                     class_names=list(classes), task_type="classification")
     _posterior_alpha(plan, rng, n, sfreq, traits)
-    depth = np.clip(0.6 * effect * (1.0 + 0.3 * rng.standard_normal(len(onsets))), 0.0, 0.95)
+    depth = np.clip(MI_ERD_DEPTH * effect * (1.0 + 0.3 * rng.standard_normal(len(onsets))),
+                    0.0, 0.95)
     for region in ("motor_left", "motor_right", "motor_feet"):
         hits = [i for i, k in enumerate(labels) if contralateral[classes[k]] == region]
         gain = S.step_envelope(n, sfreq, onsets[hits] + 0.3, np.full(len(hits), 2.9),
@@ -177,8 +181,34 @@ def erp(rng, n, sfreq, traits, effect=1.0, target_probability=0.2) -> TaskPlan:
     return plan
 
 
-def abnormal(rng, n, sfreq, traits, effect=1.0, window_seconds=10.0) -> TaskPlan:
-    """Normal vs abnormal recordings (spike-and-wave bursts or focal slowing)."""
+#: Regions of one hemisphere that carry the focal polymorphic delta of abnormal recordings.
+_HEMISPHERE_REGIONS = {"left": ("temporal_left", "central_left", "occipital_left"),
+                       "right": ("temporal_right", "central_right", "occipital_right")}
+#: Regions that carry the generalised spike-and-wave bursts (fronto-central maximum).
+_GENERALISED_REGIONS = ("frontal_mid", "central_left", "central_right", "parietal_mid")
+#: Source amplitudes (nAm) of the abnormal patterns at ``effect=1``.
+FOCAL_DELTA_NAM = 250.0
+SPIKE_WAVE_NAM = 400.0
+
+
+def abnormal(rng, n, sfreq, traits, effect=1.0, window_seconds=10.0,
+             spike_wave_per_min=6.0) -> TaskPlan:
+    """Normal vs abnormal recordings (TUAB-like), labelled per recording.
+
+    Every abnormal recording carries the same two-part signature, so that it can be learnt
+    across subjects from a few training recordings:
+
+    * continuous focal polymorphic delta (1-3 Hz, waxing and waning, never below half its
+      level) over the temporal, central and occipital sources of one hemisphere (drawn per
+      recording);
+    * intermittent generalised 3-Hz spike-and-wave bursts (1.5-4 s, ``spike_wave_per_min``)
+      over the fronto-central midline;
+    * and a posterior alpha 1.5 Hz slower and 40 % weaker.
+
+    The severity (amplitude of the delta and the bursts) varies by ± 30 % between recordings.
+    Normal recordings have posterior alpha and short, weak, generalised slow transients
+    (drowsiness-like, 2 per minute) so that delta power alone is not a perfect rule.
+    """
     duration = n / sfreq
     onsets = np.arange(0.0, duration - window_seconds + 1e-9, window_seconds)
     label = int(traits.abnormal)
@@ -187,26 +217,31 @@ def abnormal(rng, n, sfreq, traits, effect=1.0, window_seconds=10.0) -> TaskPlan
                     task_type="classification", recording_label=["normal", "abnormal"][label])
     if not traits.abnormal:
         _posterior_alpha(plan, rng, n, sfreq, traits)
+        starts = S.poisson_onsets(rng, duration, rate_per_min=2.0, min_gap_s=5.0)
+        lengths = rng.uniform(1.0, 2.5, len(starts))
+        gain = S.step_envelope(n, sfreq, starts, lengths, np.ones(len(starts)), baseline=0.0)
+        transient = 0.5 * FOCAL_DELTA_NAM * effect * gain * _rhythm(rng, n, sfreq, 2.0, 1.0)
+        for region in ("frontal_mid", "parietal_mid"):
+            plan.add(region, transient)
+        plan.annotations = [(float(a), float(d), "slow_transient")
+                            for a, d in zip(starts, lengths)]
         return plan
     slowed = SubjectTraits(alpha_freq=traits.alpha_freq - 1.5 * effect, mu_freq=traits.mu_freq,
                            rhythm_gain=traits.rhythm_gain)
     _posterior_alpha(plan, rng, n, sfreq, slowed, gain=1.0 - 0.4 * effect)
-    if rng.random() < 0.5:
-        starts = S.poisson_onsets(rng, duration, rate_per_min=5.0, min_gap_s=3.0)
-        lengths = rng.uniform(1.0, 4.0, len(starts))
-        burst = 400.0 * effect * S.spike_wave(n, sfreq, starts, lengths)
-        for region in ("frontal_mid", "central_left", "central_right", "parietal_mid"):
-            plan.add(region, burst)
-        plan.annotations = [(float(a), float(d), "spike_wave") for a, d in zip(starts, lengths)]
-    else:
-        region = ["temporal_left", "temporal_right", "frontal_mid", "central_left"][
-            rng.integers(4)]
-        starts = S.poisson_onsets(rng, duration, rate_per_min=4.0, min_gap_s=2.0)
-        lengths = rng.uniform(3.0, 10.0, len(starts))
-        gain = S.step_envelope(n, sfreq, starts, lengths, np.ones(len(starts)), baseline=0.15)
-        plan.add(region, 400.0 * effect * gain * _rhythm(rng, n, sfreq, 2.0, 1.2))
-        plan.annotations = [(float(a), float(d), "focal_slowing")
-                            for a, d in zip(starts, lengths)]
+    severity = rng.uniform(0.7, 1.3)
+    side = ("left", "right")[rng.integers(2)]
+    for region in _HEMISPHERE_REGIONS[side]:
+        envelope = np.clip(S.slow_envelope(rng, n, sfreq, timescale=3.0, depth=0.5), 0.5, 2.0)
+        delta = S.band_noise(rng, n, sfreq, 1.0, 3.0) * envelope
+        plan.add(region, FOCAL_DELTA_NAM * effect * severity * delta)
+    starts = S.poisson_onsets(rng, duration, rate_per_min=spike_wave_per_min, min_gap_s=3.0)
+    lengths = rng.uniform(1.5, 4.0, len(starts))
+    burst = SPIKE_WAVE_NAM * effect * severity * S.spike_wave(n, sfreq, starts, lengths)
+    for region in _GENERALISED_REGIONS:
+        plan.add(region, burst)
+    plan.annotations = [(0.0, duration, f"focal_slowing_{side}")] + [
+        (float(a), float(d), "spike_wave") for a, d in zip(starts, lengths)]
     return plan
 
 
@@ -285,28 +320,40 @@ def sleep_like(rng, n, sfreq, traits, effect=1.0, epoch_seconds=30.0) -> TaskPla
     return plan
 
 
+#: Log-amplitude change of posterior alpha (up) and frontal theta (down) per unit of vigilance.
+VIGILANCE_LOG_GAIN = 3.0
+
+
 def vigilance(rng, n, sfreq, traits, effect=1.0, window_seconds=4.0,
-              timescale_seconds=60.0) -> TaskPlan:
-    """A drifting vigilance level that trades posterior alpha for frontal theta (regression)."""
+              timescale_seconds=30.0) -> TaskPlan:
+    """A drifting vigilance level that trades posterior alpha for frontal theta (regression).
+
+    ``v(t) = sigmoid(2.5 z(t))`` with ``z`` an AR(1) process of unit variance and correlation
+    time ``timescale_seconds``, so one recording sweeps most of [0, 1]. Alpha amplitude is
+    multiplied by ``exp(effect * VIGILANCE_LOG_GAIN * (v - 0.5))`` and theta by its inverse:
+    log band power is linear in ``v``. At ``effect=1`` alpha amplitude changes 6-fold between
+    ``v = 0.2`` and ``v = 0.8``, well beyond the ± 20 % per-subject rhythm gain and the
+    subject-to-subject change of topography (dipole orientations).
+    """
     duration = n / sfreq
     n_knots = int(duration) + 2
     z = np.zeros(n_knots)
     decay = np.exp(-1.0 / timescale_seconds)
+    z[0] = rng.standard_normal()
     for i in range(1, n_knots):
         z[i] = decay * z[i - 1] + np.sqrt(1 - decay ** 2) * rng.standard_normal()
-    level = np.interp(np.arange(n) / sfreq, np.arange(n_knots), 1.0 / (1.0 + np.exp(-2.0 * z)))
+    level = np.interp(np.arange(n) / sfreq, np.arange(n_knots), 1.0 / (1.0 + np.exp(-2.5 * z)))
     onsets = np.arange(0.0, duration - window_seconds + 1e-9, window_seconds)
     targets = np.array([level[int(o * sfreq):int((o + window_seconds) * sfreq)].mean()
                         for o in onsets])
     plan = TaskPlan(activity={}, trial_onsets=onsets, trial_labels=targets.astype(np.float32),
                     window=(0.0, window_seconds), task_type="regression",
                     extra_channels={"VIGILANCE": level})
-    alpha_gain = 1.0 + effect * (0.3 + 1.4 * level - 1.0)
-    theta_gain = 1.0 + effect * (0.3 + 1.4 * (1.0 - level) - 1.0)
+    alpha_gain = np.exp(effect * VIGILANCE_LOG_GAIN * (level - 0.5))
     for region in ("occipital_left", "occipital_right"):
         plan.add(region, ALPHA_NAM * traits.rhythm_gain * alpha_gain *
                  _rhythm(rng, n, sfreq, traits.alpha_freq, 1.0))
-    plan.add("frontal_mid", 200.0 * traits.rhythm_gain * theta_gain *
+    plan.add("frontal_mid", 200.0 * traits.rhythm_gain / alpha_gain *
              _rhythm(rng, n, sfreq, 5.5, 1.5))
     return plan
 
