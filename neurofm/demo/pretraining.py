@@ -31,13 +31,14 @@ def default_nproc() -> int:
 def pretrain_config(plan: ModelPlan, corpus: str | Path, run_dir: str | Path) -> dict:
     """The ``neurofm pretrain`` config (as a dict) of one demo backbone.
 
-    Masked patch reconstruction (50 % Bernoulli masking of (channel, patch) tokens, MSE), AdamW
+    The plan's objective (by default :data:`neurofm.demo.settings.DEMO_OBJECTIVE`: 50 % Bernoulli
+    masking of (channel, patch) tokens, reconstruction of their log Fourier amplitude), AdamW
     with a short warmup and cosine decay; one checkpoint at the end, no TensorBoard.
     """
     return {
         "data": {"path": str(corpus), "batch_size": plan.batch_size, "num_workers": 0},
         "model": {"name": plan.name, "overrides": dict(plan.overrides)},
-        "objective": {"mask_ratio": 0.5, "mask_mode": "bernoulli", "reconstruction_loss": "mse"},
+        "objective": dict(plan.objective),
         "optim": {"lr": plan.lr, "min_lr": plan.lr / 20, "weight_decay": 0.05,
                   "warmup_steps": max(1, plan.steps // 20), "grad_clip": 1.0},
         "run": {"out_dir": str(run_dir), "steps": plan.steps, "precision": "fp32",

@@ -108,8 +108,9 @@ class PretrainingObjective(nn.Module):
 def build_objective(model: nn.Module, *, reconstruction_weight: float = 1.0,
                     reconstruction_loss: str = "mse", visible_weight: float = 0.0,
                     smooth_l1_beta: float = 1.0, code_prediction_weight: float = 0.0,
-                    tokenizer: nn.Module | None = None, dim: int | None = None
-                    ) -> PretrainingObjective:
+                    tokenizer: nn.Module | None = None, dim: int | None = None,
+                    reconstruction_target: str = "waveform", spectral_weight: float = 1.0,
+                    spectral_phase_weight: float = 0.0) -> PretrainingObjective:
     """Assemble the objective from config values; a term with weight 0 is left out.
 
     Parameters
@@ -118,6 +119,10 @@ def build_objective(model: nn.Module, *, reconstruction_weight: float = 1.0,
         The backbone.
     reconstruction_weight, reconstruction_loss, visible_weight, smooth_l1_beta
         Masked patch reconstruction (see :class:`MaskedReconstruction`).
+    reconstruction_target, spectral_weight, spectral_phase_weight
+        What reconstruction scores: ``"waveform"`` (default), ``"spectrum"`` (log Fourier
+        amplitude, plus ``spectral_phase_weight`` x amplitude-weighted phase) or ``"both"``
+        (waveform + ``spectral_weight`` x spectrum); see :class:`MaskedReconstruction`.
     code_prediction_weight : float
         Weight of masked code prediction; > 0 needs ``tokenizer`` and ``dim``.
     tokenizer : torch.nn.Module, optional
@@ -128,7 +133,9 @@ def build_objective(model: nn.Module, *, reconstruction_weight: float = 1.0,
     """
     reconstruction = None
     if reconstruction_weight > 0:
-        reconstruction = MaskedReconstruction(reconstruction_loss, visible_weight, smooth_l1_beta)
+        reconstruction = MaskedReconstruction(
+            reconstruction_loss, visible_weight, smooth_l1_beta, target=reconstruction_target,
+            spectral_weight=spectral_weight, spectral_phase_weight=spectral_phase_weight)
     code_prediction = None
     if code_prediction_weight > 0:
         if tokenizer is None:

@@ -59,7 +59,10 @@ class ObjectiveConfig:
     """Masking and loss terms (see :mod:`neurofm.objectives`).
 
     A term with weight 0 is off; ``code_prediction_weight > 0`` needs ``tokenizer``, the directory
-    of a trained VQ tokenizer.
+    of a trained VQ tokenizer. ``reconstruction_target`` picks what reconstruction scores:
+    ``waveform`` (the samples), ``spectrum`` (log Fourier amplitude, plus
+    ``spectral_phase_weight`` x amplitude-weighted phase) or ``both`` (waveform +
+    ``spectral_weight`` x spectrum).
     """
 
     mask_ratio: float = 0.5
@@ -71,6 +74,9 @@ class ObjectiveConfig:
     smooth_l1_beta: float = 1.0
     code_prediction_weight: float = 0.0
     tokenizer: str | None = None
+    reconstruction_target: str = "waveform"
+    spectral_weight: float = 1.0
+    spectral_phase_weight: float = 0.0
 
 
 @dataclass
@@ -158,6 +164,7 @@ class PretrainConfig:
 CHOICES = {
     "objective.mask_mode": ("bernoulli", "block"),
     "objective.reconstruction_loss": ("mse", "smooth_l1"),
+    "objective.reconstruction_target": ("waveform", "spectrum", "both"),
     "run.precision": ("fp32", "bf16"),
     "run.parallel": ("ddp", "fsdp"),
     "run.device": ("auto", "cpu", "cuda"),

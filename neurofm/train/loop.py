@@ -117,6 +117,9 @@ def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> Trai
         reconstruction_loss=cfg.objective.reconstruction_loss,
         visible_weight=cfg.objective.visible_weight, smooth_l1_beta=cfg.objective.smooth_l1_beta,
         code_prediction_weight=cfg.objective.code_prediction_weight,
+        reconstruction_target=cfg.objective.reconstruction_target,
+        spectral_weight=cfg.objective.spectral_weight,
+        spectral_phase_weight=cfg.objective.spectral_phase_weight,
         tokenizer=_load_tokenizer(cfg.objective.tokenizer, cfg.objective.code_prediction_weight),
         dim=model.dim,
     ).to(env.device)
