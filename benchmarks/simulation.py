@@ -223,6 +223,9 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--tasks", default=",".join(ALL_TASKS),
                         help="comma-separated tasks for the accuracy table (default: all)")
+    parser.add_argument("--modalities", default="",
+                        help="comma-separated modalities (eeg, meg, seeg, ecog) for the accuracy "
+                             "table: every selected task in each (default: the preset's pairs)")
     parser.add_argument("--models", default="",
                         help="comma-separated braindecode models to train on every task, e.g. "
                              "EEGNet,ShallowFBCSPNet (default: ShallowFBCSPNet for the "
@@ -245,6 +248,9 @@ def main(argv=None) -> int:
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     acc_kw["models"] = [m.strip() for m in args.models.split(",") if m.strip()] or None
+    modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    if modalities:
+        acc_kw["pairs"] = [(t, m) for t in ALL_TASKS for m in modalities]
     acc_kw["pairs"] = [(t, m) for t, m in acc_kw["pairs"] if t in tasks]
     unknown = sorted(set(tasks) - set(ALL_TASKS))
     if unknown:
