@@ -52,10 +52,8 @@ def run(args) -> int:
 
 def launch_torchrun(args) -> int:
     """Run ``torchrun --nproc_per_node=N -m neurofm.pretrain ...`` on this machine."""
-    from torch.distributed.run import get_args_parser
-    from torch.distributed.run import run as torchrun
+    from neurofm.commands.launch import run_local_torchrun
 
-    port = args.master_port or _free_port()
     worker_args = ["--config", args.config]
     if args.out:
         worker_args += ["--out", args.out]
@@ -63,23 +61,5 @@ def launch_torchrun(args) -> int:
         worker_args += ["--set", item]
     if args.resume:
         worker_args.append("--resume")
-    launch = get_args_parser().parse_args([
-        f"--nproc_per_node={args.nproc}", "--nnodes=1", "--master_addr=127.0.0.1",
-        f"--master_port={port}", f"--max_restarts={args.max_restarts}",
-        "-m", "neurofm.pretrain", *worker_args])
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-
-    try:
-        torchrun(launch)
-    except ChildFailedError as err:
-        print(f"neurofm pretrain: a training process failed:\n{err}")
-        return 1
-    return 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return run_local_torchrun(args.nproc, "neurofm.pretrain", worker_args, label="pretrain",
+                              master_port=args.master_port, max_restarts=args.max_restarts)

@@ -91,9 +91,7 @@ def _launch_torchrun(args) -> int:
     The worker command line leaves out ``--nproc`` (each worker is one process); torchrun's own
     parser would take it for an abbreviation of ``--nproc-per-node``.
     """
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import get_args_parser
-    from torch.distributed.run import run as torchrun
+    from neurofm.commands.launch import run_local_torchrun
 
     worker = ["tokenizer", "train", "--data", *args.data, "--config", args.config,
               "--out", args.out, "--device", args.device]
@@ -104,23 +102,7 @@ def _launch_torchrun(args) -> int:
             worker += [flag, str(value)]
     if args.no_progress:
         worker.append("--no-progress")
-    launch = get_args_parser().parse_args([
-        f"--nproc_per_node={args.nproc}", "--nnodes=1", "--master_addr=127.0.0.1",
-        f"--master_port={_free_port()}", "-m", "neurofm.cli", *worker])
-    try:
-        torchrun(launch)
-    except ChildFailedError as err:
-        print(f"neurofm tokenizer train: a training process failed:\n{err}")
-        return 1
-    return 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return run_local_torchrun(args.nproc, "neurofm.cli", worker, label="tokenizer train")
 
 
 def run_encode(args) -> int:

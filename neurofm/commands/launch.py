@@ -1,0 +1,38 @@
+"""Launch a module on N local processes through torchrun (``torch.distributed.run``).
+
+Used by the commands that take ``--nproc`` (``neurofm pretrain``, ``neurofm tokenizer train``);
+several machines call ``torchrun`` themselves with its rendezvous arguments.
+"""
+
+from __future__ import annotations
+
+import socket
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_local_torchrun(nproc: int, module: str, module_args: list[str], *, label: str,
+                       master_port: int | None = None, max_restarts: int = 0) -> int:
+    """``torchrun --nproc_per_node=nproc -m module module_args...`` on this machine.
+
+    Returns 0 on success, 1 (after printing which command failed and why) when a process failed.
+    """
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser
+    from torch.distributed.run import run as torchrun
+
+    launch = get_args_parser().parse_args([
+        f"--nproc_per_node={nproc}", "--nnodes=1", "--master_addr=127.0.0.1",
+        f"--master_port={master_port or free_port()}", f"--max_restarts={max_restarts}",
+        "-m", module, *module_args])
+    try:
+        torchrun(launch)
+    except ChildFailedError as err:
+        print(f"neurofm {label}: a training process failed:\n{err}")
+        return 1
+    return 0
