@@ -347,7 +347,12 @@ def plot_scaling(rows: list[dict], path: Path) -> None:
         axes[1].loglog(*zip(*by_ch), style, label=name)
     axes[0].set(xlabel="window length (s), 19 channels", ylabel="inference time per window (s)")
     axes[1].set(xlabel="channels, 30-s window", ylabel="inference time per window (s)")
-    for ax in axes:
+    from matplotlib.ticker import NullFormatter
+
+    for ax, key in zip(axes, ("seconds", "channels")):
+        ticks = sorted({r[key] for r in rows if "time_s" in r})
+        ax.set_xticks(ticks, [str(t) for t in ticks])  # label the measured points only
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.legend()
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
