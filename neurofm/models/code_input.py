@@ -121,6 +121,23 @@ class CodeEmbedding(nn.Module):
         return self.proj(vectors.to(self.proj.weight.dtype))
 
 
+def embed_patches(patch_embed: nn.Module, x: torch.Tensor, sensors: SensorBatch | None,
+                  patch_mask: torch.Tensor | None, mask_token: torch.Tensor) -> torch.Tensor:
+    """Input tokens ``[B, C, N, D]`` from either patch input, masked patches -> ``mask_token``.
+
+    ``patch_embed`` is a continuous patch embedding (``x [B, C, N, P] -> [B, C, N, D]``) or a
+    :class:`CodeEmbedding` (which also reads the sensors and the mask, so that hidden patches
+    never reach the tokenizer).
+    """
+    if isinstance(patch_embed, CodeEmbedding):
+        tokens = patch_embed(x, sensors, patch_mask)
+    else:
+        tokens = patch_embed(x)
+    if patch_mask is not None:
+        tokens = torch.where(patch_mask[..., None], mask_token.to(tokens.dtype), tokens)
+    return tokens
+
+
 def check_patch_input(patch_input: str) -> None:
     """Raise ``ValueError`` unless ``patch_input`` is one of :data:`PATCH_INPUTS`."""
     if patch_input not in PATCH_INPUTS:

@@ -15,7 +15,12 @@ from torch import nn
 from neurofm.models.attention import SelfAttention
 from neurofm.models.base import BrainEncoder
 from neurofm.models.cbramod import CBraModPatchEmbedding, ConvPositionEncoding
-from neurofm.models.code_input import CodeEmbedding, check_patch_input, tokenizer_hyperparameter
+from neurofm.models.code_input import (
+    CodeEmbedding,
+    check_patch_input,
+    embed_patches,
+    tokenizer_hyperparameter,
+)
 from neurofm.models.heads import ReconstructionHead
 from neurofm.models.layers import (
     Dropout,
@@ -267,14 +272,7 @@ class CrissCrossTransformer(BrainEncoder):
         if self.mask_token is None:
             tokens = self.patch_embed(x, patch_mask)
         else:
-            if isinstance(self.patch_embed, CodeEmbedding):
-                tokens = self.patch_embed(x, sensors, patch_mask)
-            else:
-                tokens = self.patch_embed(x)
-            if patch_mask is not None:
-                tokens = torch.where(
-                    patch_mask[..., None], self.mask_token.to(tokens.dtype), tokens
-                )
+            tokens = embed_patches(self.patch_embed, x, sensors, patch_mask, self.mask_token)
         if self.sensor_encoding is not None:
             tokens = tokens + self.sensor_encoding(sensors)[:, :, None, :].to(tokens.dtype)
             if patch_valid is not None:

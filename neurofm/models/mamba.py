@@ -28,7 +28,12 @@ from torch.utils.checkpoint import checkpoint
 
 from neurofm.models.attention import SelfAttention
 from neurofm.models.base import BrainEncoder
-from neurofm.models.code_input import CodeEmbedding, check_patch_input, tokenizer_hyperparameter
+from neurofm.models.code_input import (
+    CodeEmbedding,
+    check_patch_input,
+    embed_patches,
+    tokenizer_hyperparameter,
+)
 from neurofm.models.heads import ReconstructionHead
 from neurofm.models.layers import DropPath, drop_path_rates
 from neurofm.sensors import SensorBatch
@@ -399,12 +404,7 @@ class BidirectionalMamba(BrainEncoder):
                     "window (patch_valid = True...True False...False); reorder or "
                     "crop the patches."
                 )
-        if isinstance(self.patch_embed, CodeEmbedding):
-            h = self.patch_embed(x, sensors, patch_mask)
-        else:
-            h = self.patch_embed(x)
-        if patch_mask is not None:
-            h = torch.where(patch_mask[..., None], self.mask_token.to(h.dtype), h)
+        h = embed_patches(self.patch_embed, x, sensors, patch_mask, self.mask_token)
         h = h + self.sensor_encoding(sensors)[:, :, None, :].to(h.dtype)
         chan_valid = sensors.chan_mask
         if self.unify is not None:
