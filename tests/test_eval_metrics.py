@@ -1,6 +1,7 @@
 """Metrics equal scikit-learn's on fixed predictions; summaries over seeds/folds."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from neurofm.eval.metrics import (
     regression_metrics,
     summarise,
     task_kind,
+    undefined_metrics,
 )
 
 Y_TRUE = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 0, 1])
@@ -40,11 +42,53 @@ def test_binary_metrics_equal_sklearn():
     assert got["auc_pr"] == pytest.approx(skm.average_precision_score(y, p1))
 
 
-@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 def test_binary_auroc_is_nan_with_one_class_or_no_scores():
     got = classification_metrics([1, 1, 1], [1, 0, 1], np.full((3, 2), 0.5), n_classes=2)
     assert math.isnan(got["auroc"]) and math.isnan(got["auc_pr"])
     assert math.isnan(classification_metrics([0, 1], [0, 1], n_classes=2)["auroc"])
+    why = undefined_metrics("binary", [1, 1, 1], [1, 0, 1], np.full((3, 2), 0.5), n_classes=2)
+    assert set(why) == {"auroc", "auc_pr"} and "one class (1)" in why["auroc"]
+    assert "no class scores" in undefined_metrics("binary", [0, 1], [0, 1], n_classes=2)["auroc"]
+
+
+def test_one_class_fold_is_scored_over_all_labels_without_warnings():
+    """One subject's trials of a cross-subject fold: a single true class, no sklearn warning."""
+    p1 = np.array([0.9, 0.3, 0.8, 0.7])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        binary = classification_metrics([1, 1, 1, 1], [1, 0, 1, 1], np.stack([1 - p1, p1], 1),
+                                        n_classes=2)
+        perfect = classification_metrics([0, 0, 0], [0, 0, 0], n_classes=3)
+        missed = classification_metrics([2, 2, 2, 2], [2, 0, 1, 2], n_classes=3)
+        why_binary = undefined_metrics("binary", [1, 1, 1, 1], [1, 0, 1, 1],
+                                       np.stack([1 - p1, p1], 1), n_classes=2)
+        why_perfect = undefined_metrics("multiclass", [0, 0, 0], [0, 0, 0], n_classes=3)
+        why_missed = undefined_metrics("multiclass", [2, 2, 2, 2], [2, 0, 1, 2], n_classes=3)
+    # Balanced accuracy is the recall of the classes present in y_true (sklearn's definition).
+    assert binary["accuracy"] == binary["balanced_accuracy"] == pytest.approx(0.75)
+    assert math.isnan(binary["auroc"]) and math.isnan(binary["auc_pr"])
+    assert set(why_binary) == {"auroc", "auc_pr"}
+    assert perfect["balanced_accuracy"] == perfect["f1_weighted"] == 1.0
+    assert math.isnan(perfect["cohen_kappa"]) and "chance agreement is 1" in why_perfect[
+        "cohen_kappa"]
+    assert missed["balanced_accuracy"] == pytest.approx(0.5)
+    assert missed["cohen_kappa"] == 0.0  # defined: predictions spread over other classes
+    assert missed["f1_weighted"] == pytest.approx(2 / 3)  # F1 of class 2 (P = 1, R = 1/2)
+    assert why_missed == {}
+    assert undefined_metrics("multiclass", Y_TRUE, Y_PRED, n_classes=3) == {}
+
+
+def test_summary_of_one_class_folds_leaves_out_undefined_metrics():
+    from neurofm.eval.metrics import summarise_runs
+
+    p1 = np.array([0.2, 0.9, 0.6, 0.4])
+    folds = [classification_metrics([0, 1, 1, 0], [0, 1, 1, 0], np.stack([1 - p1, p1], 1),
+                                    n_classes=2),
+             classification_metrics([1, 1, 1, 1], [1, 1, 0, 1], np.stack([1 - p1, p1], 1),
+                                    n_classes=2)]
+    s = summarise_runs(folds)
+    assert s["balanced_accuracy"]["mean"] == pytest.approx((1.0 + 0.75) / 2)
+    assert s["auroc"]["mean"] == 1.0 and s["auroc"]["n"] == 1 and s["auroc"]["n_nan"] == 1
 
 
 def test_regression_metrics_equal_scipy_sklearn():
@@ -55,6 +99,10 @@ def test_regression_metrics_equal_scipy_sklearn():
     assert got["pearson_r"] == pytest.approx(stats.pearsonr(y, pred)[0])
     assert got["r2"] == pytest.approx(skm.r2_score(y, pred))
     assert got["rmse"] == pytest.approx(np.sqrt(np.mean((y - pred) ** 2)))
+    assert undefined_metrics("regression", y, pred) == {}
+    assert math.isnan(regression_metrics(np.ones(5), pred[:5])["pearson_r"])
+    assert undefined_metrics("regression", np.ones(5), pred[:5]) == {
+        "pearson_r": "the test targets are constant"}
 
 
 def test_summary_mean_std_and_t_interval():
@@ -77,6 +125,8 @@ def test_bad_inputs_give_clear_errors():
         classification_metrics([0, 1, 1], [0, 1], n_classes=2)
     with pytest.raises(ValueError, match="empty test set"):
         classification_metrics([], [], n_classes=2)
+    with pytest.raises(ValueError, match=r"y_pred holds class 3, outside 0 \.\. 2"):
+        classification_metrics([0, 1, 2], [0, 3, 2], n_classes=3)
     with pytest.raises(ValueError, match="at least two classes"):
         task_kind("classification", 1)
     assert task_kind("classification", 2) == "binary"

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurofm.eval.metrics import METRICS, compute_metrics, summarise, summarise_runs
+from neurofm.eval.metrics import (
+    METRICS,
+    compute_metrics,
+    summarise,
+    summarise_runs,
+    undefined_metrics,
+)
 from neurofm.eval.protocols import Fold, check_no_subject_leak
 
 FitPredict = Callable[[int, Fold], tuple[np.ndarray, "np.ndarray | None", dict]]
@@ -85,6 +91,9 @@ def run_method(name: str, fit_predict: FitPredict, task: TaskInfo,
                progress=None) -> MethodResult:
     """Fit and score ``fit_predict`` on every fold of every seed.
 
+    Each fold record holds its ``metrics`` and ``undefined_metrics`` (metric name -> why it is
+    NaN for that fold, e.g. AUROC of a test side with one class; see
+    :func:`~neurofm.eval.metrics.undefined_metrics`).
     A fold that raises ``ValueError`` or ``RuntimeError`` is skipped and recorded in
     ``result.errors`` (with ``skip_errors``), so one degenerate fold does not lose a long run.
     """
@@ -102,8 +111,11 @@ def run_method(name: str, fit_predict: FitPredict, task: TaskInfo,
                 continue
             y_true = task.y[fold.test]
             scores = compute_metrics(task.kind, y_true, pred, proba, n_classes=task.n_classes)
+            undefined = undefined_metrics(task.kind, y_true, pred, proba,
+                                          n_classes=task.n_classes)
             result.folds.append({"seed": seed, "fold": fold.name, "n_train": int(fold.train.size),
-                                 "n_test": int(fold.test.size), "metrics": scores, **info})
+                                 "n_test": int(fold.test.size), "metrics": scores,
+                                 "undefined_metrics": undefined, **info})
             result.predictions.append({"index": fold.test, "y_true": y_true,
                                        "y_pred": np.asarray(pred), "seed": np.full(
                                            fold.test.size, seed)})

@@ -44,8 +44,79 @@ def task_kind(task: str, n_classes: int | None) -> str:
     return "binary" if n_classes == 2 else "multiclass"
 
 
+def _class_labels(y_true, y_pred, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``y_true``, ``y_pred`` as int arrays ``[n]``, checked to be class indices ``0 .. K-1``."""
+    y_true = np.asarray(y_true).astype(int).ravel()
+    y_pred = np.asarray(y_pred).astype(int).ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has {y_true.size} labels but y_pred has {y_pred.size}.")
+    if y_true.size == 0:
+        raise ValueError("Cannot compute metrics on an empty test set.")
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        outside = y[(y < 0) | (y >= n_classes)]
+        if outside.size:
+            raise ValueError(f"{name} holds class {outside[0]}, outside 0 .. {n_classes - 1} for "
+                             f"n_classes={n_classes}; pass the task's class count and labels "
+                             "encoded as class indices.")
+    return y_true, y_pred
+
+
+def _undefined_classification(y_true: np.ndarray, y_pred: np.ndarray, has_scores: bool,
+                               n_classes: int) -> dict[str, str]:
+    """Classification metrics a test set leaves undefined -> reason (see undefined_metrics)."""
+    present = np.unique(y_true)
+    if n_classes == 2:
+        if not has_scores:
+            reason = "no class scores (the method predicts labels only)"
+        elif present.size < 2:
+            reason = f"the test labels hold one class ({present[0]}); ranking needs both"
+        else:
+            return {}
+        return {"auroc": reason, "auc_pr": reason}
+    if present.size == 1 and np.all(y_pred == present[0]):
+        return {"cohen_kappa": f"labels and predictions are all class {present[0]}, so chance "
+                               "agreement is 1 and kappa is 0 / 0"}
+    return {}
+
+
+def _undefined_regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, str]:
+    """Regression metrics a test set leaves undefined -> reason (see undefined_metrics)."""
+    for name, y in (("the test targets", y_true), ("the predictions", y_pred)):
+        if y.size and np.ptp(y) == 0:
+            return {"pearson_r": f"{name} are constant"}
+    return {}
+
+
+def undefined_metrics(kind: str, y_true, y_pred, proba=None, *, n_classes: int | None = None
+                      ) -> dict[str, str]:
+    """The metrics that :func:`compute_metrics` returns as NaN for this test set, and why.
+
+    A fold can leave a metric undefined rather than bad: AUROC/AUC-PR when the test labels hold a
+    single class (e.g. one subject of a cross-subject abnormal/normal task) or the method gives no
+    class scores; Cohen's kappa when labels and predictions are all one class; Pearson r when
+    targets or predictions are constant. :func:`summarise` leaves such NaNs out of the mean.
+
+    Returns
+    -------
+    dict
+        Metric name -> reason, empty when every metric is defined.
+    """
+    if kind == "regression":
+        return _undefined_regression(np.asarray(y_true, dtype=float).ravel(),
+                                     np.asarray(y_pred, dtype=float).ravel())
+    if kind not in METRICS:
+        raise ValueError(f"Unknown task kind {kind!r}; expected one of {sorted(METRICS)}.")
+    y_true, y_pred = _class_labels(y_true, y_pred, n_classes)
+    return _undefined_classification(y_true, y_pred, proba is not None, n_classes)
+
+
 def classification_metrics(y_true, y_pred, proba=None, *, n_classes: int) -> dict[str, float]:
     """Metrics for integer class labels.
+
+    Every metric is computed over the task's full label set, so a test set missing some classes
+    (one subject's trials, a small fold) is scored without warnings: balanced accuracy is the
+    mean recall of the classes present in ``y_true``, as scikit-learn defines it. Metrics the
+    test set cannot define are NaN (:func:`undefined_metrics` says why).
 
     Parameters
     ----------
@@ -62,40 +133,43 @@ def classification_metrics(y_true, y_pred, proba=None, *, n_classes: int) -> dic
     dict
         ``accuracy`` plus the task kind's metrics (:data:`METRICS`).
     """
-    y_true = np.asarray(y_true).astype(int).ravel()
-    y_pred = np.asarray(y_pred).astype(int).ravel()
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true has {y_true.size} labels but y_pred has {y_pred.size}.")
-    if y_true.size == 0:
-        raise ValueError("Cannot compute metrics on an empty test set.")
+    y_true, y_pred = _class_labels(y_true, y_pred, n_classes)
+    undefined = _undefined_classification(y_true, y_pred, proba is not None, n_classes)
     labels = np.arange(n_classes)
+    confusion = skm.confusion_matrix(y_true, y_pred, labels=labels)  # [K, K], rows = true class
+    support = confusion.sum(axis=1)
+    recall = np.diag(confusion)[support > 0] / support[support > 0]
     out = {
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
+        "accuracy": float(np.trace(confusion) / y_true.size),
+        "balanced_accuracy": float(recall.mean()),
     }
     if n_classes == 2:
-        score = None if proba is None else np.asarray(proba, dtype=float).reshape(len(y_true), -1)[:, -1]
-        both = np.unique(y_true).size == 2
-        out["auroc"] = float(skm.roc_auc_score(y_true, score)) if score is not None and both \
-            else math.nan
-        out["auc_pr"] = float(skm.average_precision_score(y_true, score)) \
-            if score is not None and both else math.nan
+        if "auroc" in undefined:
+            out["auroc"] = out["auc_pr"] = math.nan
+        else:
+            score = np.asarray(proba, dtype=float).reshape(len(y_true), -1)[:, -1]
+            out["auroc"] = float(skm.roc_auc_score(y_true, score))
+            out["auc_pr"] = float(skm.average_precision_score(y_true, score))
     else:
-        out["cohen_kappa"] = float(skm.cohen_kappa_score(y_true, y_pred, labels=labels))
+        out["cohen_kappa"] = math.nan if "cohen_kappa" in undefined else float(
+            skm.cohen_kappa_score(y_true, y_pred, labels=labels))
         out["f1_weighted"] = float(skm.f1_score(y_true, y_pred, labels=labels, average="weighted",
                                                 zero_division=0))
     return out
 
 
 def regression_metrics(y_true, y_pred) -> dict[str, float]:
-    """Pearson r, R² and RMSE of continuous predictions ``y_pred [n]`` against ``y_true [n]``."""
+    """Pearson r, R² and RMSE of continuous predictions ``y_pred [n]`` against ``y_true [n]``.
+
+    Pearson r is NaN when targets or predictions are constant (:func:`undefined_metrics`).
+    """
     y_true = np.asarray(y_true, dtype=float).ravel()
     y_pred = np.asarray(y_pred, dtype=float).ravel()
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has {y_true.size} values but y_pred has {y_pred.size}.")
     if y_true.size < 2:
         raise ValueError("Regression metrics need at least two test values.")
-    constant = np.ptp(y_true) == 0 or np.ptp(y_pred) == 0
+    constant = "pearson_r" in _undefined_regression(y_true, y_pred)
     return {
         "pearson_r": math.nan if constant else float(stats.pearsonr(y_true, y_pred)[0]),
         "r2": float(skm.r2_score(y_true, y_pred)),
