@@ -1,7 +1,14 @@
-"""Criss-cross transformer: attention kernels, padding, permutation equivariance, masks, AMP."""
+"""Criss-cross transformer: attention kernels, padding, permutation equivariance, masks, AMP,
+gradient layouts under DDP."""
+
+import json
+import socket
+import warnings
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from neurofm.models import create_model
 from neurofm.models.attention import SelfAttention, attend, reference_attention
@@ -251,3 +258,73 @@ def test_feed_forward_dropout_in_place_matches_the_plain_formula():
     (grad_ref,) = torch.autograd.grad(ref.square().sum(), x2)
     torch.testing.assert_close(out, ref)
     torch.testing.assert_close(grad, grad_ref)
+
+
+@pytest.mark.parametrize("position", ["sensor", "acpe"])
+def test_gradients_have_the_strides_of_their_parameters(position):
+    """DDP copies each gradient into a bucket laid out like its parameter and warns ("Grad strides
+    do not match bucket view strides") when the strides differ, e.g. the depthwise position
+    convolution run channels-last with a contiguous weight. Its output is the plain convolution."""
+    torch.manual_seed(0)
+    model = create_model("criss_cross_small", position=position, **TINY)
+    x, sensors = torch.randn(2, 21, 5, 20), eeg_sensors(21, 3)
+    model(x, SensorBatch.collate([sensors, sensors])).square().mean().backward()
+    wrong = [(n, tuple(p.grad.stride()), tuple(p.stride()))
+             for n, p in model.named_parameters() if p.grad is not None
+             and p.grad.stride() != p.stride()]
+    assert wrong == []
+
+    conv = model.position.conv
+    tokens = torch.randn(2, 21, 5, TINY["dim"])
+    plain = torch.nn.functional.conv2d(
+        tokens.permute(0, 3, 1, 2).contiguous(), conv.weight.clone(
+            memory_format=torch.contiguous_format), conv.bias, padding=conv.padding,
+        groups=conv.groups).permute(0, 2, 3, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model.position(tokens), tokens + plain, atol=1e-6, rtol=0)
+
+
+class _Reconstruct(torch.nn.Module):
+    """Masked reconstruction as one forward, so DDP sees every parameter used."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, patch_mask):
+        return self.model.reconstruct(x, patch_mask=patch_mask)
+
+
+def _ddp_steps(rank, port, out_dir):
+    """One of two gloo ranks: three DDP steps of a tiny model; writes the warnings it saw."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=2)
+    try:
+        torch.manual_seed(0)
+        model = create_model("criss_cross_small", position="acpe", **TINY)
+        ddp = torch.nn.parallel.DistributedDataParallel(_Reconstruct(model))
+        optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
+        x = torch.randn(2, 4, 3, 20, generator=torch.Generator().manual_seed(rank))
+        mask = torch.zeros(2, 4, 3, dtype=torch.bool)
+        mask[:, 0, 1] = True
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(3):
+                optimizer.zero_grad()
+                ddp(x, mask).square().mean().backward()
+                optimizer.step()
+        with open(f"{out_dir}/rank{rank}.json", "w") as fh:
+            json.dump([str(w.message) for w in caught], fh)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_training_raises_no_gradient_layout_warning(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_ddp_steps, args=(port, str(tmp_path)), nprocs=2)
+    for rank in (0, 1):
+        seen = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert not [m for m in seen if "strides" in m], seen

@@ -111,7 +111,11 @@ class ConvPositionEncoding(nn.Module):
         kc, kt = kernel
         if kc % 2 == 0 or kt % 2 == 0:
             raise ValueError(f"ConvPositionEncoding kernel must be odd in both axes; got {kernel}.")
-        self.conv = nn.Conv2d(dim, dim, (kc, kt), padding=(kc // 2, kt // 2), groups=dim)
+        # The convolution runs channels-last (see forward), so it returns a channels-last weight
+        # gradient. Storing the weight channels-last too keeps the gradient's strides equal to the
+        # weight's: DDP otherwise warns "Grad strides do not match bucket view strides".
+        conv = nn.Conv2d(dim, dim, (kc, kt), padding=(kc // 2, kt // 2), groups=dim)
+        self.conv = conv.to(memory_format=torch.channels_last)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         # [B, C, N, D] viewed as [B, D, C, N] is a channels-last tensor: no copy either way.
