@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from neurofm.progress import progress_bar
 
 DESCRIPTION = """\
 Simulate recordings with known ground truth: sources in a spherical head projected to EEG, MEG,
@@ -73,8 +73,8 @@ def run(args) -> int:
     task = args.task or "motor_imagery"
     check_format(args.fmt, normalise_modality(args.modality))
     written, rec = [], None
-    for index in tqdm(range(args.subjects), desc=f"simulate {task}/{args.modality}",
-                      unit="subject"):
+    for index in progress_bar(range(args.subjects), desc=f"simulate {task}/{args.modality}",
+                              unit="subject"):
         rec = simulate_recording(task, args.modality, montage=args.montage,
                                  duration=60.0 * args.minutes, sfreq=args.sfreq, subject=index,
                                  seed=args.seed, effect=args.effect, artefacts=artefacts,

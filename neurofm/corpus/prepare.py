@@ -492,7 +492,8 @@ def _prepare_phase(tasks, workers, progress):
             elapsed = time.perf_counter() - t0
             bar.set_postfix_str(f"{hours:.1f} h done, {int(kept)} kept, "
                                 f"{hours * 60 / max(elapsed, 1e-9):.1f} h/min, "
-                                f"{100 * done_bytes / max(total_bytes, 1):.0f}% bytes")
+                                f"{100 * done_bytes / max(total_bytes, 1):.0f}% bytes",
+                                refresh=False)
             bar.update(1)
             yield row
     finally:
@@ -505,9 +506,9 @@ def _prepare_task(task) -> ManifestRow:
 
 
 def _bar(total, desc, enabled, unit="file"):
-    from tqdm.auto import tqdm
+    from neurofm.progress import progress_bar
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)
+    return progress_bar(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)
 
 
 class _Workers:

@@ -94,13 +94,13 @@ class WindowDataset(Dataset):
         RecordingError
             No file gave a single window (the message lists every reason).
         """
-        from tqdm.auto import tqdm
+        from neurofm.progress import progress_bar
 
         if on_error not in ("skip", "raise"):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}.")
         paths = list(paths)
         kept, skipped = [], []
-        for path in tqdm(paths, desc="recordings", unit="file", disable=not progress):
+        for path in progress_bar(paths, desc="recordings", unit="file", disable=not progress):
             try:
                 windows = load_windows(path, config, window_seconds=window_seconds,
                                        patch_seconds=patch_seconds, stride_seconds=stride_seconds,

@@ -8,9 +8,9 @@ iEEG positions of individual subjects are scaled with their head size by at most
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from neurofm.datasets.trials import TrialSet
+from neurofm.progress import progress_bar
 from neurofm.simulate.artefacts import ARTEFACTS
 from neurofm.simulate.recording import simulate_recording
 from neurofm.simulate.sensor_sets import make_sensor_set
@@ -60,8 +60,8 @@ def load_simulated(task: str = "motor_imagery", *, modality: str = "eeg",
     if int(subjects) < 1 or minutes <= 0:
         raise ValueError(f"subjects must be >= 1 and minutes > 0 (got {subjects}, {minutes}).")
     X, y, subject_ids, plan = [], [], [], None
-    for index in tqdm(range(int(subjects)), desc=f"simulating {task}", unit="subject",
-                      disable=not progress):
+    for index in progress_bar(range(int(subjects)), desc=f"simulating {task}", unit="subject",
+                              disable=not progress):
         rec = simulate_recording(task, modality, montage=montage, duration=60.0 * minutes,
                                  sfreq=sfreq, subject=index, seed=seed, effect=effect,
                                  artefacts=artefacts, grid_mm=grid_mm, task_options=task_options)

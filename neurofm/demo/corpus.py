@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from neurofm.demo.settings import DemoSettings
+from neurofm.progress import progress_bar
 
 #: Mains frequency of the simulated recordings (also notched by the preparation).
 LINE_FREQ = 50.0
@@ -60,7 +59,8 @@ def simulate_corpus_recordings(settings: DemoSettings, folder: str | Path, *,
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     plan = recording_plan(settings)
-    for name, spec in tqdm(plan, desc="1/6 simulate corpus", unit="rec", disable=not progress):
+    for name, spec in progress_bar(plan, desc="1/6 simulate corpus", unit="rec",
+                                   disable=not progress):
         path = folder / name
         paths.append(path)
         if path.is_file():

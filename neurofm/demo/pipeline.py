@@ -25,9 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from neurofm.demo.settings import DemoSettings
+from neurofm.progress import progress_bar
 
 #: Settings sections each stage depends on (a stage also depends on every earlier stage).
 STAGE_SECTIONS = {
@@ -142,8 +141,8 @@ def _publish(run: DemoRun) -> dict:
     from neurofm.demo.pretraining import publish_model
 
     params = {}
-    for plan in tqdm(run.settings.models, desc="4/6 publish models", unit="model",
-                     disable=not run.progress):
+    for plan in progress_bar(run.settings.models, desc="4/6 publish models", unit="model",
+                             disable=not run.progress):
         model = publish_model(run.run_dir(plan.label) / "model", run.model_dir(plan.label))
         params[plan.label] = int(sum(p.numel() for p in model.parameters()))
     return {"parameters": params}
@@ -155,8 +154,8 @@ def _evaluate(run: DemoRun) -> dict:
     model_dirs = {p.label: run.model_dir(p.label) for p in run.settings.models}
     done = []
     fingerprint = stage_fingerprint(run.settings, "evaluate")
-    for task in tqdm(run.settings.tasks, desc="5/6 evaluate tasks", unit="task",
-                     disable=not run.progress):
+    for task in progress_bar(run.settings.tasks, desc="5/6 evaluate tasks", unit="task",
+                             disable=not run.progress):
         previous = read_summary(run.task_dir(task.label))
         if previous and previous.get("fingerprint") == fingerprint:
             done.append(task.label)

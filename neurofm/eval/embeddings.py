@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from neurofm.progress import progress_bar
 from neurofm.sensors import SensorBatch, SensorLayout
 
 
@@ -167,8 +167,8 @@ def extract_embeddings(model: torch.nn.Module, x: np.ndarray, sensors: SensorLay
     out = []
     start = time.perf_counter()
     with frozen(model):
-        for i in tqdm(range(0, x.shape[0], batch_size), desc=desc, leave=False,
-                      disable=x.shape[0] <= batch_size):
+        for i in progress_bar(range(0, x.shape[0], batch_size), desc=desc, leave=False,
+                              disable=x.shape[0] <= batch_size):
             xb = torch.from_numpy(x[i:i + batch_size]).to(device)
             pv = torch.from_numpy(patch_valid[i:i + batch_size]).to(device)
             sb = _batch_sensors(base, xb.shape[0])

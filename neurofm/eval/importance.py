@@ -10,10 +10,10 @@ CBraMod-compatible one) the channel's signal is zeroed instead.
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from neurofm.eval.embeddings import extract_embeddings
 from neurofm.eval.probe import ProbeFit
+from neurofm.progress import progress_bar
 
 
 def channel_occlusion_importance(model, x: np.ndarray, patch_valid: np.ndarray, sensors,
@@ -50,7 +50,7 @@ def channel_occlusion_importance(model, x: np.ndarray, patch_valid: np.ndarray, 
     full = probe.decision_function(extract_embeddings(model, x, sensors, patch_valid, pool=pool,
                                                       batch_size=batch_size, device=device))
     importance = np.zeros(len(sensors))
-    for c in tqdm(range(len(sensors)), desc="channel occlusion", leave=False):
+    for c in progress_bar(range(len(sensors)), desc="channel occlusion", leave=False):
         if remove:
             keep = np.arange(len(sensors)) != c
             xo, layout = x[:, keep], sensors.subset(keep)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from neurofm.progress import progress_bar
 
 
 @dataclass
@@ -134,7 +135,7 @@ def train_model(module: nn.Module, forward: Callable, arrays: Sequence[np.ndarra
     data = list(arrays) + [y]
     history = TrainHistory()
     best_loss, best_state, waited = math.inf, None, 0
-    for epoch in tqdm(range(config.epochs), desc=desc, leave=False):
+    for epoch in progress_bar(range(config.epochs), desc=desc, leave=False):
         module.train()
         losses = []
         for *inputs, target in _batches(data, fit_idx, config.batch_size, device, rng):

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import mne
 import numpy as np
-from tqdm.auto import tqdm
 
+from neurofm.progress import progress_bar
 from neurofm.simulate import sources as S
 from neurofm.simulate.recording import simulate_recording
 
@@ -101,7 +101,7 @@ def simulate_tueg_tree(root, n_subjects: int = 3, *, minutes=(0.2, 0.6), max_ses
                                  "seconds": float(np.round(60 * rng.uniform(lo, hi), 1))})
             day += dt.timedelta(days=int(rng.integers(30, 700)))
     paths = []
-    for item in tqdm(plan, desc="TUEG files", unit="file", disable=not progress):
+    for item in progress_bar(plan, desc="TUEG files", unit="file", disable=not progress):
         session_dir = (Path(root) / version / "edf" / f"{item['subject'] // 100:03d}" / item["sid"]
                        / f"s{item['session']:03d}_{item['date']:%Y_%m_%d}" / item["folder"])
         session_dir.mkdir(parents=True, exist_ok=True)

@@ -93,7 +93,7 @@ def train_tokenizer(model: NeuralTokenizer, batches: Iterable[dict],
         its terms (means since the previous record), ``usage`` and ``perplexity`` of the codes
         chosen since the previous record (level 0), ``windows_per_s``.
     """
-    from tqdm.auto import tqdm
+    from neurofm.progress import progress_bar
 
     config = config or TrainConfig()
     model.to(device).train()
@@ -107,7 +107,7 @@ def train_tokenizer(model: NeuralTokenizer, batches: Iterable[dict],
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     rank0 = not distributed or dist.get_rank() == 0
-    bar = tqdm(total=config.steps, desc="tokenizer", disable=not (progress and rank0))
+    bar = progress_bar(total=config.steps, desc="tokenizer", disable=not (progress and rank0))
     history, sums, counts = [], {}, torch.zeros(model.config.codebook_size)
     n_windows, n_since, t0 = 0, 0, time.perf_counter()
     data = _repeat(batches)
@@ -142,7 +142,8 @@ def train_tokenizer(model: NeuralTokenizer, batches: Iterable[dict],
                       "usage": usage, "perplexity": perplexity,
                       "windows_per_s": n_windows / elapsed}
             history.append(record)
-            bar.set_postfix(loss=f"{record['loss']:.4f}", usage=f"{usage:.2f}")
+            bar.set_postfix(loss=f"{record['loss']:.4f}", usage=f"{usage:.2f}",
+                            refresh=False)
             if on_log is not None:
                 on_log(record)
             sums, counts = {}, torch.zeros_like(counts)

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from neurofm.objectives import TokenCounts, batch_patch_mask, build_objective, real_tokens
+from neurofm.progress import progress_bar
 from neurofm.train.checkpoint import (
     CheckpointManager,
     capture_rng_state,
@@ -147,8 +147,8 @@ def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> Trai
                         generator=torch.Generator())
     batches = iter(loader)
     metrics = MetricsLog(out_dir, start_step, run.tensorboard) if env.is_main else None
-    bar = tqdm(total=run.steps, initial=start_step, unit="step", dynamic_ncols=True,
-               disable=not (env.is_main and run.progress))
+    bar = progress_bar(total=run.steps, initial=start_step, unit="step", dynamic_ncols=True,
+                       disable=not (env.is_main and run.progress))
     autocast = partial(torch.autocast, env.device.type, dtype=torch.bfloat16,
                        enabled=run.precision == "bf16")
     objective.train()
@@ -196,7 +196,7 @@ def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> Trai
         done = step + 1
         steps_since_log += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
 
         # -- metrics and checkpoints ----------------------------------------------------------
         usage = None
