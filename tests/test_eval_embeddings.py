@@ -86,6 +86,28 @@ def test_cache_is_keyed_by_weights_and_inputs(inputs, tmp_path):
     assert len(list(tmp_path.glob("*.npy"))) == 2
 
 
+def test_probe_inner_folds_keep_whole_subjects_and_both_classes_when_labels_are_per_subject():
+    import warnings
+
+    rng = np.random.default_rng(1)
+    subjects = np.repeat([f"s{i}" for i in range(8)], 6)
+    y = np.repeat([0, 1, 0, 1, 1, 0, 0, 1], 6)  # one label per subject (abnormal vs normal)
+    z = rng.standard_normal((48, 4)) + y[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a one-class inner fit would warn (FitFailedWarning)
+        fit = fit_probe(z, y, groups=subjects)
+    assert fit.inner_cv == "stratified group 3-fold by subject"
+
+    # Three subjects, one of them the only class-1 subject: no subject-wise split trains on
+    # both classes every time, so there is no search (and no trial-wise leak) instead.
+    few = np.isin(subjects, ["s0", "s1", "s2"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = fit_probe(z[few], y[few], groups=subjects[few])
+    assert fit.inner_cv.startswith("none (too few subjects per class")
+    assert fit.params["C"] == DEFAULT_CS[len(DEFAULT_CS) // 2]
+
+
 def test_probe_standardises_on_training_rows_and_searches_c():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 30)
@@ -93,7 +115,7 @@ def test_probe_standardises_on_training_rows_and_searches_c():
     groups = np.repeat(["a", "b", "c", "d"], 15)
     fit = fit_probe(z, y, groups=groups)
     assert fit.params["C"] in DEFAULT_CS
-    assert fit.inner_cv == "group 3-fold by subject"
+    assert fit.inner_cv == "stratified group 3-fold by subject"
     np.testing.assert_allclose(fit.pipeline[0].mean_, z.mean(0))
     _, proba = fit.predict(z + 100.0)  # test rows never refit the scaler
     np.testing.assert_allclose(fit.pipeline[0].mean_, z.mean(0))

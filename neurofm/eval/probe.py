@@ -15,7 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedKFold
+from sklearn.model_selection import (
+    GridSearchCV,
+    GroupKFold,
+    KFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+)
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -48,9 +54,22 @@ class ProbeFit:
 
 
 def _inner_splitter(y, groups, n_splits: int, classification: bool, seed: int):
-    """Inner CV over the training side: by subject when possible, else stratified trials."""
+    """Inner CV over the training side: by subject when possible, else stratified trials.
+
+    Classification with subjects uses folds of whole subjects that keep the class balance
+    (labels are often per subject, e.g. abnormal vs normal recordings). When some split would
+    still train on a single class (too few subjects per class), there is no search: splitting
+    trials instead would leak subjects into the validation folds.
+    """
     if groups is not None and np.unique(groups).size >= n_splits:
-        return GroupKFold(n_splits), f"group {n_splits}-fold by subject"
+        if not classification:
+            return GroupKFold(n_splits), f"group {n_splits}-fold by subject"
+        splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+        n_classes = np.unique(y).size
+        if all(np.unique(y[train]).size == n_classes
+               for train, _ in splitter.split(np.zeros(len(y)), y, groups)):
+            return splitter, f"stratified group {n_splits}-fold by subject"
+        return None, "none (too few subjects per class for subject-wise inner folds)"
     if classification:
         k = min(n_splits, int(np.bincount(np.unique(y, return_inverse=True)[1]).min()))
         if k < 2:
@@ -93,8 +112,10 @@ def fit_probe(z: np.ndarray, y: np.ndarray, *, groups=None, regression: bool = F
     splitter, described = _inner_splitter(y, groups, inner_folds, not regression, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        # Inner folds of small training sets may miss a class; the score still counts.
+        # Subject-wise validation folds may hold one class (labels per subject); balanced
+        # accuracy is then that class's recall, still a valid score for choosing C.
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        warnings.filterwarnings("ignore", message="A single label was found")
         if splitter is None:
             middle = values[len(values) // 2]
             estimator.set_params(**{param: middle})
@@ -102,6 +123,7 @@ def fit_probe(z: np.ndarray, y: np.ndarray, *, groups=None, regression: bool = F
             return ProbeFit(estimator, {param.split("__")[1]: middle}, described)
         search = GridSearchCV(estimator, {param: list(values)}, scoring=scoring, cv=splitter,
                               refit=True, n_jobs=1)
-        search.fit(z, y, **({"groups": groups} if isinstance(splitter, GroupKFold) else {}))
+        grouped = isinstance(splitter, GroupKFold | StratifiedGroupKFold)
+        search.fit(z, y, **({"groups": groups} if grouped else {}))
     best = search.best_params_[param]
     return ProbeFit(search.best_estimator_, {param.split("__")[1]: best}, described)
