@@ -156,3 +156,27 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     # A rerun skips every stage.
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
     assert capsys.readouterr().err.count("skipped") == len(STAGES)
+
+
+def test_corpus_plan_adds_unlabelled_clinical_recordings_of_both_classes():
+    from neurofm.demo.corpus import recording_plan
+
+    plan = recording_plan(QUICK)
+    names = [name for name, _ in plan]
+    assert len(set(names)) == len(names)
+    assert len({spec["subject"] for _, spec in plan}) == len(plan)  # one subject per recording
+    clinical = [(name, spec) for name, spec in plan if spec["task"] == "abnormal"]
+    assert clinical and all(name.endswith("_task-abnormal_raw.fif") for name, _ in clinical)
+    # simulate_recording makes odd-numbered subjects abnormal: both backgrounds on every cap
+    for montage in {spec["montage"] for _, spec in clinical}:
+        assert {spec["subject"] % 2 for _, spec in clinical if spec["montage"] == montage} == {0, 1}
+
+
+def test_task_seeds_use_the_task_count_and_at_least_three_on_official_splits():
+    from neurofm.demo.evaluation import task_seeds
+
+    by_label = {task.label: task for task in QUICK.tasks}
+    assert task_seeds(by_label["mi_unseen_montage"], QUICK) == QUICK.seeds == 1
+    assert task_seeds(by_label["abnormal_eeg"], QUICK) == 3
+    assert task_seeds(by_label["finger_movements"], QUICK) == 3
+    assert task_seeds(replace(by_label["finger_movements"], seeds=5), QUICK) == 5

