@@ -105,13 +105,14 @@ def fbcsp_method(X, sfreq, y, subjects, *, n_components: int = 4):
 
 
 def _braindecode_net(name: str, n_chans: int, n_outputs: int, n_times: int, sfreq: float):
-    from braindecode.models import EEGNet, ShallowFBCSPNet
+    from neurofm.compat import braindecode_models
 
+    models = braindecode_models()
     if name == "eegnet":
-        return EEGNet(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,
+        return models.EEGNet(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,
                       kernel_length=min(64, max(8, n_times // 2)))
     pool = min(75, max(4, n_times // 3))
-    return ShallowFBCSPNet(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,
+    return models.ShallowFBCSPNet(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,
                            filter_time_length=min(25, max(4, n_times // 4)),
                            pool_time_length=pool, pool_time_stride=max(1, pool // 5))
 

@@ -12,10 +12,11 @@ Used by ``tests/test_hub_parity.py`` and ``benchmarks/hub_parity.py`` (which pri
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 
 import torch
+
+from neurofm.compat import braindecode_models
 
 RTOL, ATOL = 1e-5, 1e-6
 #: Channel labels as recordings spell them, and the LaBraM table rows braindecode is given.
@@ -41,14 +42,6 @@ def _perturb(model: torch.nn.Module, seed: int, scale: float = 0.05) -> None:
     with torch.no_grad():
         for p in model.parameters():
             p.add_(scale * torch.randn(p.shape, generator=gen))
-
-
-def _quiet_braindecode():
-    warnings.filterwarnings("ignore", module=r"braindecode\..*")
-    warnings.filterwarnings("ignore", category=FutureWarning, message=".*[Mm]ontage.*")
-    import braindecode.models as bd
-
-    return bd
 
 
 def _export(state: dict, directory: Path, layout: str) -> Path:
@@ -80,7 +73,7 @@ def cbramod_parity(layout: str = "original", *, depth: int = 12, batch: int = 2,
     """
     from neurofm.hub.convert_cbramod import convert_cbramod
 
-    bd = _quiet_braindecode()
+    bd = braindecode_models()
     torch.manual_seed(seed)
     n_times = n_patches * 200
     if layout == "braindecode":
@@ -123,7 +116,7 @@ def labram_parity(layout: str = "braindecode", *, depth: int = 12, pooling: str 
     if layout != "braindecode":
         raise ValueError("LaBraM parity is measured against braindecode's layout "
                          "(layout='braindecode').")
-    bd = _quiet_braindecode()
+    bd = braindecode_models()
     torch.manual_seed(seed)
     n_channels, n_times = len(LABRAM_TABLE_NAMES), n_patches * 200
     ref = bd.Labram(n_times=n_times, n_outputs=3, n_chans=n_channels, num_layers=depth,
