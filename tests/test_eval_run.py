@@ -169,9 +169,42 @@ def test_encoder_with_head_poolings_give_logits(pooling):
     assert logits.shape == (4, 3) and torch.isfinite(logits).all()
 
 
-def test_finetune_with_per_channel_pooling_is_refused_before_any_work(tmp_path):
-    settings = EvalSettings(model="criss_cross_small", data="unused", out=str(tmp_path / "ft"),
-                            mode="finetune", pool="channels")
-    with pytest.raises(ValueError, match="--pool channels is not available for finetune"):
-        run_evaluation(settings, trials=alpha_trials())
-    assert not (tmp_path / "ft").exists()
+def test_finetune_with_per_channel_pooling_sees_which_side_carries_the_effect(tmp_path):
+    # C3 vs C4 alpha: the mean over channels cannot tell the classes apart, per-channel can.
+    trials = alpha_trials(n_subjects=2, per_class=12)
+    scores = {}
+    for pool in ("mean", "channels"):
+        settings = EvalSettings(model="criss_cross_small", model_overrides=TINY, data="synthetic",
+                                out=str(tmp_path / pool), mode="finetune", freeze="backbone",
+                                pool=pool, protocol="within-subject", seeds=1, n_folds=2,
+                                baselines=[], importance=False,
+                                train={"epochs": 3, "batch_size": 8, "lr_head": 1e-2})
+        payload = run_evaluation(settings, trials=trials)
+        (method,) = payload["methods"]
+        scores[pool] = method["summary"]["balanced_accuracy"]["mean"]
+    assert scores["channels"] >= 0.8
+    assert scores["channels"] - scores["mean"] >= 0.2
+
+
+def test_small_fit_sets_are_cycled_to_min_steps_per_epoch():
+    from neurofm.eval.training import steps_per_epoch, train_model
+
+    config = TrainConfig(epochs=3, batch_size=4, min_steps_per_epoch=5, patience=10)
+    assert steps_per_epoch(6, config) == 5
+    assert steps_per_epoch(100, config) == 25  # a large fit set: one pass per epoch
+    assert steps_per_epoch(6, TrainConfig(batch_size=4, min_steps_per_epoch=1)) == 2
+    module = torch.nn.Linear(3, 2)
+    seen = []
+
+    def forward(x):
+        if module.training:
+            seen.append(x.shape[0])
+        return module(x)
+
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    y = np.array([0, 1] * 4)
+    history = train_model(module, forward, [x], y, np.arange(6), np.arange(6, 8),
+                          [{"params": list(module.parameters()), "lr": 1e-2}], config)
+    assert len(history.train_loss) == 3
+    assert len(seen) == 15  # 5 steps per epoch, not ceil(6 / 4) = 2
+    assert sum(seen[:5]) == 4 + 2 + 4 + 2 + 4  # whole shuffled passes, the last one cut short

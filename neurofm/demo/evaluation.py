@@ -98,8 +98,7 @@ def evaluate_task(task: TaskPlan, settings: DemoSettings, model_dirs: dict[str, 
             payload = run_evaluation(EvalSettings(
                 model=spec, out=str(run_dir), mode="finetune", baselines=[], freeze="none",
                 model_overrides=overrides, importance=False, random_init_reference=False,
-                pool="mean",
-                **common), trials=trials)
+                pool=task.pool, **common), trials=trials)
             runs.append((label, run_dir.name, payload))
 
     for label, run_name, payload in runs:

@@ -86,9 +86,10 @@ class EvalSettings:
     task_config: str | None = None
 
 
-#: Poolings each mode supports: a probe can also concatenate per-channel features; a fine-tuned
-#: head pools with its own (mean or attention) layer.
-POOLINGS = {"probe": ("mean", "channels", "attention"), "finetune": ("mean", "attention")}
+#: Poolings each mode supports: ``channels`` concatenates per-channel features (one fixed
+#: montage), for the probe and for a fine-tuned head alike.
+POOLINGS = {"probe": ("mean", "channels", "attention"),
+            "finetune": ("mean", "channels", "attention")}
 
 
 def check_settings(settings: EvalSettings) -> None:

@@ -27,15 +27,20 @@ class TrainConfig:
     Attributes
     ----------
     epochs : int
-        Maximum number of passes over the fit set.
+        Maximum number of epochs.
     batch_size : int
+    min_steps_per_epoch : int
+        Optimizer steps an epoch has at least: a fit set smaller than
+        ``min_steps_per_epoch * batch_size`` trials is cycled (reshuffled each pass) until the
+        epoch has that many steps, like timm's ``epoch_repeats``. Without it, 18 calibration
+        trials make one step per epoch, and 10 epochs cannot move a network off chance.
     lr_backbone, lr_head : float
         AdamW learning rates of the pretrained backbone and of the new head.
     weight_decay : float
     label_smoothing : float
         Cross-entropy label smoothing (classification).
     patience : int
-        Epochs without validation improvement before stopping.
+        Epochs without validation improvement before stopping (validation runs once per epoch).
     val_fraction : float
         Share of the training side held out for early stopping (whole subjects when it has 3+).
     warmup_epochs : int
@@ -45,6 +50,7 @@ class TrainConfig:
 
     epochs: int = 30
     batch_size: int = 32
+    min_steps_per_epoch: int = 20
     lr_backbone: float = 1e-4
     lr_head: float = 1e-3
     weight_decay: float = 0.05
@@ -93,6 +99,24 @@ def _batches(arrays: Sequence[np.ndarray], index: np.ndarray, batch_size: int, d
         yield tuple(torch.from_numpy(np.ascontiguousarray(a[sel])).to(device) for a in arrays)
 
 
+def _epoch_batches(arrays: Sequence[np.ndarray], index: np.ndarray, batch_size: int,
+                   min_steps: int, device, rng: np.random.Generator):
+    """One training epoch: shuffled passes over ``index`` until ``min_steps`` batches were
+    yielded (a full pass at least; the last pass may stop part-way)."""
+    steps = 0
+    while True:
+        for batch in _batches(arrays, index, batch_size, device, rng):
+            yield batch
+            steps += 1
+            if steps >= min_steps and steps >= math.ceil(len(index) / batch_size):
+                return
+
+
+def steps_per_epoch(n_fit: int, config: TrainConfig) -> int:
+    """Optimizer steps in one epoch over ``n_fit`` trials (see ``min_steps_per_epoch``)."""
+    return max(math.ceil(n_fit / config.batch_size), config.min_steps_per_epoch, 1)
+
+
 def train_model(module: nn.Module, forward: Callable, arrays: Sequence[np.ndarray],
                 y: np.ndarray, fit_idx: np.ndarray, val_idx: np.ndarray,
                 param_groups: list[dict], config: TrainConfig, *, regression: bool = False,
@@ -121,9 +145,9 @@ def train_model(module: nn.Module, forward: Callable, arrays: Sequence[np.ndarra
     rng = np.random.default_rng(seed)
     loss_fn = _loss_fn(regression, config.label_smoothing)
     optimiser = torch.optim.AdamW(param_groups, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(fit_idx) / config.batch_size)
-    total = max(1, config.epochs * steps_per_epoch)
-    warm = config.warmup_epochs * steps_per_epoch
+    epoch_steps = steps_per_epoch(len(fit_idx), config)
+    total = max(1, config.epochs * epoch_steps)
+    warm = config.warmup_epochs * epoch_steps
 
     def lr_factor(step: int) -> float:
         if step < warm:
@@ -138,7 +162,8 @@ def train_model(module: nn.Module, forward: Callable, arrays: Sequence[np.ndarra
     for epoch in progress_bar(range(config.epochs), desc=desc, leave=False):
         module.train()
         losses = []
-        for *inputs, target in _batches(data, fit_idx, config.batch_size, device, rng):
+        for *inputs, target in _epoch_batches(data, fit_idx, config.batch_size, epoch_steps,
+                                              device, rng):
             loss = loss_fn(forward(*inputs), target)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
