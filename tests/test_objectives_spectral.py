@@ -123,7 +123,7 @@ def test_bad_target_or_weight_is_named():
         MaskedReconstruction(target="both", spectral_weight=-1.0)
 
 
-def test_demo_criss_cross_pretrains_on_the_spectrum(tmp_path):
+def test_demo_backbones_pretrain_on_the_spectrum(tmp_path):
     from neurofm.demo.pretraining import pretrain_config
     from neurofm.demo.settings import QUICK
     from neurofm.train.config import PretrainConfig
@@ -132,4 +132,4 @@ def test_demo_criss_cross_pretrains_on_the_spectrum(tmp_path):
     for plan in QUICK.models:
         config = PretrainConfig.from_dict(pretrain_config(plan, tmp_path / "c", tmp_path / "r"))
         targets[plan.label] = config.objective.reconstruction_target
-    assert targets == {"criss_cross": "spectrum", "mamba": "waveform"}
+    assert targets == {"criss_cross": "spectrum", "mamba": "spectrum"}
