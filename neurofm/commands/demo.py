@@ -7,7 +7,8 @@ import argparse
 DESCRIPTION = """\
 Run neurofm end to end on this machine, with nothing to download:
 
-  1. simulate a small pretraining corpus: resting-state EEG on several caps and MEG
+  1. simulate a small pretraining corpus: resting-state EEG on several caps, MEG, and a
+     few unlabelled clinical EEG recordings (normal and abnormal backgrounds)
   2. prepare it into a corpus of windows (as `neurofm prepare` does with TUEG)
   3. pretrain a small criss-cross transformer and a small bidirectional Mamba by masked
      reconstruction (`neurofm pretrain`, torchrun with 2 processes when the CPU has 2 cores)
@@ -28,9 +29,9 @@ def register(subparsers) -> None:
         "demo", help="Run the whole toolkit end to end on simulated and real data.",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="smaller corpus, fewer steps, folds and baselines (9 minutes on a "
-                             "shared 2-core CPU; the default full run uses about three times the "
-                             "data and steps)")
+                        help="smaller corpus, fewer steps, folds and seeds (about 4 minutes on "
+                             "a 2-core CPU; the default full run, about 10 minutes, uses three "
+                             "times the data and twice the steps)")
     parser.add_argument("--out", default="neurofm-demo",
                         help="demo folder (default ./neurofm-demo); rerunning resumes")
     parser.add_argument("--nproc", type=int, default=None,
