@@ -6,7 +6,9 @@ The flow (see ``docs/design.md``)::
               -> neurofm.train -> neurofm.eval -> neurofm.hub
 """
 
-__version__ = "0.1.0"
+from neurofm._version import __version__
+
+__all__ = ["__version__", "from_pretrained"]
 
 
 def __getattr__(name):

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-import neurofm
+from neurofm._version import __version__
 
 #: Sub-command modules, in the order ``neurofm --help`` lists them.
 COMMAND_MODULES = [
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="neurofm",
         description="Brain-signal foundation models: prepare corpora, pretrain, probe, fine-tune.",
     )
-    parser.add_argument("--version", action="version", version=f"neurofm {neurofm.__version__}")
+    parser.add_argument("--version", action="version", version=f"neurofm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-import neurofm
+from neurofm._version import __version__
 from neurofm.corpus.discover import SourceFile, discover_sources
 from neurofm.corpus.edf_checks import bad_range_channels
 from neurofm.corpus.manifest import KEPT, SKIPPED, ManifestRow, write_manifest
@@ -667,7 +667,7 @@ def _finish(out: Path, rows: list[ManifestRow], settings: dict, sources) -> None
         sources = [sources]
     corpus = {
         "format": CORPUS_FORMAT,
-        "neurofm_version": neurofm.__version__,
+        "neurofm_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "sources": [str(Path(s).expanduser().resolve()) for s in sources],
         "options": settings["options"],

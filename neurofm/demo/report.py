@@ -10,7 +10,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-import neurofm
+from neurofm._version import __version__
 from neurofm.demo.evaluation import task_seeds
 from neurofm.demo.results import pretraining_gains, results_table
 from neurofm.demo.settings import DemoSettings
@@ -101,7 +101,7 @@ def write_report(out: str | Path, settings: DemoSettings, summaries: list[dict],
                        for m in settings.models)
     lines = [
         "# neurofm demo report", "",
-        (f"neurofm {neurofm.__version__}, preset `{settings.preset}`, "
+        (f"neurofm {__version__}, preset `{settings.preset}`, "
          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} "
          f"({platform.processor() or platform.system()}), Python {platform.python_version()}."),
         "", "## What ran", "",

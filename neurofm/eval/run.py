@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import neurofm
+from neurofm._version import __version__
 from neurofm.eval import baselines as bl
 from neurofm.eval import report
 from neurofm.eval.embeddings import extract_embeddings
@@ -307,7 +307,7 @@ def _baseline_rows(settings, trials, inputs, task, folds_by_seed) -> list[Method
 def _payload(settings, trials, task, inputs, results, timings, arch, model_kind, model0) -> dict:
     folds0 = next(iter(results)).folds if results else []
     return {
-        "neurofm_version": neurofm.__version__,
+        "neurofm_version": __version__,
         "settings": asdict(settings),
         "model": {"spec": settings.model, "architecture": arch, "kind": model_kind,
                   "config": model0.config,

@@ -18,7 +18,7 @@ import warnings
 from dataclasses import fields
 from pathlib import Path
 
-import neurofm
+from neurofm._version import __version__
 from neurofm.hub.files import CONFIG_NAME, WEIGHTS_NAME, check_safetensors, resolve_model_dir
 
 #: Top-level fields of an encoder's config.json that this version understands.
@@ -61,7 +61,7 @@ def _is_newer(version: str) -> bool:
     from packaging.version import InvalidVersion, Version
 
     try:
-        return Version(version) > Version(neurofm.__version__)
+        return Version(version) > Version(__version__)
     except InvalidVersion:
         return False
 
@@ -72,7 +72,7 @@ def warn_about_version(config: dict, path) -> None:
     unknown = sorted(set(config) - MODEL_CONFIG_FIELDS) if "architecture" in config else []
     if unknown or (written_by and _is_newer(written_by)):
         warnings.warn(f"{path} was written by neurofm {written_by or '(unknown version)'}; this is "
-                      f"neurofm {neurofm.__version__}. Unknown fields {unknown} are ignored; "
+                      f"neurofm {__version__}. Unknown fields {unknown} are ignored; "
                       "upgrade neurofm if the model behaves unexpectedly.", UserWarning,
                       stacklevel=3)
 
@@ -84,7 +84,7 @@ def _load_model(directory: Path, config: dict, map_location):
 
     if config["architecture"] not in list_models():
         raise ValueError(f"{directory / CONFIG_NAME} needs architecture "
-                         f"{config['architecture']!r}, unknown to neurofm {neurofm.__version__} "
+                         f"{config['architecture']!r}, unknown to neurofm {__version__} "
                          f"(written by {config.get('neurofm_version', '?')}); upgrade neurofm. "
                          f"Known: {', '.join(list_models())}.")
     try:
@@ -107,7 +107,7 @@ def _load_tokenizer(directory: Path, config: dict, map_location):
     unknown = sorted(set(values) - known)
     if unknown:
         warnings.warn(f"{directory / CONFIG_NAME} has tokenizer fields {unknown} unknown to "
-                      f"neurofm {neurofm.__version__} (written by a newer version?); ignoring "
+                      f"neurofm {__version__} (written by a newer version?); ignoring "
                       "them.", UserWarning, stacklevel=3)
     tokenizer = NeuralTokenizer(TokenizerConfig.from_dict(
         {k: v for k, v in values.items() if k in known}))

@@ -13,7 +13,7 @@ import json
 import warnings
 from pathlib import Path
 
-import neurofm
+from neurofm._version import __version__
 from neurofm.models.base import BrainEncoder
 
 CONFIG_NAME = "config.json"
@@ -47,7 +47,7 @@ def save_pretrained(model: BrainEncoder, directory, preprocessing: dict | None =
     config = {
         "architecture": model.model_name,
         "hyperparameters": model.config,
-        "neurofm_version": neurofm.__version__,
+        "neurofm_version": __version__,
         "preprocessing": {**model.preprocessing, **(preprocessing or {})},
     }
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -94,7 +94,7 @@ def from_pretrained(directory, map_location="cpu") -> BrainEncoder:
     if unknown:
         warnings.warn(
             f"{directory / CONFIG_NAME} has hyperparameters {unknown} unknown to "
-            f"neurofm {neurofm.__version__} (written by "
+            f"neurofm {__version__} (written by "
             f"{config.get('neurofm_version', '?')}); ignoring them.",
             stacklevel=2,
         )

@@ -12,7 +12,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-import neurofm
+from neurofm._version import __version__
 
 
 def export_pretrained(model, directory: str | Path, *, preprocessing: dict, summary: dict
@@ -73,7 +73,7 @@ tags:
 # {name} pretrained with neurofm
 
 A `{name}` backbone ({n_params:,} parameters) pretrained by masked modelling with
-[neurofm](https://github.com/neurofm/neurofm) {neurofm.__version__}.
+[neurofm](https://github.com/neurofm/neurofm) {__version__}.
 
 ## Data
 
