@@ -31,6 +31,23 @@ def tiny_model(name: str, seed: int = 0):
     return create_model(name, **overrides).eval()
 
 
+def tiny_tokenizer(seed: int = 0):
+    """A small ``NeuralTokenizer`` with 20-sample patches, in eval mode."""
+    from neurofm.tokenizer import NeuralTokenizer, tokenizer_config
+
+    torch.manual_seed(seed)
+    return NeuralTokenizer(tokenizer_config("small", dim=32, n_heads=2, n_encoder_layers=1,
+                                            code_dim=8, codebook_size=16, patch_size=20)).eval()
+
+
+def assert_same_weights(a, b) -> None:
+    """``a`` and ``b`` hold the same state dict, tensor for tensor."""
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), f"{key} differs"
+
+
 def model_inputs(patch_size: int, n_channels: int = 4, n_patches: int = 3, seed: int = 1):
     """``(x [1, C, N, P], sensors)`` with random sensor positions on a 9-cm sphere."""
     gen = torch.Generator().manual_seed(seed)

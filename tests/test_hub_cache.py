@@ -1,6 +1,6 @@
 """Loading from a Hub-style cache offline: revisions (branch, tag, commit), missing entries."""
 
-import huggingface_hub
+import huggingface_hub.constants
 import pytest
 import torch
 from hub_helpers import add_to_hub_cache, model_inputs, tiny_model

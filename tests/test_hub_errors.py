@@ -3,7 +3,7 @@
 import json
 import warnings
 
-import huggingface_hub
+import huggingface_hub.constants
 import pytest
 import torch
 from hub_helpers import add_to_hub_cache, model_inputs, tiny_model

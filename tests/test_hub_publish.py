@@ -7,7 +7,7 @@ import yaml
 from hub_helpers import cbramod_published_state, tiny_model
 
 from neurofm.hub import check_preprocessing, push_to_hub, read_config, write_model_card
-from neurofm.hub.card import count_parameters
+from neurofm.model_folder import count_parameters
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ class RecordingApi:
 def test_push_writes_card_then_uploads(model_dir, monkeypatch):
     _, directory = model_dir
     RecordingApi.calls = []
-    monkeypatch.setattr("neurofm.hub.push.HfApi", RecordingApi)
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingApi)
     url = push_to_hub(directory, "org/tiny", token="t", private=True, revision="v1",
                       card_fields={"objective": "Masked reconstruction."})
     assert url == "https://huggingface.co/org/tiny/commit/123"
@@ -97,7 +97,7 @@ def test_push_writes_card_then_uploads(model_dir, monkeypatch):
 def test_push_refuses_broken_directory(model_dir, monkeypatch, tmp_path):
     _, directory = model_dir
     RecordingApi.calls = []
-    monkeypatch.setattr("neurofm.hub.push.HfApi", RecordingApi)
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingApi)
     weights = directory / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:200])
     with pytest.raises(ValueError, match="truncated"):
@@ -141,7 +141,7 @@ def test_cli_convert_and_push(tmp_path, monkeypatch, capsys):
     assert "cbramod_base" in capsys.readouterr().out
     assert read_config(tmp_path / "out")["architecture"] == "cbramod_base"
     RecordingApi.calls = []
-    monkeypatch.setattr("neurofm.hub.push.HfApi", RecordingApi)
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingApi)
     assert main(["hub", "push", str(tmp_path / "out"), "org/cbramod",
                  "--metrics", '{"TUAB": {"auroc": 0.9}}']) == 0
     assert "org/cbramod" in capsys.readouterr().out

@@ -5,7 +5,8 @@ import hashlib
 import pytest
 import torch
 
-from neurofm.models import create_model, from_pretrained, list_models
+from neurofm import from_pretrained
+from neurofm.models import create_model, list_models
 from neurofm.models.code_input import CodeEmbedding
 from neurofm.sensors import SensorBatch
 from neurofm.tokenizer import NeuralTokenizer, tokenizer_config

@@ -6,12 +6,12 @@ import warnings
 import pytest
 import torch
 
+from neurofm import from_pretrained
 from neurofm.models import (
     AttentionPool,
     ClassificationHead,
     convert_cbramod_state_dict,
     create_model,
-    from_pretrained,
     list_models,
     masked_mean_pool,
 )

@@ -86,7 +86,7 @@ def test_run_config_follows_data_and_refuses_conflicts():
 def test_encode_missing_tokenizer(tmp_path, recording, capsys):
     assert main(["tokenizer", "encode", str(tmp_path / "none"), str(recording),
                  "--out", str(tmp_path / "c.npz")]) == 2
-    assert "config.json not found" in capsys.readouterr().err
+    assert "none: that folder does not exist" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # simulates a corpus and launches two torchrun processes (~1 min here)

@@ -52,3 +52,27 @@ def test_rng_state_round_trip():
     restore_rng_state(state)
     again = (random.random(), np.random.rand(), torch.rand(3))
     assert first[0] == again[0] and first[1] == again[1] and torch.equal(first[2], again[2])
+
+
+def test_checkpoints_carry_this_releases_format_version(tmp_path):
+    manager = CheckpointManager(tmp_path, keep=1)
+    path = manager.save({"step": 1, "w": torch.ones(2)}, 1)
+    assert torch.load(path, weights_only=False)["format_version"] == 2
+    assert ckpt.CHECKPOINT_FORMAT_VERSION == 2
+    assert manager.load(path)["format_version"] == 2
+
+
+def test_a_checkpoint_of_neurofm_0_1_0_is_format_1():
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures/v0_1_0/run/checkpoints/step-00000002.pt"
+    state = CheckpointManager.load(path)
+    assert state["format_version"] == 1 and state["step"] == 2
+
+
+def test_a_newer_checkpoint_format_is_refused_naming_both_versions(tmp_path):
+    path = tmp_path / "step-00000003.pt"
+    torch.save({"step": 3, "format_version": 3}, path)
+    with pytest.raises(ValueError, match=r"checkpoint format version 3, but neurofm .* up to "
+                                         r"format version 2; upgrade neurofm"):
+        CheckpointManager.load(path)

@@ -52,7 +52,7 @@ def in_memory(items=None, sfreq=200.0):
 
 
 def test_a_run_logs_checkpoints_and_exports_a_model(tmp_path):
-    from neurofm.models import from_pretrained
+    from neurofm import from_pretrained
 
     result = train(tiny_config(tmp_path / "run", "run.tensorboard=true", "run.keep_checkpoints=2"),
                    data=in_memory())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from neurofm.hub.files import _looks_like_path, check_safetensors
+from neurofm.model_folder import check_safetensors, looks_like_path
 
 #: Weight files looked for, in order, inside a checkpoint directory.
 CHECKPOINT_NAMES = ("model.safetensors", "pytorch_model.bin", "pretrained_weights.pth")
@@ -74,7 +74,7 @@ def checkpoint_file(src) -> Path:
         return path
     if path.is_dir():
         return _find_in_directory(path)
-    if _looks_like_path(str(src)) or path.suffix in (".pth", ".pt", ".bin", ".safetensors"):
+    if looks_like_path(str(src)) or path.suffix in (".pth", ".pt", ".bin", ".safetensors"):
         raise FileNotFoundError(f"{src} does not exist; check the path to the weights file.")
     return _find_in_directory(_download(str(src)))
 

@@ -83,8 +83,5 @@ def convert_cbramod(src, out_dir=None, *, n_heads: int = 8):
     model.preprocessing = dict(CBRAMOD_PREPROCESSING)
     model.eval()
     if out_dir is not None:
-        from neurofm.hub.card import write_model_card
-
-        model.save_pretrained(out_dir)
-        write_model_card(out_dir, source=str(src), **CBRAMOD_CARD)
+        model.save_pretrained(out_dir, model_card_kwargs={"source": str(src), **CBRAMOD_CARD})
     return model

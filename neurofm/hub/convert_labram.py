@@ -119,8 +119,5 @@ def convert_labram(src, out_dir=None, *, n_heads: int | None = None, patch_size:
     model.preprocessing = dict(LABRAM_PREPROCESSING)
     model.eval()
     if out_dir is not None:
-        from neurofm.hub.card import write_model_card
-
-        model.save_pretrained(out_dir)
-        write_model_card(out_dir, source=str(src), **LABRAM_CARD)
+        model.save_pretrained(out_dir, model_card_kwargs={"source": str(src), **LABRAM_CARD})
     return model

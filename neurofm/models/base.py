@@ -12,11 +12,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from neurofm.model_folder import ModelFolderMixin
 from neurofm.models.heads import masked_mean_pool
 from neurofm.sensors import SensorBatch
 
 
-class BrainEncoder(nn.Module):
+class BrainEncoder(nn.Module, ModelFolderMixin):
     """Base class of the backbones.
 
     Attributes
@@ -126,9 +127,3 @@ class BrainEncoder(nn.Module):
         """
         feats = self(x, sensors, patch_valid=patch_valid)
         return masked_mean_pool(feats, self.output_channel_mask(x, sensors), patch_valid)
-
-    def save_pretrained(self, directory, preprocessing: dict | None = None):
-        """Write ``config.json`` + ``model.safetensors`` to ``directory`` (see ``pretrained``)."""
-        from neurofm.models.pretrained import save_pretrained
-
-        return save_pretrained(self, directory, preprocessing=preprocessing)

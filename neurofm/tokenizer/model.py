@@ -11,18 +11,27 @@
    each patch's Fourier amplitude and phase (LaBraM's target; phase as cos/sin) and/or the raw
    patch.
 
-A tokenizer saves and loads like a model: ``config.json`` + ``model.safetensors``.
+A tokenizer saves and loads like a model (:class:`~neurofm.model_folder.ModelFolderMixin`):
+``config.json`` (``model_type: "neurofm_tokenizer"`` and its :class:`TokenizerConfig` fields) +
+``model.safetensors`` + ``README.md``.
 """
 
 from __future__ import annotations
 
-import json
+import warnings
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from neurofm._version import __version__
+from neurofm.model_folder import (
+    TOKENIZER_MODEL_TYPE,
+    ModelFolderMixin,
+    folder_kind,
+    preprocessing_record,
+)
+from neurofm.model_folder.config import VERSION_KEYS
 from neurofm.sensors import SensorBatch
 from neurofm.tokenizer.blocks import TokenMixingBlock
 from neurofm.tokenizer.patch_embed import PatchEmbedding
@@ -30,10 +39,8 @@ from neurofm.tokenizer.quantize import QuantizerOutput, VectorQuantizer
 from neurofm.tokenizer.sensor_encoding import SensorEncoding
 from neurofm.tokenizer.unify import ChannelDecoder, ChannelUnification
 
-MODEL_TYPE = "neurofm_tokenizer"
+MODEL_TYPE = TOKENIZER_MODEL_TYPE
 TARGETS = ("spectrum", "raw")
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 
 @dataclass
@@ -164,7 +171,7 @@ def _weighted_mse(pred: torch.Tensor, target: torch.Tensor, chan_mask: torch.Ten
     return ((pred - target) ** 2 * w).sum() / w.sum().clamp_min(1e-12)
 
 
-class NeuralTokenizer(nn.Module):
+class NeuralTokenizer(nn.Module, ModelFolderMixin):
     """Sensor-aware VQ tokenizer for EEG, MEG and iEEG patches.
 
     Parameters
@@ -331,37 +338,30 @@ class NeuralTokenizer(nn.Module):
                              f"{(sensors.batch_size, sensors.n_channels)}; pass the SensorBatch "
                              "collated with these windows.")
 
-    # -- persistence ------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created)."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        config = {"model_type": MODEL_TYPE, **self.config.to_dict()}
-        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
-        return directory
+    # -- model folder (save_pretrained / from_pretrained come from ModelFolderMixin) ---------
+    def _folder_config(self, preprocessing=None) -> dict:
+        """``config.json``: ``model_type`` and the :class:`TokenizerConfig` fields."""
+        values = self.config.to_dict()
+        if preprocessing is not None:
+            values["preprocessing"] = preprocessing_record(values["preprocessing"], preprocessing)
+        return {"model_type": MODEL_TYPE, **values}
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu"
-                        ) -> NeuralTokenizer:
-        """Load a tokenizer written by :meth:`save_pretrained` (local directory)."""
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-        for path in (config_path, weights_path):
-            if not path.is_file():
-                raise FileNotFoundError(f"{path} not found; a tokenizer directory holds "
-                                        f"{CONFIG_NAME} and {WEIGHTS_NAME} (written by "
-                                        "save_pretrained or `neurofm tokenizer train`).")
-        values = json.loads(config_path.read_text())
-        model_type = values.pop("model_type", None)
-        if model_type != MODEL_TYPE:
-            raise ValueError(f"{config_path} describes model_type={model_type!r}, not a "
+    def _from_folder_config(cls, config: dict, where) -> NeuralTokenizer:
+        """An untrained tokenizer of the configuration in ``config`` (a ``config.json`` dict)."""
+        if "architecture" in config:
+            raise ValueError(f"{where} describes a neurofm model ({config['architecture']!r}), not "
+                             "a tokenizer; load it with neurofm.from_pretrained.")
+        if "model_type" not in config:
+            folder_kind(config, where)  # raises: the folder was not written by neurofm
+        if config["model_type"] != MODEL_TYPE:
+            raise ValueError(f"{where} describes model_type={config['model_type']!r}, not a "
                              f"{MODEL_TYPE!r}; load it with the matching class.")
-        model = cls(TokenizerConfig.from_dict(values))
-        model.load_state_dict(load_file(str(weights_path), device=map_location))
-        return model.eval()
+        known = {f.name for f in fields(TokenizerConfig)}
+        values = {k: v for k, v in config.items() if k not in ("model_type", *VERSION_KEYS)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            warnings.warn(f"{where} has tokenizer fields {unknown} unknown to neurofm "
+                          f"{__version__} (written by a newer version?); ignoring them.",
+                          UserWarning, stacklevel=4)
+        return cls(TokenizerConfig.from_dict({k: v for k, v in values.items() if k in known}))

@@ -6,6 +6,10 @@ from which the deterministic sampler resumes) and the config. It is written to a
 the same directory, flushed to disk and renamed over its final name with :func:`os.replace`, so a
 crash, a kill or a full disk leaves either the complete new file or none at all; older
 checkpoints are deleted only after the new one is in place.
+
+Every checkpoint carries ``format_version`` (:data:`CHECKPOINT_FORMAT_VERSION`; absent = 1,
+written by neurofm 0.1.0). :meth:`CheckpointManager.load` refuses a newer format and fills in
+the version of an older one, so the resuming code can upgrade what changed.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neurofm._version import __version__
+
+#: Format of the training checkpoints this release writes.
+CHECKPOINT_FORMAT_VERSION = 2
+#: Format of a checkpoint without ``format_version`` (written by neurofm 0.1.0).
+UNVERSIONED_CHECKPOINT_FORMAT = 1
 CHECKPOINT_NAME = "step-{:08d}.pt"
 _CHECKPOINT_RE = re.compile(r"^step-(\d{8})\.pt$")
 
@@ -58,6 +68,8 @@ class CheckpointManager:
     def save(self, state: dict, step: int) -> Path:
         """Write ``state`` as the checkpoint of ``step`` atomically, then prune old ones.
 
+        The file holds ``state`` with ``format_version`` set to this release's format.
+
         Raises
         ------
         OSError
@@ -69,7 +81,7 @@ class CheckpointManager:
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
         try:
             with open(tmp, "wb") as fh:
-                torch.save(state, fh)
+                torch.save({**state, "format_version": CHECKPOINT_FORMAT_VERSION}, fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, final)
@@ -86,9 +98,26 @@ class CheckpointManager:
 
     @staticmethod
     def load(path: str | Path) -> dict:
-        """Read a checkpoint written by :meth:`save` (onto the CPU)."""
+        """Read a checkpoint written by :meth:`save` (onto the CPU).
+
+        Returns
+        -------
+        dict: the saved state; ``format_version`` is filled in (1) for a 0.1.0 checkpoint.
+
+        Raises
+        ------
+        ValueError
+            When the checkpoint's format is newer than this release reads, naming both versions.
+        """
         # Our own files: they hold numpy RNG state, which weights_only loading refuses.
-        return torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        version = state.get("format_version", UNVERSIONED_CHECKPOINT_FORMAT)
+        if version > CHECKPOINT_FORMAT_VERSION:
+            raise ValueError(f"{path} has checkpoint format version {version}, but neurofm "
+                             f"{__version__} reads training checkpoints up to format version "
+                             f"{CHECKPOINT_FORMAT_VERSION}; upgrade neurofm to resume from it.")
+        state["format_version"] = version
+        return state
 
 
 def _fsync_directory(directory: Path) -> None:

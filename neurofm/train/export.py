@@ -1,49 +1,49 @@
-"""Export the pretrained backbone as a Hub-style model directory with a model card.
+"""Export the pretrained backbone as a Hub-style model folder with a model card.
 
 ``model/`` holds ``config.json`` (architecture + the preprocessing of the corpus the model saw,
-which evaluation applies by default), ``model.safetensors`` and ``README.md``: a model card
-recording the data, the number of steps and windows, the objective and the final loss.
+which evaluation applies by default), ``model.safetensors`` and ``README.md``: the model card
+(:mod:`neurofm.model_folder.card`) with the training run in its text -- the data, the number of
+windows and steps, the objective, the optimiser, the final loss and the configuration.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from neurofm._version import __version__
+#: Hub tags of a backbone pretrained with neurofm.
+PRETRAINED_TAGS = ("meg", "ieeg", "foundation-model", "masked-autoencoder")
 
 
-def export_pretrained(model, directory: str | Path, *, preprocessing: dict, summary: dict
-                      ) -> Path:
+def export_pretrained(model, directory: str | Path, *, preprocessing, summary: dict) -> Path:
     """Write ``config.json`` + ``model.safetensors`` + ``README.md`` to ``directory``.
 
     Parameters
     ----------
-    model : neurofm.models.base.BrainEncoder
+    model : neurofm.models.BrainEncoder
         The backbone (unwrapped, full weights).
     directory : str or Path
-    preprocessing : dict
-        Corpus preprocessing (``sfreq``, ``patch_size``, band, notch, scales ...).
+    preprocessing : PreprocessSpec or dict
+        Corpus preprocessing (sampling rate, patch length, band, notch, scales ...).
     summary : dict
         Training facts for the card: ``data``, ``n_windows``, ``steps``, ``global_batch``,
-        ``world_size``, ``objective``, ``optim``, ``final_loss``, ``config``.
+        ``world_size``, ``objective_description`` (one paragraph; else built from the
+        ``objective`` settings), ``optim``, ``final_loss``, ``config``.
+
+    Returns
+    -------
+    Path of the folder.
     """
-    directory = Path(directory)
-    model.save_pretrained(directory, preprocessing=preprocessing)
-    card = model_card(model, preprocessing, summary)
-    tmp = directory / ".README.md.tmp"
-    tmp.write_text(card, encoding="utf-8")
-    os.replace(tmp, directory / "README.md")
-    return directory
+    card = {"training_data": training_data_text(summary),
+            "objective": summary.get("objective_description")
+            or describe_objective_settings(summary["objective"]),
+            "training": training_text(summary), "tags": PRETRAINED_TAGS}
+    return model.save_pretrained(directory, preprocessing=preprocessing, model_card_kwargs=card)
 
 
-def model_card(model, preprocessing: dict, summary: dict) -> str:
-    """Markdown model card with a YAML header the Hugging Face Hub reads."""
-    name = getattr(model, "model_name", None) or type(model).__name__
-    n_params = sum(p.numel() for p in model.parameters())
-    objective = summary["objective"]
+def describe_objective_settings(objective: dict) -> str:
+    """One paragraph on the pretraining objective, from its settings (``vars(cfg.objective)``)."""
     terms = []
     if objective.get("reconstruction_weight", 0) > 0:
         terms.append(f"masked patch reconstruction ({objective['reconstruction_loss']}, "
@@ -56,58 +56,26 @@ def model_card(model, preprocessing: dict, summary: dict) -> str:
             "(channel, patch) tokens")
     if objective["mask_mode"] == "block":
         mask += f" in blocks of {objective['mask_block_size']} patches"
+    return f"Loss terms: {'; '.join(terms)}. Masking: {mask}."
+
+
+def training_data_text(summary: dict) -> str:
+    """The card's training-data section: the corpus and its size."""
+    return (f"- Corpus: {summary['data']}\n"
+            f"- Windows in the corpus: {summary['n_windows']:,}")
+
+
+def training_text(summary: dict) -> str:
+    """The card's training section: steps, optimiser, final loss and the run's configuration."""
     optim = summary["optim"]
-    pre_lines = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in sorted(preprocessing.items()))
-    config_yaml = json.dumps(summary["config"], indent=2)
-    return f"""---
-library_name: neurofm
-tags:
-- eeg
-- meg
-- ieeg
-- brain-signals
-- foundation-model
-- masked-autoencoder
----
-
-# {name} pretrained with neurofm
-
-A `{name}` backbone ({n_params:,} parameters) pretrained by masked modelling with
-[neurofm](https://github.com/neurofm/neurofm) {__version__}.
-
-## Data
-
-- Corpus: {summary['data']}
-- Windows in the corpus: {summary['n_windows']:,}
-- Preprocessing (also in `config.json`, applied by evaluation by default):
-
-| parameter | value |
-|---|---|
-{pre_lines}
-
-## Training
-
-- Objective: {'; '.join(terms)}; {mask}.
-- Steps: {summary['steps']:,} optimizer steps of {summary['global_batch']} windows
-  ({summary['steps'] * summary['global_batch']:,} windows seen) on {summary['world_size']} rank(s).
-- Optimizer: AdamW, peak lr {optim['lr']:g}, weight decay {optim['weight_decay']:g}, linear warmup
-  {optim['warmup_steps']} steps then cosine to {optim['min_lr']:g}, gradient clipping at
-  {optim['grad_clip']:g}.
-- Final training loss: {summary['final_loss']:.6g}
-- Finished: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}
-
-## Use
-
-```python
-from neurofm.models import from_pretrained
-
-model = from_pretrained("path/to/this/directory")
-features = model(x, sensors)  # x [B, C, N, P], sensors: neurofm.sensors.SensorBatch
-```
-
-## Training configuration
-
-```json
-{config_yaml}
-```
-"""
+    seen = summary["steps"] * summary["global_batch"]
+    return "\n".join([
+        (f"- Steps: {summary['steps']:,} optimizer steps of {summary['global_batch']} windows "
+         f"({seen:,} windows seen) on {summary['world_size']} rank(s)."),
+        (f"- Optimizer: AdamW, peak lr {optim['lr']:g}, weight decay {optim['weight_decay']:g}, "
+         f"linear warmup {optim['warmup_steps']} steps then cosine to {optim['min_lr']:g}, "
+         f"gradient clipping at {optim['grad_clip']:g}."),
+        f"- Final training loss: {summary['final_loss']:.6g}",
+        f"- Finished: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        "", "Training configuration:", "", "```json",
+        json.dumps(summary["config"], indent=2), "```"])
