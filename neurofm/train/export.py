@@ -28,7 +28,8 @@ def export_pretrained(model, directory: str | Path, *, preprocessing: dict, summ
         Corpus preprocessing (``sfreq``, ``patch_size``, band, notch, scales ...).
     summary : dict
         Training facts for the card: ``data``, ``n_windows``, ``steps``, ``global_batch``,
-        ``world_size``, ``objective``, ``optim``, ``final_loss``, ``config``.
+        ``world_size``, ``objective``, ``objective_description`` (the objective's
+        ``describe()``), ``optim``, ``final_loss``, ``config``.
     """
     directory = Path(directory)
     model.save_pretrained(directory, preprocessing=preprocessing)
@@ -43,19 +44,6 @@ def model_card(model, preprocessing: dict, summary: dict) -> str:
     """Markdown model card with a YAML header the Hugging Face Hub reads."""
     name = getattr(model, "model_name", None) or type(model).__name__
     n_params = sum(p.numel() for p in model.parameters())
-    objective = summary["objective"]
-    terms = []
-    if objective.get("reconstruction_weight", 0) > 0:
-        terms.append(f"masked patch reconstruction ({objective['reconstruction_loss']}, "
-                     f"weight {objective['reconstruction_weight']:g}, visible-token weight "
-                     f"{objective['visible_weight']:g})")
-    if objective.get("code_prediction_weight", 0) > 0:
-        terms.append(f"masked code prediction (tokenizer {objective['tokenizer']}, "
-                     f"weight {objective['code_prediction_weight']:g})")
-    mask = (f"{objective['mask_mode']} masking of {objective['mask_ratio']:.0%} of the "
-            "(channel, patch) tokens")
-    if objective["mask_mode"] == "block":
-        mask += f" in blocks of {objective['mask_block_size']} patches"
     optim = summary["optim"]
     pre_lines = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in sorted(preprocessing.items()))
     config_yaml = json.dumps(summary["config"], indent=2)
@@ -87,7 +75,7 @@ A `{name}` backbone ({n_params:,} parameters) pretrained by masked modelling wit
 
 ## Training
 
-- Objective: {'; '.join(terms)}; {mask}.
+- Objective: {summary['objective_description']}
 - Steps: {summary['steps']:,} optimizer steps of {summary['global_batch']} windows
   ({summary['steps'] * summary['global_batch']:,} windows seen) on {summary['world_size']} rank(s).
 - Optimizer: AdamW, peak lr {optim['lr']:g}, weight decay {optim['weight_decay']:g}, linear warmup
