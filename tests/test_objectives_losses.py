@@ -57,8 +57,8 @@ def test_shares_of_micro_batches_add_up_to_the_full_batch_loss():
     counts = TokenCounts(masked=float(mask.sum()), visible=float((real & ~mask).sum()))
     objective = MaskedReconstruction("mse", visible_weight=0.2)
     full = objective.score(pred, target, mask, real, counts)
-    halves = sum(objective.score(pred[i:i + 2], target[i:i + 2], mask[i:i + 2], real[i:i + 2], counts)
-                 for i in (0, 2))
+    halves = sum(objective.score(pred[i:i + 2], target[i:i + 2], mask[i:i + 2],
+                                 real[i:i + 2], counts) for i in (0, 2))
     assert halves.item() == pytest.approx(full.item(), rel=1e-6)
 
 

@@ -72,8 +72,8 @@ def test_only_masked_real_tokens_count_and_shares_add_up():
     changed = pred.clone()
     changed[~mask] = 100.0  # visible and padded predictions do not matter
     assert objective.score(changed, target, mask, real, counts).item() == pytest.approx(loss.item())
-    halves = sum(objective.score(pred[i:i + 2], target[i:i + 2], mask[i:i + 2], real[i:i + 2], counts)
-                 for i in (0, 2))
+    halves = sum(objective.score(pred[i:i + 2], target[i:i + 2], mask[i:i + 2],
+                                 real[i:i + 2], counts) for i in (0, 2))
     assert halves.item() == pytest.approx(loss.item(), rel=1e-6)
 
 
@@ -103,8 +103,8 @@ def test_gradient_flows_and_stays_finite(pred_kind):
 
 
 def test_build_objective_and_config_select_the_target():
-    cfg = load_config(None, ["objective.terms.reconstruction={target: both, spectral_weight: 0.5, "
-                             "spectral_phase_weight: 0.1}"])
+    section = "{target: both, spectral_weight: 0.5, spectral_phase_weight: 0.1}"
+    cfg = load_config(None, [f"objective.terms.reconstruction={section}"])
     rec = build_objective(cfg.objective, model=torch.nn.Identity()).reconstruction
     assert (rec.target, rec.spectral_weight, rec.spectral_phase_weight) == ("both", 0.5, 0.1)
     with pytest.warns(DeprecationWarning, match="objective.terms.reconstruction.target"):

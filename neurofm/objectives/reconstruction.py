@@ -20,6 +20,7 @@ accumulation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +42,8 @@ RECONSTRUCTION_TARGETS = ("waveform", "spectrum", "both")
 class ReconstructionConfig(TermConfig):
     """Section ``objective.terms.reconstruction`` (see :class:`MaskedReconstruction`)."""
 
-    choices = {"loss": RECONSTRUCTION_LOSSES, "target": RECONSTRUCTION_TARGETS}
+    choices: ClassVar[dict[str, tuple]] = {"loss": RECONSTRUCTION_LOSSES,
+                                           "target": RECONSTRUCTION_TARGETS}
 
     loss: str = "mse"
     visible_weight: float = 0.0

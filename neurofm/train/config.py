@@ -226,11 +226,8 @@ def _build(cls, raw: dict, where: str, prefix: str = ""):
 
 def _build_terms(raw, where: str, prefix: str) -> dict:
     """``objective.terms``: ``{term name: section}``, each section built as its term's Config."""
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: {prefix.rstrip('.')} must be a mapping of term name to its "
-                         f"settings (e.g. {{reconstruction: {{loss: mse}}}}), got {raw!r}.")
     terms = {}
-    for name, section in raw.items():
+    for name, section in _coerce(raw, dict, prefix.rstrip("."), where).items():
         try:
             config_cls = term_class(name).Config
         except ValueError as err:
