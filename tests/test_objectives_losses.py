@@ -209,7 +209,7 @@ def test_an_objective_needs_a_term_and_code_prediction_needs_a_tokenizer():
     with pytest.raises(ValueError, match="objective.terms.reconstruction: unknown key"):
         build_objective(ObjectiveConfig(terms={"reconstruction": {"lss": "mse"}}),
                         model=_TinyEncoder())
-    with pytest.raises(ValueError, match="registered terms: code_prediction, reconstruction"):
+    with pytest.raises(ValueError, match="term 'contrastive'; registered terms: code_prediction"):
         build_objective(ObjectiveConfig(terms={"contrastive": {}}), model=_TinyEncoder())
     with pytest.raises(ValueError, match="weight is -1"):
         build_objective(ObjectiveConfig(terms={"reconstruction": {"weight": -1.0}}),
