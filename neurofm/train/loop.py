@@ -102,36 +102,36 @@ def train(config: PretrainConfig, *, data: TrainingData | None = None) -> TrainR
 
 def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> TrainResult:
     run = cfg.run
-    job = _set_up(cfg, env, data)
-    objective = job.objective
-    metrics = MetricsLog(job.out_dir, job.start_step, run.tensorboard) if env.is_main else None
-    bar = progress_bar(total=run.steps, initial=job.start_step, unit="step", dynamic_ncols=True,
+    setup = _set_up(cfg, env, data)
+    objective = setup.objective
+    metrics = MetricsLog(setup.out_dir, setup.start_step, run.tensorboard) if env.is_main else None
+    bar = progress_bar(total=run.steps, initial=setup.start_step, unit="step", dynamic_ncols=True,
                        disable=not (env.is_main and run.progress))
     autocast = partial(torch.autocast, env.device.type, dtype=torch.bfloat16,
                        enabled=run.precision == "bf16")
     objective.train()
     loss = math.nan
     tick, steps_since_log = time.perf_counter(), 0
-    for step in range(job.start_step, run.steps):
-        epoch = job.sampler.epoch_of(step)
-        micro = [_to_device(next(job.batches), env.device) for _ in range(run.grad_accum)]
+    for step in range(setup.start_step, run.steps):
+        epoch = setup.sampler.epoch_of(step)
+        micro = [_to_device(next(setup.batches), env.device) for _ in range(run.grad_accum)]
         masks, reals, counts = _mask(objective, micro, run.seed, epoch, env)
 
-        job.optimizer.zero_grad(set_to_none=True)
+        setup.optimizer.zero_grad(set_to_none=True)
         loss_sum, logs = torch.zeros((), dtype=torch.float64), {}
         for k, (batch, mask, real) in enumerate(zip(micro, masks, reals)):
-            with gradient_sync(job.wrapped, enabled=k == run.grad_accum - 1):
+            with gradient_sync(setup.wrapped, enabled=k == run.grad_accum - 1):
                 with autocast():
-                    out = job.wrapped(batch["x"], batch["sensors"], mask, batch["patch_valid"],
-                                      real, counts)
+                    out = setup.wrapped(batch["x"], batch["sensors"], mask,
+                                        batch["patch_valid"], real, counts)
                 # DDP/FSDP average gradients over ranks; the shares must add up, hence x world.
                 (out.loss * env.world_size).backward()
             loss_sum += out.loss.item()
             _add_logs(logs, out.logs)
         loss = float(all_reduce_sum(loss_sum, env))
         if not math.isfinite(loss):
-            _stop_on_nonfinite(loss, step, epoch, micro, job.checkpoints, env)
-        grad_norm, lr = _optimizer_step(job, cfg.optim.grad_clip)
+            _stop_on_nonfinite(loss, step, epoch, micro, setup.checkpoints, env)
+        grad_norm, lr = _optimizer_step(setup, cfg.optim.grad_clip)
         done = step + 1
         steps_since_log += 1
         bar.update(1)
@@ -146,18 +146,18 @@ def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> Trai
                 metrics.log(record)
             tick, steps_since_log = time.perf_counter(), 0
         if done % run.checkpoint_every == 0 or done == run.steps:
-            _save_checkpoint(job, done, epoch, loss, cfg, env)
+            _save_checkpoint(setup, done, epoch, loss, cfg, env)
     bar.close()
     if metrics is not None:
         metrics.close()
-    return _export(job, loss, cfg, env)
+    return _export(setup, loss, cfg, env)
 
 
 # -- setup: data, model, objective, optimiser, resume ----------------------------------------
 
 
 @dataclass
-class _Job:
+class _Setup:
     """Everything the step loop works with, as :func:`_set_up` leaves it."""
 
     out_dir: Path
@@ -175,7 +175,7 @@ class _Job:
     batches: Iterator[dict]
 
 
-def _set_up(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> _Job:
+def _set_up(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> _Setup:
     """Open the data, build backbone and objective, share them over the ranks, build the
     optimiser and schedule, resume from the newest checkpoint and position the data there."""
     run, optim = cfg.run, cfg.optim
@@ -210,7 +210,7 @@ def _set_up(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> _Jo
     loader = DataLoader(IndexedWindows(data.dataset), batch_sampler=sampler,
                         collate_fn=collate_training, num_workers=cfg.data.num_workers,
                         generator=torch.Generator())
-    return _Job(out_dir, data, preprocessing, objective, wrapped, sharded, optimizer, scheduler,
+    return _Setup(out_dir, data, preprocessing, objective, wrapped, sharded, optimizer, scheduler,
                 scaler, checkpoints, start_step, sampler, iter(loader))
 
 
@@ -311,33 +311,34 @@ def _stop_on_nonfinite(loss: float, step: int, epoch: int, micro: list[dict],
         "(neurofm corpus stats), or lower optim.lr / use run.precision=fp32.")
 
 
-def _optimizer_step(job: _Job, grad_clip: float) -> tuple[float, float]:
+def _optimizer_step(setup: _Setup, grad_clip: float) -> tuple[float, float]:
     """Clip, step AdamW and the schedule; returns the gradient norm and the step's lr."""
-    grad_norm = torch.nn.utils.clip_grad_norm_(job.objective.parameters(),
+    grad_norm = torch.nn.utils.clip_grad_norm_(setup.objective.parameters(),
                                                grad_clip if grad_clip > 0 else math.inf)
     grad_norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor")
                       else grad_norm)
-    lr = job.optimizer.param_groups[0]["lr"]
-    job.scaler.step(job.optimizer)
-    job.scaler.update()
-    job.scheduler.step()
+    lr = setup.optimizer.param_groups[0]["lr"]
+    setup.scaler.step(setup.optimizer)
+    setup.scaler.update()
+    setup.scheduler.step()
     return grad_norm, lr
 
 
-def _save_checkpoint(job: _Job, step: int, epoch: int, loss: float, cfg: PretrainConfig,
+def _save_checkpoint(setup: _Setup, step: int, epoch: int, loss: float, cfg: PretrainConfig,
                      env: DistEnv) -> None:
-    model_state, optim_state = gather_training_state(job.objective, job.optimizer, job.sharded)
+    model_state, optim_state = gather_training_state(setup.objective, setup.optimizer,
+                                                     setup.sharded)
     rng = all_gather_objects(capture_rng_state(), env)
     error = None
     if env.is_main:
         state = {"step": step, "loss": loss, "objective": model_state, "optimizer": optim_state,
-                 "scheduler": job.scheduler.state_dict(), "scaler": job.scaler.state_dict(),
+                 "scheduler": setup.scheduler.state_dict(), "scaler": setup.scaler.state_dict(),
                  "rng": rng, "world_size": env.world_size,
                  "data_position": {"step": step, "epoch": epoch, "seed": cfg.run.seed,
                                    "global_batch": cfg.data.batch_size},
                  "config": cfg.to_dict()}
         try:
-            job.checkpoints.save(state, step)
+            setup.checkpoints.save(state, step)
         except OSError as err:
             error = str(err)
     errors = [e for e in all_gather_objects(error, env) if e]
@@ -348,24 +349,24 @@ def _save_checkpoint(job: _Job, step: int, epoch: int, loss: float, cfg: Pretrai
 # -- the end: export ------------------------------------------------------------------------
 
 
-def _export(job: _Job, loss: float, cfg: PretrainConfig, env: DistEnv) -> TrainResult:
+def _export(setup: _Setup, loss: float, cfg: PretrainConfig, env: DistEnv) -> TrainResult:
     """Write ``model/`` (backbone + model card) and ``loss.png`` on rank 0."""
     run = cfg.run
-    model_dir = job.out_dir / "model"
-    full_state, _ = gather_training_state(job.objective, job.optimizer, job.sharded)
+    model_dir = setup.out_dir / "model"
+    full_state, _ = gather_training_state(setup.objective, setup.optimizer, setup.sharded)
     if env.is_main:
-        if job.start_step == run.steps:  # nothing left to train: report the checkpoint's loss
-            loss = float(CheckpointManager.load(job.checkpoints.latest()).get("loss", math.nan))
+        if setup.start_step == run.steps:  # nothing left to train: report the checkpoint's loss
+            loss = float(CheckpointManager.load(setup.checkpoints.latest()).get("loss", math.nan))
         final = create_model(cfg.model.name, **cfg.model.overrides)
         final.load_state_dict({k[len("model."):]: v for k, v in full_state.items()
                                if k.startswith("model.")})
-        export_pretrained(final, model_dir, preprocessing=job.preprocessing, summary={
-            "data": job.data.description, "n_windows": len(job.data.dataset),
+        export_pretrained(final, model_dir, preprocessing=setup.preprocessing, summary={
+            "data": setup.data.description, "n_windows": len(setup.data.dataset),
             "steps": run.steps, "global_batch": cfg.data.batch_size,
             "world_size": env.world_size, "objective": cfg.to_dict()["objective"],
-            "objective_description": job.objective.describe(), "optim": vars(cfg.optim),
+            "objective_description": setup.objective.describe(), "optim": vars(cfg.optim),
             "final_loss": loss, "config": cfg.to_dict()})
-        plot_loss_curve(job.out_dir / "metrics.jsonl", job.out_dir / "loss.png",
-                        terms=job.objective.term_names)
+        plot_loss_curve(setup.out_dir / "metrics.jsonl", setup.out_dir / "loss.png",
+                        terms=setup.objective.term_names)
     barrier(env)
-    return TrainResult(job.out_dir, model_dir, run.steps, loss, job.start_step)
+    return TrainResult(setup.out_dir, model_dir, run.steps, loss, setup.start_step)
