@@ -102,11 +102,10 @@ def test_flat_objective_keys_of_0_1_map_onto_terms():
     with pytest.warns(DeprecationWarning, match="objective.visible_weight -> "
                                                 "objective.terms.reconstruction.visible_weight"):
         old = load_config(None, flat)
-    new = load_config(None, [
-        "objective.mask_ratio=0.4",
-        "objective.terms={reconstruction: {weight: 0.5, loss: smooth_l1, visible_weight: 0.1, "
-        "smooth_l1_beta: 0.3, target: both, spectral_weight: 0.2, spectral_phase_weight: 0.05},"
-        " code_prediction: {weight: 0.25, tokenizer: runs/tok}}"])
+    terms = ("{reconstruction: {weight: 0.5, loss: smooth_l1, visible_weight: 0.1, "
+             "smooth_l1_beta: 0.3, target: both, spectral_weight: 0.2, "
+             "spectral_phase_weight: 0.05}, code_prediction: {weight: 0.25, tokenizer: runs/tok}}")
+    new = load_config(None, ["objective.mask_ratio=0.4", f"objective.terms={terms}"])
     assert old == new
     # 0.1's defaults: reconstruction on, code prediction off unless its weight is set
     with pytest.warns(DeprecationWarning):
