@@ -96,8 +96,8 @@ def simulated_batches(subjects: range, batch_size: int, seconds: float, seed: in
 def codebook_curves(steps: int, eval_every: int, n_subjects: int, seconds: float) -> dict:
     """Held-out usage / perplexity / amplitude error during training, restart on and off."""
     from neurofm.tokenizer import NeuralTokenizer, tokenizer_config
-    from neurofm.tokenizer.train import (
-        TrainConfig,
+    from neurofm.train.tokenizer_loop import (
+        TokenizerTrainConfig,
         evaluate_tokenizer,
         mean_amplitude_spectrum,
         train_tokenizer,
@@ -112,8 +112,8 @@ def codebook_curves(steps: int, eval_every: int, n_subjects: int, seconds: float
         model = NeuralTokenizer(tokenizer_config("small", dead_after=dead_after,
                                                  kmeans_vectors=1024))
         points = []
-        config = TrainConfig(steps=steps, lr=2e-3, warmup_steps=min(50, steps // 5),
-                             log_every=eval_every)
+        config = TokenizerTrainConfig(steps=steps, lr=2e-3, warmup_steps=min(50, steps // 5),
+                                      log_every=eval_every)
 
         def evaluate(record, model=model, points=points):
             result = evaluate_tokenizer(model, held_out, mean_amplitude=mean)

@@ -7,7 +7,7 @@ import pytest
 from neurofm.commands.probe import read_task_config
 from neurofm.eval.baselines import BASELINES
 from neurofm.eval.protocols import PROTOCOLS
-from neurofm.eval.training import TrainConfig
+from neurofm.eval.training import FinetuneConfig
 
 CONFIGS = sorted((Path(__file__).parents[1] / "finetune").glob("*.yaml"))
 REQUIRED = {"bcic_iv_2a", "physionet_mi", "tuab", "tuev", "seed_v", "sleep_edf", "chb_mit",
@@ -26,7 +26,7 @@ def test_config_is_valid(path):
     assert config["data"] and config["protocol"] in PROTOCOLS
     assert set(config.get("baselines", [])) <= set(BASELINES)
     assert config.get("pool", "mean") in ("mean", "channels", "attention")
-    TrainConfig.from_dict(config.get("train"))
+    FinetuneConfig.from_dict(config.get("train"))
     assert set(config.get("preprocessing", {})) <= {"sfreq", "l_freq", "h_freq", "notch",
                                                     "line_freq", "scales", "patch_size"}
 

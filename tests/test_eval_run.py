@@ -13,7 +13,7 @@ from neurofm.eval.harness import TaskInfo, run_method
 from neurofm.eval.inputs import prepare_trials, resolve_preprocessing
 from neurofm.eval.protocols import make_folds
 from neurofm.eval.run import EvalSettings, run_evaluation
-from neurofm.eval.training import TrainConfig
+from neurofm.eval.training import FinetuneConfig
 
 TINY = {"dim": 32, "depth": 2, "n_heads": 4, "ffn_dim": 64}
 
@@ -89,7 +89,7 @@ def test_finetune_fold_trains_head_only_without_touching_the_backbone(lora_rank)
     backbone = _tiny_model()
     before = {k: v.clone() for k, v in backbone.state_dict().items()}
     (fold, *_) = make_folds("loso", y=trials.y, subjects=trials.subject)
-    config = TrainConfig(epochs=2, batch_size=8, patience=2)
+    config = FinetuneConfig(epochs=2, batch_size=8, patience=2)
     pred, proba, info = finetune_fold(backbone, inputs.x, inputs.patch_valid, inputs.sensors,
                                       trials.y, trials.subject, fold, n_outputs=2,
                                       regression=False, freeze="backbone", config=config,
@@ -108,7 +108,7 @@ def test_finetune_fold_trains_head_only_without_touching_the_backbone(lora_rank)
 
 def test_train_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match="lr_bakcbone"):
-        TrainConfig.from_dict({"lr_bakcbone": 1e-4})
+        FinetuneConfig.from_dict({"lr_bakcbone": 1e-4})
 
 
 def test_pretrained_directory_gets_a_random_init_reference_row(tmp_path):
@@ -189,10 +189,10 @@ def test_finetune_with_per_channel_pooling_sees_which_side_carries_the_effect(tm
 def test_small_fit_sets_are_cycled_to_min_steps_per_epoch():
     from neurofm.eval.training import steps_per_epoch, train_model
 
-    config = TrainConfig(epochs=3, batch_size=4, min_steps_per_epoch=5, patience=10)
+    config = FinetuneConfig(epochs=3, batch_size=4, min_steps_per_epoch=5, patience=10)
     assert steps_per_epoch(6, config) == 5
     assert steps_per_epoch(100, config) == 25  # a large fit set: one pass per epoch
-    assert steps_per_epoch(6, TrainConfig(batch_size=4, min_steps_per_epoch=1)) == 2
+    assert steps_per_epoch(6, FinetuneConfig(batch_size=4, min_steps_per_epoch=1)) == 2
     module = torch.nn.Linear(3, 2)
     seen = []
 

@@ -66,14 +66,14 @@ def test_only_masked_real_tokens_count_and_shares_add_up():
     pred = torch.randn(4, 3, 4, 16)
     counts = _counts(mask, real)
     objective = MaskedReconstruction(target="spectrum", spectral_phase_weight=0.3)
-    loss = objective(pred, target, mask, real, counts)
+    loss = objective.score(pred, target, mask, real, counts)
     expected = spectral_token_errors(pred, target, 0.3)[mask].mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     changed = pred.clone()
     changed[~mask] = 100.0  # visible and padded predictions do not matter
-    assert objective(changed, target, mask, real, counts).item() == pytest.approx(loss.item())
-    halves = sum(objective(pred[i:i + 2], target[i:i + 2], mask[i:i + 2], real[i:i + 2], counts)
-                 for i in (0, 2))
+    assert objective.score(changed, target, mask, real, counts).item() == pytest.approx(loss.item())
+    halves = sum(objective.score(pred[i:i + 2], target[i:i + 2], mask[i:i + 2],
+                                 real[i:i + 2], counts) for i in (0, 2))
     assert halves.item() == pytest.approx(loss.item(), rel=1e-6)
 
 
@@ -81,10 +81,10 @@ def test_both_adds_the_weighted_spectral_error_to_the_waveform_error():
     mask, real = _masks()
     target, pred = torch.randn(2, 3, 4, 8), torch.randn(2, 3, 4, 8)
     counts = _counts(mask, real)
-    both = MaskedReconstruction("mse", target="both", spectral_weight=0.25)(
+    both = MaskedReconstruction("mse", target="both", spectral_weight=0.25).score(
         pred, target, mask, real, counts)
-    waveform = MaskedReconstruction("mse")(pred, target, mask, real, counts)
-    spectrum = MaskedReconstruction(target="spectrum")(pred, target, mask, real, counts)
+    waveform = MaskedReconstruction("mse").score(pred, target, mask, real, counts)
+    spectrum = MaskedReconstruction(target="spectrum").score(pred, target, mask, real, counts)
     assert both.item() == pytest.approx(waveform.item() + 0.25 * spectrum.item(), rel=1e-6)
 
 
@@ -95,7 +95,7 @@ def test_gradient_flows_and_stays_finite(pred_kind):
     pred = (torch.randn(2, 3, 4, 8) if pred_kind == "random" else torch.zeros(2, 3, 4, 8))
     pred.requires_grad_(True)
     objective = MaskedReconstruction(target="both", spectral_phase_weight=1.0)
-    objective(pred, target, mask, real, _counts(mask, real)).backward()
+    objective.score(pred, target, mask, real, _counts(mask, real)).backward()
     grad = pred.grad
     assert torch.isfinite(grad).all()
     assert grad[mask].abs().sum() > 0
@@ -103,23 +103,26 @@ def test_gradient_flows_and_stays_finite(pred_kind):
 
 
 def test_build_objective_and_config_select_the_target():
-    objective = build_objective(torch.nn.Identity(), reconstruction_target="both",
-                                spectral_weight=0.5, spectral_phase_weight=0.1)
-    rec = objective.reconstruction
+    section = "{target: both, spectral_weight: 0.5, spectral_phase_weight: 0.1}"
+    cfg = load_config(None, [f"objective.terms.reconstruction={section}"])
+    rec = build_objective(cfg.objective, model=torch.nn.Identity()).reconstruction
     assert (rec.target, rec.spectral_weight, rec.spectral_phase_weight) == ("both", 0.5, 0.1)
-    cfg = load_config(None, ["objective.reconstruction_target=spectrum",
-                             "objective.spectral_weight=2.0"])
-    assert cfg.objective.reconstruction_target == "spectrum"
-    assert cfg.objective.spectral_weight == 2.0
-    assert load_config(None).objective.reconstruction_target == "waveform"
-    with pytest.raises(ValueError, match="reconstruction_target"):
+    with pytest.warns(DeprecationWarning, match="objective.terms.reconstruction.target"):
+        cfg = load_config(None, ["objective.reconstruction_target=spectrum",
+                                 "objective.spectral_weight=2.0"])
+    assert cfg.objective.terms["reconstruction"].target == "spectrum"
+    assert cfg.objective.terms["reconstruction"].spectral_weight == 2.0
+    assert load_config(None).objective.terms["reconstruction"].target == "waveform"
+    with pytest.raises(ValueError, match="objective.terms.reconstruction.target"):
+        load_config(None, ["objective.terms.reconstruction.target=phase"])
+    with pytest.raises(ValueError, match="objective.reconstruction_target"):
         load_config(None, ["objective.reconstruction_target=phase"])
 
 
 def test_bad_target_or_weight_is_named():
-    with pytest.raises(ValueError, match="objective.reconstruction_target"):
+    with pytest.raises(ValueError, match="objective.terms.reconstruction.target"):
         MaskedReconstruction(target="fft")
-    with pytest.raises(ValueError, match="objective.spectral_weight"):
+    with pytest.raises(ValueError, match="objective.terms.reconstruction.spectral_weight"):
         MaskedReconstruction(target="both", spectral_weight=-1.0)
 
 
@@ -131,5 +134,5 @@ def test_demo_backbones_pretrain_on_the_spectrum(tmp_path):
     targets = {}
     for plan in QUICK.models:
         config = PretrainConfig.from_dict(pretrain_config(plan, tmp_path / "c", tmp_path / "r"))
-        targets[plan.label] = config.objective.reconstruction_target
+        targets[plan.label] = config.objective.terms["reconstruction"].target
     assert targets == {"criss_cross": "spectrum", "mamba": "spectrum"}

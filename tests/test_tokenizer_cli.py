@@ -9,7 +9,7 @@ import pytest
 from neurofm.cli import main
 from neurofm.sensors.montages import get_montage
 from neurofm.tokenizer import NeuralTokenizer
-from neurofm.tokenizer.pipeline import TokenizerRun
+from neurofm.train.tokenizer_jobs import TokenizerRun
 
 EEG_NAMES = ["Fp1", "Fp2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7", "F8", "T7",
              "T8", "P7", "P8", "Fz", "Cz", "Pz"]
@@ -70,7 +70,7 @@ def test_bad_configs_are_reported(tmp_path, capsys):
     bad.write_text("steps: 3\nbatchsize: 4\n")
     assert main(["tokenizer", "train", "--data", "x.fif", "--config", str(bad),
                  "--out", str(tmp_path)]) == 2
-    assert "Unknown tokenizer run setting(s) ['batchsize']" in capsys.readouterr().err
+    assert "unknown key(s) batchsize; valid keys: batch_size" in capsys.readouterr().err
 
 
 def test_run_config_follows_data_and_refuses_conflicts():

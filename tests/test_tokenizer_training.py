@@ -6,8 +6,8 @@ from tokenizer_data import eeg_sensors, oscillation_windows, seeg_sensors
 
 from neurofm.sensors import SensorBatch
 from neurofm.tokenizer import NeuralTokenizer, tokenizer_config
-from neurofm.tokenizer.train import (
-    TrainConfig,
+from neurofm.train.tokenizer_loop import (
+    TokenizerTrainConfig,
     evaluate_tokenizer,
     mean_amplitude_spectrum,
     train_tokenizer,
@@ -34,8 +34,8 @@ def trained():
     train, held_out = _batches(30, seed=1), _batches(8, seed=2)
     mean = mean_amplitude_spectrum(train)
     before = evaluate_tokenizer(model, held_out, mean_amplitude=mean)
-    history = train_tokenizer(model, train, TrainConfig(steps=150, lr=2e-3, warmup_steps=15,
-                                                        log_every=50), progress=False)
+    config = TokenizerTrainConfig(steps=150, lr=2e-3, warmup_steps=15, log_every=50)
+    history = train_tokenizer(model, train, config, progress=False)
     after = evaluate_tokenizer(model, held_out, mean_amplitude=mean)
     return model, history, before, after
 
@@ -64,7 +64,7 @@ def test_history_records(trained):
 
 
 def test_learning_rate_schedule():
-    config = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    config = TokenizerTrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
     assert config.lr_at(0) == pytest.approx(0.1)
     assert config.lr_at(9) == pytest.approx(1.0)
     assert config.lr_at(99) == pytest.approx(0.1, abs=1e-3)
@@ -81,13 +81,13 @@ def test_one_shot_iterator_stops_and_bad_batches_are_named():
     sensors = eeg_sensors(3)
     batches = ({"x": oscillation_windows(1, 3, 2, 32, seed=i), "sensors": sensors}
                for i in range(4))
-    history = train_tokenizer(model, batches, TrainConfig(steps=10, log_every=2),
+    history = train_tokenizer(model, batches, TokenizerTrainConfig(steps=10, log_every=2),
                               progress=False)
     assert history[-1]["step"] == 4
     with pytest.raises(ValueError, match="yielded no batch"):
-        train_tokenizer(model, [], TrainConfig(steps=2), progress=False)
+        train_tokenizer(model, [], TokenizerTrainConfig(steps=2), progress=False)
     with pytest.raises(ValueError, match="'x' \\[B, C, N, P\\] and 'sensors'"):
-        train_tokenizer(model, [{"signal": torch.zeros(1)}], TrainConfig(steps=1),
+        train_tokenizer(model, [{"signal": torch.zeros(1)}], TokenizerTrainConfig(steps=1),
                         progress=False)
 
 
@@ -96,5 +96,5 @@ def test_non_finite_loss_stops_with_step():
     x = oscillation_windows(1, 3, 2, 32)
     x[0, 0, 0, 0] = float("nan")
     with pytest.raises(FloatingPointError, match="at step 0"):
-        train_tokenizer(model, [{"x": x, "sensors": eeg_sensors(3)}], TrainConfig(steps=1),
-                        progress=False)
+        train_tokenizer(model, [{"x": x, "sensors": eeg_sensors(3)}],
+                        TokenizerTrainConfig(steps=1), progress=False)

@@ -1,9 +1,12 @@
-"""Config loading, overrides and the learning-rate schedule."""
+"""Config loading, overrides and the learning-rate schedule (one for every training loop)."""
+
+import math
 
 import pytest
 
 from neurofm.train.config import load_config
 from neurofm.train.schedule import warmup_cosine
+from neurofm.train.tokenizer_loop import TokenizerTrainConfig
 
 
 def test_yaml_and_overrides(tmp_path):
@@ -54,3 +57,62 @@ def test_warmup_then_cosine():
     assert all(a >= b for a, b in zip(f[10:], f[11:]))
     assert warmup_cosine(110, total_steps=110, warmup_steps=10, min_ratio=0.1) == \
         pytest.approx(0.1)
+
+
+def _tokenizer_lr_0_1(step, steps, lr, warmup_steps, min_lr_ratio):
+    """``neurofm.tokenizer.train.TrainConfig.lr_at`` of neurofm 0.1."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return lr * (min_lr_ratio + (1 - min_lr_ratio) * cosine)
+
+
+def _finetune_factor_0_1(step, total, warm):
+    """The fine-tuning ``lr_factor`` of ``neurofm.eval.training.train_model`` in neurofm 0.1."""
+    if step < warm:
+        return (step + 1) / warm
+    return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+
+@pytest.mark.parametrize("steps, warmup, min_ratio", [(100, 10, 0.1), (7, 0, 0.0), (5, 5, 0.3),
+                                                      (1, 1, 0.5)])
+def test_the_tokenizer_schedule_is_the_shared_one(steps, warmup, min_ratio):
+    config = TokenizerTrainConfig(steps=steps, lr=3e-3, warmup_steps=warmup,
+                                  min_lr_ratio=min_ratio)
+    for step in range(steps + 3):
+        assert config.lr_at(step) == pytest.approx(
+            _tokenizer_lr_0_1(step, steps, 3e-3, warmup, min_ratio), rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("total, warm", [(60, 20), (20, 0), (1, 1), (30, 30)])
+def test_the_finetuning_schedule_is_the_shared_one(total, warm):
+    # Every step the optimiser takes (0 .. total - 1) and the value after the last one, up to
+    # float rounding (the old formula multiplied by pi before dividing). Beyond ``total`` the old
+    # formula rose again; the shared one stays at its floor, and no step uses it.
+    for step in range(total + 1):
+        assert warmup_cosine(step, total_steps=total, warmup_steps=warm, min_ratio=0.0) == \
+            pytest.approx(_finetune_factor_0_1(step, total, warm), rel=1e-12, abs=1e-15)
+
+
+def test_finetuning_uses_the_shared_schedule(monkeypatch):
+    import numpy as np
+    import torch
+
+    from neurofm.eval import training
+
+    calls = []
+
+    def recording(step, **kwargs):
+        calls.append((step, kwargs))
+        return warmup_cosine(step, **kwargs)
+
+    monkeypatch.setattr(training, "warmup_cosine", recording)
+    net = torch.nn.Linear(3, 2)
+    x = np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32)
+    y = np.arange(12) % 2
+    config = training.FinetuneConfig(epochs=2, batch_size=4, min_steps_per_epoch=1,
+                                     warmup_epochs=1, patience=5)
+    training.train_model(net, net, [x], y, np.arange(8), np.arange(8, 12),
+                         [{"params": net.parameters(), "lr": 1e-2}], config)
+    assert calls[-1] == (4, {"total_steps": 4, "warmup_steps": 2, "min_ratio": 0.0})

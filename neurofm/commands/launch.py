@@ -1,12 +1,16 @@
-"""Launch a module on N local processes through torchrun (``torch.distributed.run``).
+"""Launch the training worker on N local processes through torchrun (``torch.distributed.run``).
 
-Used by the commands that take ``--nproc`` (``neurofm pretrain``, ``neurofm tokenizer train``);
-several machines call ``torchrun`` themselves with its rendezvous arguments.
+Used by the commands that take ``--nproc`` (``neurofm pretrain``, ``neurofm tokenizer train``):
+they run :mod:`neurofm.worker` with their job. Several machines call ``torchrun`` themselves with
+its rendezvous arguments.
 """
 
 from __future__ import annotations
 
+import argparse
 import socket
+
+from neurofm.worker import JOBS, WORKER_MODULE
 
 
 def free_port() -> int:
@@ -14,6 +18,16 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def launch_workers(nproc: int, job: str, args: argparse.Namespace, *,
+                   master_port: int | None = None, max_restarts: int = 0) -> int:
+    """``torchrun --nproc_per_node=nproc -m neurofm.worker JOB ...`` with the job's arguments
+    taken from ``args`` (a command's parsed arguments; its own ``--nproc`` is left out, since
+    torchrun's parser would take it for an abbreviation of ``--nproc-per-node``)."""
+    return run_local_torchrun(nproc, WORKER_MODULE, [job, *JOBS[job].argv(args)],
+                              label=job, master_port=master_port,
+                              max_restarts=max_restarts)
 
 
 def run_local_torchrun(nproc: int, module: str, module_args: list[str], *, label: str,

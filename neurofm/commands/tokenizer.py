@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from neurofm.commands.launch import launch_workers
+from neurofm.worker import add_tokenizer_arguments, run_tokenizer_training, tokenizer_run
+
 DESCRIPTION = """\
 Train the sensor-aware VQ tokenizer (encoder -> codebook -> decoder reconstructing each patch's
 Fourier amplitude and phase) or encode a recording into code indices.
@@ -26,22 +29,9 @@ def register(subparsers) -> None:
                            description="Train a tokenizer; writes OUT/tokenizer (config.json + "
                                        "model.safetensors), OUT/metrics.jsonl and "
                                        "OUT/eval.json.")
-    train.add_argument("--data", nargs="+", required=True, metavar="SOURCE",
-                       help="A corpus folder (neurofm prepare), sim:tiny / sim:multimodal, or "
-                            "recording files (EDF, FIF, BrainVision, ...).")
-    train.add_argument("--config", default="small",
-                       help="A named tokenizer config (small, small_unified, base) or a YAML "
-                            "file of run settings (default: small).")
-    train.add_argument("--out", required=True, help="Output folder.")
-    train.add_argument("--steps", type=int, help="Optimizer steps (overrides the config).")
-    train.add_argument("--batch-size", type=int, help="Global batch size (overrides the config).")
-    train.add_argument("--lr", type=float, help="Peak learning rate (overrides the config).")
-    train.add_argument("--seed", type=int, help="Random seed (overrides the config).")
-    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    train.add_argument("--cache-dir", help="Cache of simulated corpora.")
+    add_tokenizer_arguments(train)
     train.add_argument("--nproc", type=int, default=1,
                        help="Processes on this machine; > 1 launches torchrun (gloo on CPU).")
-    train.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
     train.set_defaults(func=run_train)
 
     encode = sub.add_parser("encode", help="Write the code indices of a recording (.npz).",
@@ -60,56 +50,19 @@ def register(subparsers) -> None:
 
 
 def run_train(args) -> int:
-    from neurofm.tokenizer.pipeline import TokenizerRun
-
-    run = TokenizerRun.from_source(args.config, steps=args.steps, batch_size=args.batch_size,
-                                   lr=args.lr, seed=args.seed)
+    tokenizer_run(args)  # fail early, in this process, on a bad config
     if args.nproc < 1:
         raise ValueError(f"--nproc must be >= 1, got {args.nproc}.")
-    if args.nproc > 1:
-        return _launch_torchrun(args)
-    from neurofm.tokenizer.pipeline import open_tokenizer_data, run_tokenizer_training
-    from neurofm.train.distributed import barrier, init_distributed
-
-    env = init_distributed(args.device)
-    data = open_tokenizer_data(args.data, run, cache_dir=args.cache_dir, is_main=env.is_main,
-                               wait=lambda: barrier(env), progress=not args.no_progress)
-    result = run_tokenizer_training(data, run, args.out, device=args.device,
-                                    progress=not args.no_progress)
-    if env.is_main:
-        print(f"Tokenizer written to {args.out}/tokenizer after {result['steps']} steps. "
-              f"{'Held-out' if result['held_out'] else 'Training'} data: relative amplitude error "
-              f"{result['amplitude']:.4g} (mean-spectrum baseline "
-              f"{result['baseline_amplitude']:.4g}), codebook usage "
-              f"{100 * result['usage']:.0f} %, perplexity {result['perplexity']:.1f}.")
-    return 0
-
-
-def _launch_torchrun(args) -> int:
-    """Run ``torchrun --nproc_per_node=N -m neurofm.cli tokenizer train ...`` on this machine.
-
-    The worker command line leaves out ``--nproc`` (each worker is one process); torchrun's own
-    parser would take it for an abbreviation of ``--nproc-per-node``.
-    """
-    from neurofm.commands.launch import run_local_torchrun
-
-    worker = ["tokenizer", "train", "--data", *args.data, "--config", args.config,
-              "--out", args.out, "--device", args.device]
-    for flag, value in (("--steps", args.steps), ("--batch-size", args.batch_size),
-                        ("--lr", args.lr), ("--seed", args.seed),
-                        ("--cache-dir", args.cache_dir)):
-        if value is not None:
-            worker += [flag, str(value)]
-    if args.no_progress:
-        worker.append("--no-progress")
-    return run_local_torchrun(args.nproc, "neurofm.cli", worker, label="tokenizer train")
+    if args.nproc == 1:
+        return run_tokenizer_training(args)
+    return launch_workers(args.nproc, "tokenizer", args)
 
 
 def run_encode(args) -> int:
     import numpy as np
 
     from neurofm.tokenizer import NeuralTokenizer
-    from neurofm.tokenizer.pipeline import encode_recording
+    from neurofm.train.tokenizer_jobs import encode_recording
 
     tokenizer = NeuralTokenizer.from_pretrained(args.tokenizer)
     result = encode_recording(tokenizer, args.recording, window_seconds=args.window_seconds,

@@ -19,7 +19,7 @@ from scipy import signal
 
 from neurofm.eval.probe import fit_probe
 from neurofm.eval.protocols import Fold, validation_split
-from neurofm.eval.training import TrainConfig, predict, train_model
+from neurofm.eval.training import FinetuneConfig, predict, train_model
 
 #: Frequency bands (Hz) of the log-band-power features.
 BANDS = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0),
@@ -118,7 +118,7 @@ def _braindecode_net(name: str, n_chans: int, n_outputs: int, n_times: int, sfre
 
 
 def supervised_method(name: str, X: np.ndarray, sfreq: float, y, subjects, *, n_outputs: int,
-                      regression: bool, config: TrainConfig, device="cpu"):
+                      regression: bool, config: FinetuneConfig, device="cpu"):
     """``fit_predict`` of a braindecode network trained from scratch on each fold.
 
     Parameters

@@ -3,7 +3,7 @@
 ``--freeze none`` trains everything; ``backbone`` trains only the head (a linear probe trained by
 gradient descent, with attention pooling when asked); ``partial:N`` trains the last ``N`` blocks of
 the backbone plus everything registered after them (final norm) and the head. Backbone and head
-have separate learning rates (:class:`~neurofm.eval.training.TrainConfig`). Early stopping uses a
+have separate learning rates (:class:`~neurofm.eval.training.FinetuneConfig`). Early stopping uses a
 validation split taken from the fold's training subjects only.
 """
 
@@ -17,7 +17,7 @@ from torch import nn
 
 from neurofm.eval.lora import add_lora
 from neurofm.eval.protocols import Fold, validation_split
-from neurofm.eval.training import TrainConfig, predict, train_model
+from neurofm.eval.training import FinetuneConfig, predict, train_model
 from neurofm.models.heads import ClassificationHead
 from neurofm.sensors import SensorBatch, SensorLayout
 
@@ -129,7 +129,7 @@ def apply_freeze(model: EncoderWithHead, spec: str) -> list[str]:
 
 def finetune_fold(backbone: nn.Module, x: np.ndarray, patch_valid: np.ndarray,
                   sensors: SensorLayout, y: np.ndarray, subjects: np.ndarray, fold: Fold, *,
-                  n_outputs: int, regression: bool, freeze: str, config: TrainConfig,
+                  n_outputs: int, regression: bool, freeze: str, config: FinetuneConfig,
                   pooling: str = "mean", dropout: float = 0.1, lora_rank: int | None = None,
                   seed: int = 0, device="cpu") -> tuple[np.ndarray, np.ndarray | None, dict]:
     """Fine-tune a copy of ``backbone`` on ``fold.train`` and predict ``fold.test``.

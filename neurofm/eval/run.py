@@ -31,7 +31,7 @@ from neurofm.eval.inputs import ModelInputs, prepare_trials, resolve_preprocessi
 from neurofm.eval.metrics import METRICS, chance_level, task_kind
 from neurofm.eval.probe import fit_probe
 from neurofm.eval.protocols import SUBJECT_LEVEL, make_folds
-from neurofm.eval.training import TrainConfig
+from neurofm.eval.training import FinetuneConfig
 
 
 @dataclass
@@ -234,7 +234,7 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
     label = f"{arch} ({model_kind})"
     results: list[MethodResult] = []
     timings: dict = {}
-    train_config = TrainConfig.from_dict(settings.train)
+    train_config = FinetuneConfig.from_dict(settings.train)
 
     def finetune_row(name, freeze, pooling, make_model):
         return run_method(name, lambda seed, fold: finetune_fold(
@@ -280,8 +280,8 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
 def _baseline_rows(settings, trials, inputs, task, folds_by_seed) -> list[MethodResult]:
     rows = []
     regression = task.kind == "regression"
-    train_cfg = TrainConfig.from_dict({**settings.train, "lr_head": 1e-3,
-                                       **({"label_smoothing": 0.0} if regression else {})})
+    train_cfg = FinetuneConfig.from_dict({**settings.train, "lr_head": 1e-3,
+                                          **({"label_smoothing": 0.0} if regression else {})})
     for name in settings.baselines:
         if name == "bandpower":
             fp = bl.bandpower_method(trials.X, trials.sfreq, task.y, task.subjects,

@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
 from torch import nn
 
 from neurofm.progress import progress_bar
+from neurofm.strict import from_dict
+from neurofm.train.schedule import warmup_cosine
 
 
 @dataclass
-class TrainConfig:
-    """Optimisation settings (``finetune/*.yaml`` ``train:`` section).
+class FinetuneConfig:
+    """Optimisation settings of fine-tuning and the supervised baselines (``finetune/*.yaml``
+    ``train:`` section; called ``TrainConfig`` before neurofm 0.2).
 
     Attributes
     ----------
@@ -61,13 +66,18 @@ class TrainConfig:
     grad_clip: float | None = 1.0
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> TrainConfig:
-        d = dict(d or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"Unknown training setting(s) {unknown}; known: {sorted(known)}.")
-        return cls(**d)
+    def from_dict(cls, d: dict | None) -> FinetuneConfig:
+        """Build from a ``train:`` section, refusing unknown keys."""
+        return from_dict(cls, d, where="train settings")
+
+
+def __getattr__(name: str):
+    """``TrainConfig``, the name of :class:`FinetuneConfig` before 0.2 (removed in 0.3)."""
+    if name == "TrainConfig":
+        warnings.warn("neurofm.eval.training.TrainConfig is now FinetuneConfig; the old name "
+                      "will be removed in neurofm 0.3.", DeprecationWarning, stacklevel=2)
+        return FinetuneConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -112,14 +122,14 @@ def _epoch_batches(arrays: Sequence[np.ndarray], index: np.ndarray, batch_size: 
                 return
 
 
-def steps_per_epoch(n_fit: int, config: TrainConfig) -> int:
+def steps_per_epoch(n_fit: int, config: FinetuneConfig) -> int:
     """Optimizer steps in one epoch over ``n_fit`` trials (see ``min_steps_per_epoch``)."""
     return max(math.ceil(n_fit / config.batch_size), config.min_steps_per_epoch, 1)
 
 
 def train_model(module: nn.Module, forward: Callable, arrays: Sequence[np.ndarray],
                 y: np.ndarray, fit_idx: np.ndarray, val_idx: np.ndarray,
-                param_groups: list[dict], config: TrainConfig, *, regression: bool = False,
+                param_groups: list[dict], config: FinetuneConfig, *, regression: bool = False,
                 seed: int = 0, device="cpu", desc: str = "training") -> TrainHistory:
     """Train ``module`` in place; on return it holds the best-validation weights.
 
@@ -146,15 +156,9 @@ def train_model(module: nn.Module, forward: Callable, arrays: Sequence[np.ndarra
     loss_fn = _loss_fn(regression, config.label_smoothing)
     optimiser = torch.optim.AdamW(param_groups, weight_decay=config.weight_decay)
     epoch_steps = steps_per_epoch(len(fit_idx), config)
-    total = max(1, config.epochs * epoch_steps)
-    warm = config.warmup_epochs * epoch_steps
-
-    def lr_factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, partial(
+        warmup_cosine, total_steps=max(1, config.epochs * epoch_steps),
+        warmup_steps=config.warmup_epochs * epoch_steps, min_ratio=0.0))
     params = [p for g in param_groups for p in g["params"]]
     data = list(arrays) + [y]
     history = TrainHistory()

@@ -5,19 +5,42 @@ trained beforehand and frozen, assigns every ``(channel, patch)`` token a code i
 ``[0, K)`` at each of its ``L`` residual levels; the encoder sees the masked input and a linear
 head on its features ``[B, C, N, D]`` predicts the codes of every masked real token. The loss is
 the cross-entropy averaged over masked real tokens of the global batch (see
-:class:`~neurofm.objectives.reconstruction.TokenCounts`) and over levels.
+:class:`~neurofm.objectives.terms.TokenCounts`) and over levels.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurofm.objectives.reconstruction import TokenCounts
+from neurofm.objectives.terms import (
+    MaskedBatch,
+    ObjectiveTerm,
+    TermConfig,
+    TokenCounts,
+    register_term,
+)
+from neurofm.tokenizer.model import NeuralTokenizer
 
 
-class MaskedCodePrediction(nn.Module):
+@dataclass
+class CodePredictionConfig(TermConfig):
+    """Section ``objective.terms.code_prediction``.
+
+    Attributes
+    ----------
+    tokenizer : str or None
+        Directory of a trained VQ tokenizer (``neurofm tokenizer train``); required.
+    """
+
+    tokenizer: str | None = None
+
+
+@register_term("code_prediction")
+class MaskedCodePrediction(ObjectiveTerm):
     """Cross-entropy on the code indices of a frozen tokenizer.
 
     Parameters
@@ -31,16 +54,32 @@ class MaskedCodePrediction(nn.Module):
         Codes per level ``K``.
     n_levels : int
         Residual quantisation levels ``L``.
+    source : str
+        Where the tokenizer came from, for :meth:`describe`.
     """
 
-    def __init__(self, tokenizer: nn.Module, dim: int, codebook_size: int, n_levels: int = 1):
+    Config = CodePredictionConfig
+
+    def __init__(self, tokenizer: nn.Module, dim: int, codebook_size: int, n_levels: int = 1,
+                 source: str = "a frozen tokenizer"):
         super().__init__()
         if codebook_size < 2 or n_levels < 1:
             raise ValueError(f"Masked code prediction needs codebook_size >= 2 and n_levels >= 1; "
                              f"got {codebook_size} and {n_levels}.")
-        self.codebook_size, self.n_levels = codebook_size, n_levels
+        self.codebook_size, self.n_levels, self.source = codebook_size, n_levels, source
         self.tokenizer = tokenizer.eval().requires_grad_(False)
         self.head = nn.Linear(dim, n_levels * codebook_size)
+
+    @classmethod
+    def from_config(cls, config: CodePredictionConfig, *, model: nn.Module
+                    ) -> MaskedCodePrediction:
+        """Load the tokenizer of ``config.tokenizer``; the head's width is ``model.dim``."""
+        if not config.tokenizer:
+            raise ValueError("objective.terms.code_prediction needs tokenizer: the directory of "
+                             "a trained tokenizer (neurofm tokenizer train).")
+        tokenizer = NeuralTokenizer.from_pretrained(config.tokenizer)
+        return cls(tokenizer, model.dim, int(tokenizer.config.codebook_size),
+                   int(tokenizer.config.n_levels), source=f"tokenizer {config.tokenizer}")
 
     def train(self, mode: bool = True) -> MaskedCodePrediction:
         super().train(mode)
@@ -60,8 +99,18 @@ class MaskedCodePrediction(nn.Module):
                              "with channel unification (n_latent > 0) cannot be used here.")
         return codes.long()
 
-    def forward(self, features: torch.Tensor, codes: torch.Tensor, patch_mask: torch.Tensor,
-                counts: TokenCounts) -> torch.Tensor:
+    def forward(self, model: nn.Module, batch: MaskedBatch
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Score the backbone's features of the masked input; logs the codes of the masked
+        tokens as ``code_histogram`` (int64 ``[L, K]``)."""
+        codes = self.targets(batch.x, batch.sensors)
+        features = model(batch.x, batch.sensors, batch.patch_mask, patch_valid=batch.patch_valid)
+        loss = self.score(features, codes, batch.patch_mask, batch.counts)
+        return loss, {"code_histogram": code_histogram(codes, batch.patch_mask,
+                                                       self.codebook_size)}
+
+    def score(self, features: torch.Tensor, codes: torch.Tensor, patch_mask: torch.Tensor,
+              counts: TokenCounts) -> torch.Tensor:
         """This micro-batch's share of the global-batch cross-entropy.
 
         Parameters
@@ -88,6 +137,15 @@ class MaskedCodePrediction(nn.Module):
         logits = logits.reshape(-1, self.codebook_size)  # [M * L, K]
         ce = F.cross_entropy(logits, codes[patch_mask].reshape(-1), reduction="sum")
         return ce / (self.n_levels * max(counts.masked, 1.0))
+
+    def summarize(self, logs: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The code histogram of the step (all ranks) -> ``codebook_usage``, the share of the
+        ``L x K`` codes that occurred among the masked tokens."""
+        return {"codebook_usage": float((logs["code_histogram"] > 0).float().mean())}
+
+    def describe(self) -> str:
+        return (f"masked code prediction ({self.source}, {self.codebook_size} codes x "
+                f"{self.n_levels} level(s))")
 
 
 def code_histogram(codes: torch.Tensor, select: torch.Tensor, codebook_size: int) -> torch.Tensor:

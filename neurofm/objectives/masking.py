@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -114,6 +115,37 @@ def batch_patch_mask(chan_mask: torch.Tensor, patch_valid: torch.Tensor, indices
                                                  block_size=block_size, generator=gen)
     mask = mask.to(chan_mask.device)
     return mask & real_tokens(chan_mask, patch_valid)
+
+
+@dataclass(frozen=True)
+class TokenMasking:
+    """How a pretraining objective masks its batches (config ``objective.mask_*``).
+
+    Attributes
+    ----------
+    ratio : float
+        Probability that a token (``"bernoulli"``) or a block of tokens (``"block"``) is masked.
+    mode : {"bernoulli", "block"}
+    block_size : int
+        Patches per block in ``"block"`` mode.
+    """
+
+    ratio: float = 0.5
+    mode: str = "bernoulli"
+    block_size: int = 4
+
+    def __post_init__(self):
+        check_mask_settings(self.ratio, self.mode, self.block_size)
+
+    def __call__(self, chan_mask: torch.Tensor, patch_valid: torch.Tensor,
+                 indices: Sequence[int], *, seed: int, epoch: int) -> torch.Tensor:
+        """``patch_mask`` bool ``[B, C, N]`` of a collated batch (see :func:`batch_patch_mask`)."""
+        return batch_patch_mask(chan_mask, patch_valid, indices, seed=seed, epoch=epoch,
+                                ratio=self.ratio, mode=self.mode, block_size=self.block_size)
+
+    def describe(self) -> str:
+        blocks = f" in blocks of {self.block_size} patches" if self.mode == "block" else ""
+        return f"{self.mode} masking of {self.ratio:.0%} of the (channel, patch) tokens{blocks}"
 
 
 def real_tokens(chan_mask: torch.Tensor, patch_valid: torch.Tensor) -> torch.Tensor:

@@ -1,20 +1,30 @@
-"""The pretraining objective: a backbone plus the loss terms chosen by config, as one module.
+"""The pretraining objective: a backbone, its masking and a list of weighted loss terms.
 
-:class:`PretrainingObjective` is what the trainer wraps in DDP/FSDP: its ``forward`` runs the
-backbone on the masked input and returns the weighted sum of the active terms (masked patch
-reconstruction and/or masked code prediction), so gradient synchronisation sees every parameter
-that takes part, the code-prediction head included.
+:class:`PretrainingObjective` is what the trainer wraps in DDP/FSDP: its ``forward`` runs every
+term on the masked micro-batch and returns the weighted sum of their losses, so gradient
+synchronisation sees every parameter that takes part (the terms' heads included), and each
+term's logs. :func:`build_objective` assembles it from the ``objective`` config section.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from neurofm.objectives.code_prediction import MaskedCodePrediction, code_histogram
-from neurofm.objectives.reconstruction import MaskedReconstruction, TokenCounts
+from neurofm.objectives.config import ObjectiveConfig
+from neurofm.objectives.masking import TokenMasking
+from neurofm.objectives.terms import (
+    MaskedBatch,
+    ObjectiveTerm,
+    TermConfig,
+    TokenCounts,
+    list_terms,
+    term_class,
+)
+from neurofm.strict import from_dict
 
 
 @dataclass
@@ -25,15 +35,14 @@ class ObjectiveOutput:
     ----------
     loss : torch.Tensor
         Scalar, this micro-batch's share of the weighted global-batch loss.
-    terms : dict[str, torch.Tensor]
-        Each active term's (unweighted) share, detached, for logging.
-    code_histogram : torch.Tensor or None
-        int64 ``[L, K]``, codes of the masked real tokens (code prediction only).
+    logs : dict[str, dict[str, torch.Tensor]]
+        Per term (by name): its unweighted share under its own name, and the extra logs it
+        returned; all detached. Summed over micro-batches and ranks, they go to
+        :meth:`PretrainingObjective.summarize`.
     """
 
     loss: torch.Tensor
-    terms: dict[str, torch.Tensor] = field(default_factory=dict)
-    code_histogram: torch.Tensor | None = None
+    logs: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
 # FSDP finds the output tensors of a forward (to hook the backward pass) by flattening the output
@@ -42,7 +51,11 @@ torch.export.register_dataclass(ObjectiveOutput)
 
 
 class PretrainingObjective(nn.Module):
-    """Backbone + loss terms.
+    """Backbone + masking + weighted loss terms.
+
+    Each term is a child module under its name (``objective.reconstruction``,
+    ``objective.code_prediction``), so state-dict keys read ``model.*`` for the backbone and
+    ``<term>.*`` for a term's parameters.
 
     Parameters
     ----------
@@ -50,24 +63,34 @@ class PretrainingObjective(nn.Module):
         Encoder with ``forward(x, sensors, patch_mask, patch_valid=...) -> [B, C, N, D]`` and
         ``reconstruct(x, sensors, patch_mask, patch_valid=...) -> [B, C, N, P]``
         (:class:`neurofm.models.base.BrainEncoder`).
-    reconstruction : MaskedReconstruction, optional
-    code_prediction : MaskedCodePrediction, optional
-    reconstruction_weight, code_prediction_weight : float
-        Weights of the terms in the total loss.
+    terms : dict[str, ObjectiveTerm]
+        The terms, by name, in the order they run.
+    weights : dict[str, float], optional
+        Weight of each term in the total loss (default 1).
+    masking : TokenMasking, optional
+        How the trainer masks batches for this objective (default: 50 % Bernoulli).
     """
 
-    def __init__(self, model: nn.Module, reconstruction: MaskedReconstruction | None = None,
-                 code_prediction: MaskedCodePrediction | None = None,
-                 reconstruction_weight: float = 1.0, code_prediction_weight: float = 1.0):
+    def __init__(self, model: nn.Module, terms: dict[str, ObjectiveTerm],
+                 weights: dict[str, float] | None = None, masking: TokenMasking | None = None):
         super().__init__()
-        if reconstruction is None and code_prediction is None:
-            raise ValueError("The objective has no term: set objective.reconstruction_weight "
-                             "and/or objective.code_prediction_weight above 0.")
+        if not terms:
+            raise ValueError("The objective has no term: list at least one under objective.terms "
+                             f"with a weight above 0 (registered terms: {', '.join(list_terms())}).")
         self.model = model
-        self.reconstruction = reconstruction
-        self.code_prediction = code_prediction
-        self.reconstruction_weight = reconstruction_weight
-        self.code_prediction_weight = code_prediction_weight
+        self.masking = masking or TokenMasking()
+        self.weights = {name: float((weights or {}).get(name, 1.0)) for name in terms}
+        self.term_names = tuple(terms)
+        for name, term in terms.items():
+            if hasattr(self, name):
+                raise ValueError(f"An objective term cannot be called {name!r}: the objective "
+                                 "already has an attribute of that name.")
+            self.add_module(name, term)
+
+    def terms(self) -> Iterator[tuple[str, ObjectiveTerm]]:
+        """``(name, term)`` pairs in the order they run."""
+        for name in self.term_names:
+            yield name, getattr(self, name)
 
     def forward(self, x: torch.Tensor, sensors, patch_mask: torch.Tensor,
                 patch_valid: torch.Tensor, real: torch.Tensor, counts: TokenCounts
@@ -88,63 +111,60 @@ class PretrainingObjective(nn.Module):
         counts : TokenCounts
             Token counts of the global batch.
         """
+        batch = MaskedBatch(x, sensors, patch_mask, patch_valid, real, counts)
         out = ObjectiveOutput(loss=x.new_zeros((), dtype=torch.float32))
-        if self.reconstruction is not None:
-            pred = self.model.reconstruct(x, sensors, patch_mask, patch_valid=patch_valid)
-            term = self.reconstruction(pred, x, patch_mask, real, counts)
-            out.loss = out.loss + self.reconstruction_weight * term
-            out.terms["reconstruction"] = term.detach()
-        if self.code_prediction is not None:
-            codes = self.code_prediction.targets(x, sensors)
-            features = self.model(x, sensors, patch_mask, patch_valid=patch_valid)
-            term = self.code_prediction(features, codes, patch_mask, counts)
-            out.loss = out.loss + self.code_prediction_weight * term
-            out.terms["code_prediction"] = term.detach()
-            out.code_histogram = code_histogram(codes, patch_mask,
-                                                self.code_prediction.codebook_size)
+        for name, term in self.terms():
+            loss, logs = term(self.model, batch)
+            out.loss = out.loss + self.weights[name] * loss
+            if name in logs:
+                raise ValueError(f"Objective term {name!r} returned a log named like itself; the "
+                                 "objective logs the term's value under that name.")
+            out.logs[name] = {name: loss.detach(), **{k: v.detach() for k, v in logs.items()}}
         return out
 
+    def summarize(self, logs: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+        """The numbers to log, from :attr:`ObjectiveOutput.logs` summed over micro-batches and
+        ranks: each term's value under its name and what its ``summarize`` makes of the rest."""
+        record = {}
+        for name, term in self.terms():
+            term_logs = dict(logs[name])
+            record[name] = float(term_logs.pop(name))
+            record.update(term.summarize(term_logs))
+        return record
 
-def build_objective(model: nn.Module, *, reconstruction_weight: float = 1.0,
-                    reconstruction_loss: str = "mse", visible_weight: float = 0.0,
-                    smooth_l1_beta: float = 1.0, code_prediction_weight: float = 0.0,
-                    tokenizer: nn.Module | None = None, dim: int | None = None,
-                    reconstruction_target: str = "waveform", spectral_weight: float = 1.0,
-                    spectral_phase_weight: float = 0.0) -> PretrainingObjective:
-    """Assemble the objective from config values; a term with weight 0 is left out.
+    def describe(self) -> str:
+        """One paragraph for the model card: the masking, then the weighted terms."""
+        terms = " + ".join(f"{self.weights[name]:g} x {term.describe()}"
+                           for name, term in self.terms())
+        return f"Masked modelling: {self.masking.describe()}; loss = {terms}."
+
+
+def build_objective(config: ObjectiveConfig, *, model: nn.Module) -> PretrainingObjective:
+    """Assemble the objective of an ``objective`` config section; a term of weight 0 is left out.
 
     Parameters
     ----------
+    config : ObjectiveConfig
+        Masking settings and ``terms``: ``{name: section}``, each section a term's config
+        dataclass (or a mapping of its fields).
     model : torch.nn.Module
         The backbone.
-    reconstruction_weight, reconstruction_loss, visible_weight, smooth_l1_beta
-        Masked patch reconstruction (see :class:`MaskedReconstruction`).
-    reconstruction_target, spectral_weight, spectral_phase_weight
-        What reconstruction scores: ``"waveform"`` (default), ``"spectrum"`` (log Fourier
-        amplitude, plus ``spectral_phase_weight`` x amplitude-weighted phase) or ``"both"``
-        (waveform + ``spectral_weight`` x spectrum); see :class:`MaskedReconstruction`.
-    code_prediction_weight : float
-        Weight of masked code prediction; > 0 needs ``tokenizer`` and ``dim``.
-    tokenizer : torch.nn.Module, optional
-        Frozen VQ tokenizer (:class:`neurofm.tokenizer.NeuralTokenizer`: ``encode`` and
-        ``config.codebook_size`` / ``config.n_levels``).
-    dim : int, optional
-        Width of the backbone's features.
+
+    Raises
+    ------
+    ValueError
+        Unknown term, unknown key in a section, negative weight, no term left.
     """
-    reconstruction = None
-    if reconstruction_weight > 0:
-        reconstruction = MaskedReconstruction(
-            reconstruction_loss, visible_weight, smooth_l1_beta, target=reconstruction_target,
-            spectral_weight=spectral_weight, spectral_phase_weight=spectral_phase_weight)
-    code_prediction = None
-    if code_prediction_weight > 0:
-        if tokenizer is None:
-            raise ValueError("objective.code_prediction_weight > 0 needs objective.tokenizer: "
-                             "the directory of a trained tokenizer (neurofm tokenizer train).")
-        if dim is None:
-            raise ValueError("Masked code prediction needs the backbone's feature width `dim`.")
-        tok_cfg = tokenizer.config
-        code_prediction = MaskedCodePrediction(tokenizer, dim, int(tok_cfg.codebook_size),
-                                               int(getattr(tok_cfg, "n_levels", 1)))
-    return PretrainingObjective(model, reconstruction, code_prediction,
-                                reconstruction_weight, code_prediction_weight)
+    terms, weights = {}, {}
+    for name, section in config.terms.items():
+        cls = term_class(name)
+        if not isinstance(section, TermConfig):
+            section = from_dict(cls.Config, section, where=f"objective.terms.{name}")
+        if section.weight < 0:
+            raise ValueError(f"objective.terms.{name}.weight is {section.weight}; it must be >= 0 "
+                             "(0 leaves the term out).")
+        if section.weight > 0:
+            terms[name] = cls.from_config(section, model=model)
+            weights[name] = section.weight
+    masking = TokenMasking(config.mask_ratio, config.mask_mode, config.mask_block_size)
+    return PretrainingObjective(model, terms, weights, masking)

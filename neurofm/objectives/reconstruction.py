@@ -20,21 +20,37 @@ accumulation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neurofm.objectives.terms import (
+    MaskedBatch,
+    ObjectiveTerm,
+    TermConfig,
+    TokenCounts,
+    register_term,
+)
+
 RECONSTRUCTION_LOSSES = ("mse", "smooth_l1")
 RECONSTRUCTION_TARGETS = ("waveform", "spectrum", "both")
 
 
-@dataclass(frozen=True)
-class TokenCounts:
-    """Real tokens of the global batch: ``masked`` ones (scored) and ``visible`` ones."""
+@dataclass
+class ReconstructionConfig(TermConfig):
+    """Section ``objective.terms.reconstruction`` (see :class:`MaskedReconstruction`)."""
 
-    masked: float
-    visible: float
+    choices: ClassVar[dict[str, tuple]] = {"loss": RECONSTRUCTION_LOSSES,
+                                           "target": RECONSTRUCTION_TARGETS}
+
+    loss: str = "mse"
+    visible_weight: float = 0.0
+    smooth_l1_beta: float = 1.0
+    target: str = "waveform"
+    spectral_weight: float = 1.0
+    spectral_phase_weight: float = 0.0
 
 
 def token_errors(pred: torch.Tensor, target: torch.Tensor, loss: str = "mse",
@@ -60,7 +76,7 @@ def token_errors(pred: torch.Tensor, target: torch.Tensor, loss: str = "mse",
     elif loss == "smooth_l1":
         err = F.smooth_l1_loss(pred, target, reduction="none", beta=beta)
     else:
-        raise ValueError(f"objective.reconstruction_loss is {loss!r}; "
+        raise ValueError(f"objective.terms.reconstruction.loss is {loss!r}; "
                          f"choose one of {', '.join(RECONSTRUCTION_LOSSES)}.")
     return err.mean(dim=-1)
 
@@ -104,8 +120,9 @@ def spectral_token_errors(pred: torch.Tensor, target: torch.Tensor,
     return err
 
 
-class MaskedReconstruction(nn.Module):
-    """Loss of a reconstruction ``[B, C, N, P]`` against the input on masked real tokens.
+@register_term("reconstruction")
+class MaskedReconstruction(ObjectiveTerm):
+    """Error of the backbone's reconstruction ``[B, C, N, P]`` on masked real tokens.
 
     Parameters
     ----------
@@ -124,21 +141,24 @@ class MaskedReconstruction(nn.Module):
         Weight of the amplitude-weighted phase error inside the spectral error.
     """
 
+    Config = ReconstructionConfig
+
     def __init__(self, loss: str = "mse", visible_weight: float = 0.0, smooth_l1_beta: float = 1.0,
                  target: str = "waveform", spectral_weight: float = 1.0,
                  spectral_phase_weight: float = 0.0):
         super().__init__()
         if loss not in RECONSTRUCTION_LOSSES:
-            raise ValueError(f"objective.reconstruction_loss is {loss!r}; "
+            raise ValueError(f"objective.terms.reconstruction.loss is {loss!r}; "
                              f"choose one of {', '.join(RECONSTRUCTION_LOSSES)}.")
         if target not in RECONSTRUCTION_TARGETS:
-            raise ValueError(f"objective.reconstruction_target is {target!r}; "
+            raise ValueError(f"objective.terms.reconstruction.target is {target!r}; "
                              f"choose one of {', '.join(RECONSTRUCTION_TARGETS)}.")
         for name, value in (("visible_weight", visible_weight),
                             ("spectral_weight", spectral_weight),
                             ("spectral_phase_weight", spectral_phase_weight)):
             if value < 0:
-                raise ValueError(f"objective.{name} is {value}; it must be >= 0.")
+                raise ValueError(f"objective.terms.reconstruction.{name} is {value}; "
+                                 "it must be >= 0.")
         self.loss, self.visible_weight, self.smooth_l1_beta = loss, visible_weight, smooth_l1_beta
         self.target, self.spectral_weight = target, spectral_weight
         self.spectral_phase_weight = spectral_phase_weight
@@ -153,8 +173,15 @@ class MaskedReconstruction(nn.Module):
         return (token_errors(pred, target, self.loss, self.smooth_l1_beta)
                 + self.spectral_weight * spectral)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, patch_mask: torch.Tensor,
-                real: torch.Tensor, counts: TokenCounts) -> torch.Tensor:
+    def forward(self, model: nn.Module, batch: MaskedBatch
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Reconstruct the masked input with ``model.reconstruct`` and score it (no extra logs)."""
+        pred = model.reconstruct(batch.x, batch.sensors, batch.patch_mask,
+                                 patch_valid=batch.patch_valid)
+        return self.score(pred, batch.x, batch.patch_mask, batch.real, batch.counts), {}
+
+    def score(self, pred: torch.Tensor, target: torch.Tensor, patch_mask: torch.Tensor,
+              real: torch.Tensor, counts: TokenCounts) -> torch.Tensor:
         """This micro-batch's share of the global-batch loss.
 
         Parameters
@@ -179,3 +206,13 @@ class MaskedReconstruction(nn.Module):
             visible = real & ~patch_mask
             loss = loss + self.visible_weight * (err * visible).sum() / max(counts.visible, 1.0)
         return loss
+
+    def describe(self) -> str:
+        waveform = f"{self.loss} of the waveform"
+        spectrum = "squared error of the log Fourier amplitude"
+        if self.spectral_phase_weight > 0:
+            spectrum += f" + {self.spectral_phase_weight:g} x amplitude-weighted phase error"
+        scored = {"waveform": waveform, "spectrum": spectrum,
+                  "both": f"{waveform} + {self.spectral_weight:g} x {spectrum}"}[self.target]
+        return (f"masked patch reconstruction ({scored}, visible-token weight "
+                f"{self.visible_weight:g})")

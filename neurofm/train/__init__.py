@@ -1,7 +1,10 @@
-"""Pretraining: config, the loop, checkpoints, metrics and export.
+"""Training jobs: pretraining (config, the loop, checkpoints, metrics and export) and, beside
+it, tokenizer training and encoding (:mod:`~neurofm.train.tokenizer_loop`,
+:mod:`~neurofm.train.tokenizer_jobs`).
 
 ``train(load_config("pretrain/configs/sim_tiny.yaml"))`` runs on one process or, launched by
-``torchrun --nproc_per_node=N -m neurofm.pretrain --config ...``, on every rank.
+``torchrun --nproc_per_node=N -m neurofm.pretrain --config ...`` (or ``-m neurofm.worker
+pretrain ...``, the worker of both jobs), on every rank.
 """
 
 from neurofm.train.checkpoint import CheckpointManager

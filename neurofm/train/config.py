@@ -1,26 +1,36 @@
 """Pretraining configuration: dataclasses loaded from YAML, with ``--set key=value`` overrides.
 
-A config file has five sections, each a dataclass below::
+A config file has five sections, each a dataclass below (``objective`` is
+:class:`neurofm.objectives.ObjectiveConfig`, its ``terms`` the config sections of the registered
+loss terms)::
 
     data:      {path: sim:tiny, batch_size: 16}
     model:     {name: criss_cross_small, overrides: {dim: 64}}
-    objective: {mask_ratio: 0.5, reconstruction_loss: mse}
+    objective: {mask_ratio: 0.5, terms: {reconstruction: {loss: mse}}}
     optim:     {lr: 5.0e-4, warmup_steps: 100}
     run:       {steps: 1000, out_dir: runs/tiny, precision: bf16}
 
 Overrides use dotted keys and YAML values: ``run.steps=20``, ``model.overrides.depth=2``,
-``optim.betas=[0.9,0.98]``. Unknown keys and values of the wrong type are errors that name the key.
+``optim.betas=[0.9,0.98]``, ``objective.terms.reconstruction.target=spectrum``. Unknown keys and
+values of the wrong type or outside a field's ``choices`` are errors that name the key. The
+objective's 0.1 flat keys (``objective.reconstruction_loss`` ...) are still read, with a
+``DeprecationWarning``, until neurofm 0.3.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
+
+from neurofm.objectives import ObjectiveConfig, term_class
+from neurofm.objectives.config import FLAT_TERM_KEYS, terms_from_flat_keys
+from neurofm.strict import check_keys, field_names
 
 
 @dataclass
@@ -52,31 +62,6 @@ class ModelConfig:
 
     name: str = "criss_cross_small"
     overrides: dict = field(default_factory=dict)
-
-
-@dataclass
-class ObjectiveConfig:
-    """Masking and loss terms (see :mod:`neurofm.objectives`).
-
-    A term with weight 0 is off; ``code_prediction_weight > 0`` needs ``tokenizer``, the directory
-    of a trained VQ tokenizer. ``reconstruction_target`` picks what reconstruction scores:
-    ``waveform`` (the samples), ``spectrum`` (log Fourier amplitude, plus
-    ``spectral_phase_weight`` x amplitude-weighted phase) or ``both`` (waveform +
-    ``spectral_weight`` x spectrum).
-    """
-
-    mask_ratio: float = 0.5
-    mask_mode: str = "bernoulli"
-    mask_block_size: int = 4
-    reconstruction_weight: float = 1.0
-    reconstruction_loss: str = "mse"
-    visible_weight: float = 0.0
-    smooth_l1_beta: float = 1.0
-    code_prediction_weight: float = 0.0
-    tokenizer: str | None = None
-    reconstruction_target: str = "waveform"
-    spectral_weight: float = 1.0
-    spectral_phase_weight: float = 0.0
 
 
 @dataclass
@@ -126,6 +111,13 @@ class RunConfig:
         Write TensorBoard events / show a progress bar on rank 0.
     """
 
+    choices: ClassVar[dict[str, tuple]] = {
+        "precision": ("fp32", "bf16"),
+        "parallel": ("ddp", "fsdp"),
+        "device": ("auto", "cpu", "cuda"),
+        "resume": ("auto", "always", "never"),
+    }
+
     out_dir: str = "runs/pretrain"
     steps: int = 1000
     grad_accum: int = 1
@@ -159,17 +151,6 @@ class PretrainConfig:
     def from_dict(cls, raw: dict, *, where: str = "config") -> PretrainConfig:
         """Build from nested dicts, checking every key and value type."""
         return _build(cls, raw or {}, where)
-
-
-CHOICES = {
-    "objective.mask_mode": ("bernoulli", "block"),
-    "objective.reconstruction_loss": ("mse", "smooth_l1"),
-    "objective.reconstruction_target": ("waveform", "spectrum", "both"),
-    "run.precision": ("fp32", "bf16"),
-    "run.parallel": ("ddp", "fsdp"),
-    "run.device": ("auto", "cpu", "cuda"),
-    "run.resume": ("auto", "always", "never"),
-}
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None
@@ -221,27 +202,63 @@ def _set_dotted(raw: dict, key: str, value: Any) -> None:
 
 
 def _build(cls, raw: dict, where: str, prefix: str = ""):
+    """``cls`` from the mapping ``raw``, every key and value checked (nested sections too)."""
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: {prefix.rstrip('.') or 'config'} must be a mapping, "
                          f"got {raw!r}.")
+    if cls is ObjectiveConfig:
+        raw = _upgrade_flat_objective(raw, where)
+    check_keys(raw, field_names(cls), where=where, prefix=prefix)
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(prefix + k for k in unknown)}; "
-                         f"valid keys here: {', '.join(sorted(names))}.")
+    choices = getattr(cls, "choices", {})
     kwargs = {}
     for name, value in raw.items():
         key = prefix + name
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
             kwargs[name] = _build(hint, value or {}, where, key + ".")
+        elif cls is ObjectiveConfig and name == "terms":
+            kwargs[name] = _build_terms(value, where, key + ".")
         else:
-            kwargs[name] = _coerce(value, hint, key, where)
+            kwargs[name] = _coerce(value, hint, key, where, choices.get(name))
     return cls(**kwargs)
 
 
-def _coerce(value, hint, key: str, where: str):
+def _build_terms(raw, where: str, prefix: str) -> dict:
+    """``objective.terms``: ``{term name: section}``, each section built as its term's Config."""
+    terms = {}
+    for name, section in _coerce(raw, dict, prefix.rstrip("."), where).items():
+        try:
+            config_cls = term_class(name).Config
+        except ValueError as err:
+            raise ValueError(f"{where}: {prefix}{name}: {err}") from None
+        terms[name] = _build(config_cls, section or {}, where, f"{prefix}{name}.")
+    return terms
+
+
+def _upgrade_flat_objective(raw: dict, where: str) -> dict:
+    """Map 0.1's flat objective keys onto ``terms`` (values checked under their 0.1 names)."""
+    flat = {key: value for key, value in raw.items() if key in FLAT_TERM_KEYS}
+    if not flat:
+        return raw
+    if "terms" in raw:
+        raise ValueError(f"{where}: objective has both terms and the flat key(s) "
+                         f"{', '.join(flat)}; move them under objective.terms.")
+    for key, value in flat.items():
+        term, name = FLAT_TERM_KEYS[key]
+        config_cls = term_class(term).Config
+        flat[key] = _coerce(value, typing.get_type_hints(config_cls)[name], f"objective.{key}",
+                            where, config_cls.choices.get(name))
+    renames = ", ".join(f"objective.{key} -> objective.terms.{'.'.join(FLAT_TERM_KEYS[key])}"
+                        for key in flat)
+    warnings.warn(f"{where}: the flat objective keys are deprecated and will be removed in "
+                  f"neurofm 0.3; write them under objective.terms ({renames}).",
+                  DeprecationWarning, stacklevel=2)
+    rest = {key: value for key, value in raw.items() if key not in flat}
+    return {**rest, "terms": terms_from_flat_keys(flat)}
+
+
+def _coerce(value, hint, key: str, where: str, choices: tuple | None = None):
     allowed = typing.get_args(hint) or (hint,)
     if value is None and type(None) in allowed:
         return None
@@ -257,6 +274,6 @@ def _coerce(value, hint, key: str, where: str):
             base is int and (isinstance(value, bool) or not isinstance(value, int))) or (
             base in (float, str, dict, list) and not isinstance(value, base)):
         raise ValueError(f"{where}: {key} must be of type {base.__name__}, got {value!r}.")
-    if key in CHOICES and value not in CHOICES[key]:
-        raise ValueError(f"{where}: {key} is {value!r}; choose one of {', '.join(CHOICES[key])}.")
+    if choices and value not in choices:
+        raise ValueError(f"{where}: {key} is {value!r}; choose one of {', '.join(choices)}.")
     return value

@@ -28,35 +28,17 @@ def export_pretrained(model, directory: str | Path, *, preprocessing, summary: d
         Corpus preprocessing (sampling rate, patch length, band, notch, scales ...).
     summary : dict
         Training facts for the card: ``data``, ``n_windows``, ``steps``, ``global_batch``,
-        ``world_size``, ``objective_description`` (one paragraph; else built from the
-        ``objective`` settings), ``optim``, ``final_loss``, ``config``.
+        ``world_size``, ``objective_description`` (the objective's ``describe()``), ``optim``,
+        ``final_loss``, ``config``.
 
     Returns
     -------
     Path of the folder.
     """
     card = {"training_data": training_data_text(summary),
-            "objective": summary.get("objective_description")
-            or describe_objective_settings(summary["objective"]),
+            "objective": summary["objective_description"],
             "training": training_text(summary), "tags": PRETRAINED_TAGS}
     return model.save_pretrained(directory, preprocessing=preprocessing, model_card_kwargs=card)
-
-
-def describe_objective_settings(objective: dict) -> str:
-    """One paragraph on the pretraining objective, from its settings (``vars(cfg.objective)``)."""
-    terms = []
-    if objective.get("reconstruction_weight", 0) > 0:
-        terms.append(f"masked patch reconstruction ({objective['reconstruction_loss']}, "
-                     f"weight {objective['reconstruction_weight']:g}, visible-token weight "
-                     f"{objective['visible_weight']:g})")
-    if objective.get("code_prediction_weight", 0) > 0:
-        terms.append(f"masked code prediction (tokenizer {objective['tokenizer']}, "
-                     f"weight {objective['code_prediction_weight']:g})")
-    mask = (f"{objective['mask_mode']} masking of {objective['mask_ratio']:.0%} of the "
-            "(channel, patch) tokens")
-    if objective["mask_mode"] == "block":
-        mask += f" in blocks of {objective['mask_block_size']} patches"
-    return f"Loss terms: {'; '.join(terms)}. Masking: {mask}."
 
 
 def training_data_text(summary: dict) -> str:

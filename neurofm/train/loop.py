@@ -1,10 +1,12 @@
 """The pretraining loop, readable top to bottom.
 
-One function, :func:`train`, does the whole job on one process or on every rank of a ``torchrun``
-launch: build the backbone and the objective, share them over the ranks (DDP or FSDP), resume from
-the newest checkpoint, then for each step draw the global batch's masks, run forward and backward
-on this rank's micro-batches (bf16 autocast optional), clip, step AdamW and the warmup + cosine
-schedule, log, and checkpoint. At the end the backbone is exported as a Hub-style model directory.
+:func:`train` does the whole job on one process or on every rank of a ``torchrun`` launch.
+:func:`_set_up` builds the backbone and the objective (its masking and loss terms), shares them
+over the ranks (DDP or FSDP), builds AdamW and the warmup + cosine schedule and resumes from the
+newest checkpoint. Then :func:`_train` runs the steps: draw the global batch's masks, forward and
+backward on this rank's micro-batches (bf16 autocast optional), clip, step, log the loss and
+whatever the objective's terms log, checkpoint. At the end :func:`_export` writes the backbone
+as a Hub-style model directory.
 
 Loss normalisation: each micro-batch contributes its share of the mean over the masked tokens of
 the *global* batch (:class:`~neurofm.objectives.TokenCounts`), so the update is the same for any
@@ -17,6 +19,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,7 +28,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from neurofm.objectives import TokenCounts, batch_patch_mask, build_objective, real_tokens
+from neurofm.models import create_model
+from neurofm.objectives import PretrainingObjective, TokenCounts, build_objective, real_tokens
 from neurofm.progress import progress_bar
 from neurofm.train.checkpoint import (
     CheckpointManager,
@@ -97,14 +101,85 @@ def train(config: PretrainConfig, *, data: TrainingData | None = None) -> TrainR
 
 
 def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> TrainResult:
-    from neurofm.models import create_model
+    run = cfg.run
+    setup = _set_up(cfg, env, data)
+    objective = setup.objective
+    metrics = MetricsLog(setup.out_dir, setup.start_step, run.tensorboard) if env.is_main else None
+    bar = progress_bar(total=run.steps, initial=setup.start_step, unit="step", dynamic_ncols=True,
+                       disable=not (env.is_main and run.progress))
+    autocast = partial(torch.autocast, env.device.type, dtype=torch.bfloat16,
+                       enabled=run.precision == "bf16")
+    objective.train()
+    loss = math.nan
+    tick, steps_since_log = time.perf_counter(), 0
+    for step in range(setup.start_step, run.steps):
+        epoch = setup.sampler.epoch_of(step)
+        micro = [_to_device(next(setup.batches), env.device) for _ in range(run.grad_accum)]
+        masks, reals, counts = _mask(objective, micro, run.seed, epoch, env)
 
+        setup.optimizer.zero_grad(set_to_none=True)
+        loss_sum, logs = torch.zeros((), dtype=torch.float64), {}
+        for k, (batch, mask, real) in enumerate(zip(micro, masks, reals)):
+            with gradient_sync(setup.wrapped, enabled=k == run.grad_accum - 1):
+                with autocast():
+                    out = setup.wrapped(batch["x"], batch["sensors"], mask,
+                                        batch["patch_valid"], real, counts)
+                # DDP/FSDP average gradients over ranks; the shares must add up, hence x world.
+                (out.loss * env.world_size).backward()
+            loss_sum += out.loss.item()
+            _add_logs(logs, out.logs)
+        loss = float(all_reduce_sum(loss_sum, env))
+        if not math.isfinite(loss):
+            _stop_on_nonfinite(loss, step, epoch, micro, setup.checkpoints, env)
+        grad_norm, lr = _optimizer_step(setup, cfg.optim.grad_clip)
+        done = step + 1
+        steps_since_log += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+
+        if done % run.log_every == 0 or done == run.steps:
+            record = {"step": done, "epoch": epoch, "loss": loss, "lr": lr, "grad_norm": grad_norm,
+                      "windows_per_s": steps_since_log * cfg.data.batch_size
+                      / (time.perf_counter() - tick),
+                      **objective.summarize(_all_reduce_logs(logs, env))}
+            if metrics is not None:
+                metrics.log(record)
+            tick, steps_since_log = time.perf_counter(), 0
+        if done % run.checkpoint_every == 0 or done == run.steps:
+            _save_checkpoint(setup, done, epoch, loss, cfg, env)
+    bar.close()
+    if metrics is not None:
+        metrics.close()
+    return _export(setup, loss, cfg, env)
+
+
+# -- setup: data, model, objective, optimiser, resume ----------------------------------------
+
+
+@dataclass
+class _Setup:
+    """Everything the step loop works with, as :func:`_set_up` leaves it."""
+
+    out_dir: Path
+    data: TrainingData
+    preprocessing: dict
+    objective: PretrainingObjective
+    wrapped: torch.nn.Module  # the objective under DDP/FSDP (itself on one process)
+    sharded: bool
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    checkpoints: CheckpointManager
+    start_step: int
+    sampler: MicroBatchSampler
+    batches: Iterator[dict]
+
+
+def _set_up(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> _Setup:
+    """Open the data, build backbone and objective, share them over the ranks, build the
+    optimiser and schedule, resume from the newest checkpoint and position the data there."""
     run, optim = cfg.run, cfg.optim
-    out_dir = Path(run.out_dir)
-    sharded = env.distributed and run.parallel == "fsdp"
     _seed_everything(run.seed)  # same initial weights on every rank
-
-    # -- data, model, objective -----------------------------------------------------------
     if data is None:
         data = open_training_data(cfg.data.path, cache_dir=cfg.data.cache_dir,
                                   is_main=env.is_main, wait=partial(barrier, env))
@@ -112,20 +187,9 @@ def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> Trai
     preprocessing = {**data.preprocessing, "patch_size": int(data.dataset[0]["x"].shape[-1])}
     check_preprocessing(preprocessing, {**model.preprocessing, "patch_size": model.patch_size},
                         data_name=data.description, model_name=cfg.model.name)
-    objective = build_objective(
-        model, reconstruction_weight=cfg.objective.reconstruction_weight,
-        reconstruction_loss=cfg.objective.reconstruction_loss,
-        visible_weight=cfg.objective.visible_weight, smooth_l1_beta=cfg.objective.smooth_l1_beta,
-        code_prediction_weight=cfg.objective.code_prediction_weight,
-        reconstruction_target=cfg.objective.reconstruction_target,
-        spectral_weight=cfg.objective.spectral_weight,
-        spectral_phase_weight=cfg.objective.spectral_phase_weight,
-        tokenizer=_load_tokenizer(cfg.objective.tokenizer, cfg.objective.code_prediction_weight),
-        dim=model.dim,
-    ).to(env.device)
+    objective = build_objective(cfg.objective, model=model).to(env.device)
     wrapped = wrap_model(objective, env, run.parallel, run.find_unused_parameters)
 
-    # -- optimizer, schedule, resume ------------------------------------------------------
     optimizer = torch.optim.AdamW(_parameter_groups(objective, optim.weight_decay), lr=optim.lr,
                                   betas=tuple(optim.betas), eps=optim.eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
@@ -134,129 +198,26 @@ def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> Trai
     # bf16 keeps fp32's exponent range, so no loss scaling is needed; the (disabled) scaler
     # keeps the checkpoint format ready for fp16.
     scaler = torch.amp.GradScaler(env.device.type, enabled=False)
+    out_dir = Path(run.out_dir)
     checkpoints = CheckpointManager(out_dir / "checkpoints", run.keep_checkpoints)
+    sharded = env.distributed and run.parallel == "fsdp"
     start_step = _resume(checkpoints, run.resume, objective, optimizer, scheduler, scaler,
                          env, sharded)
 
-    # -- the loop -------------------------------------------------------------------------
     sampler = MicroBatchSampler(len(data.dataset), cfg.data.batch_size, env.rank,
                                 env.world_size, run.grad_accum, run.seed, start_step)
     # A generator of its own keeps the loader from drawing on the global RNG (exact resume).
     loader = DataLoader(IndexedWindows(data.dataset), batch_sampler=sampler,
                         collate_fn=collate_training, num_workers=cfg.data.num_workers,
                         generator=torch.Generator())
-    batches = iter(loader)
-    metrics = MetricsLog(out_dir, start_step, run.tensorboard) if env.is_main else None
-    bar = progress_bar(total=run.steps, initial=start_step, unit="step", dynamic_ncols=True,
-                       disable=not (env.is_main and run.progress))
-    autocast = partial(torch.autocast, env.device.type, dtype=torch.bfloat16,
-                       enabled=run.precision == "bf16")
-    objective.train()
-    loss = math.nan
-    tick, steps_since_log = time.perf_counter(), 0
-    for step in range(start_step, run.steps):
-        epoch = sampler.epoch_of(step)
-        micro = [_to_device(next(batches), env.device) for _ in range(run.grad_accum)]
-        masks = [batch_patch_mask(b["sensors"].chan_mask, b["patch_valid"], b["index"].tolist(),
-                                  seed=run.seed, epoch=epoch, ratio=cfg.objective.mask_ratio,
-                                  mode=cfg.objective.mask_mode,
-                                  block_size=cfg.objective.mask_block_size) for b in micro]
-        reals = [real_tokens(b["sensors"].chan_mask, b["patch_valid"]) for b in micro]
-        counts = _global_token_counts(masks, reals, env)
-
-        optimizer.zero_grad(set_to_none=True)
-        sums = torch.zeros(3, dtype=torch.float64)  # total loss, reconstruction, code prediction
-        histogram = None
-        for k, (batch, mask, real) in enumerate(zip(micro, masks, reals)):
-            with gradient_sync(wrapped, enabled=k == run.grad_accum - 1):
-                with autocast():
-                    out = wrapped(batch["x"], batch["sensors"], mask, batch["patch_valid"],
-                                  real, counts)
-                # DDP/FSDP average gradients over ranks; the shares must add up, hence x world.
-                (out.loss * env.world_size).backward()
-            sums += torch.tensor([out.loss.item(), float(out.terms.get("reconstruction", 0.0)),
-                                  float(out.terms.get("code_prediction", 0.0))],
-                                 dtype=torch.float64)
-            if out.code_histogram is not None:
-                hist = out.code_histogram.cpu()
-                histogram = hist if histogram is None else histogram + hist
-        all_reduce_sum(sums, env)
-        loss = float(sums[0])
-        if not math.isfinite(loss):
-            _stop_on_nonfinite(loss, step, epoch, micro, checkpoints, env)
-
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            objective.parameters(), optim.grad_clip if optim.grad_clip > 0 else math.inf)
-        grad_norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor")
-                          else grad_norm)
-        lr = optimizer.param_groups[0]["lr"]
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        done = step + 1
-        steps_since_log += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
-
-        # -- metrics and checkpoints ----------------------------------------------------------
-        usage = None
-        if histogram is not None:
-            usage = float((all_reduce_sum(histogram, env) > 0).float().mean())
-        if done % run.log_every == 0 or done == run.steps:
-            elapsed = time.perf_counter() - tick
-            record = {"step": done, "epoch": epoch, "loss": loss, "lr": lr,
-                      "grad_norm": grad_norm,
-                      "windows_per_s": steps_since_log * cfg.data.batch_size / elapsed}
-            if cfg.objective.reconstruction_weight > 0:
-                record["reconstruction"] = float(sums[1])
-            if cfg.objective.code_prediction_weight > 0:
-                record["code_prediction"] = float(sums[2])
-                record["codebook_usage"] = usage
-            if metrics is not None:
-                metrics.log(record)
-            tick, steps_since_log = time.perf_counter(), 0
-        if done % run.checkpoint_every == 0 or done == run.steps:
-            _save_checkpoint(checkpoints, done, epoch, loss, objective, optimizer, scheduler,
-                             scaler, cfg, env, sharded)
-    bar.close()
-
-    # -- export -------------------------------------------------------------------------
-    model_dir = out_dir / "model"
-    full_state, _ = gather_training_state(objective, optimizer, sharded)
-    if env.is_main:
-        metrics.close()
-        if start_step == run.steps:  # nothing left to train: report the checkpoint's loss
-            loss = float(CheckpointManager.load(checkpoints.latest()).get("loss", math.nan))
-        final = create_model(cfg.model.name, **cfg.model.overrides)
-        final.load_state_dict({k[len("model."):]: v for k, v in full_state.items()
-                               if k.startswith("model.")})
-        export_pretrained(final, model_dir, preprocessing=preprocessing, summary={
-            "data": data.description, "n_windows": len(data.dataset), "steps": run.steps,
-            "global_batch": cfg.data.batch_size, "world_size": env.world_size,
-            "objective": vars(cfg.objective), "optim": vars(cfg.optim), "final_loss": loss,
-            "config": cfg.to_dict()})
-        plot_loss_curve(out_dir / "metrics.jsonl", out_dir / "loss.png")
-    barrier(env)
-    return TrainResult(out_dir, model_dir, run.steps, loss, start_step)
-
-
-# -- helpers, in the order the loop uses them ----------------------------------------------
+    return _Setup(out_dir, data, preprocessing, objective, wrapped, sharded, optimizer, scheduler,
+                scaler, checkpoints, start_step, sampler, iter(loader))
 
 
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _load_tokenizer(path: str | None, weight: float):
-    if weight <= 0:
-        return None
-    if not path:
-        return None  # build_objective explains what is missing
-    from neurofm.tokenizer.model import NeuralTokenizer
-
-    return NeuralTokenizer.from_pretrained(path)
 
 
 def _parameter_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -297,17 +258,42 @@ def _resume(checkpoints: CheckpointManager, policy: str, objective, optimizer, s
     return int(state["step"])
 
 
+# -- the step, in the order the loop uses them ------------------------------------------------
+
+
 def _to_device(batch: dict, device: torch.device) -> dict:
     return {**batch, "x": batch["x"].to(device), "sensors": batch["sensors"].to(device),
             "patch_valid": batch["patch_valid"].to(device)}
 
 
-def _global_token_counts(masks, reals, env: DistEnv) -> TokenCounts:
-    """Masked and visible real tokens of the global batch (all micro-batches, all ranks)."""
+def _mask(objective: PretrainingObjective, micro: list[dict], seed: int, epoch: int,
+          env: DistEnv) -> tuple[list[torch.Tensor], list[torch.Tensor], TokenCounts]:
+    """The objective's masks ``[B, C, N]`` of each micro-batch, their real tokens, and the token
+    counts of the global batch (all micro-batches, all ranks)."""
+    masks = [objective.masking(b["sensors"].chan_mask, b["patch_valid"], b["index"].tolist(),
+                               seed=seed, epoch=epoch) for b in micro]
+    reals = [real_tokens(b["sensors"].chan_mask, b["patch_valid"]) for b in micro]
     masked = sum(int(m.sum()) for m in masks)
     visible = sum(int(r.sum()) for r in reals) - masked
     totals = all_reduce_sum(torch.tensor([masked, visible], dtype=torch.float64), env)
-    return TokenCounts(masked=float(totals[0]), visible=float(totals[1]))
+    return masks, reals, TokenCounts(masked=float(totals[0]), visible=float(totals[1]))
+
+
+def _add_logs(total: dict[str, dict[str, torch.Tensor]],
+              logs: dict[str, dict[str, torch.Tensor]]) -> None:
+    """Add one micro-batch's term logs to ``total`` (on the CPU; floats in float64)."""
+    for term, values in logs.items():
+        into = total.setdefault(term, {})
+        for key, value in values.items():
+            value = value.cpu()
+            value = value.double() if value.is_floating_point() else value
+            into[key] = into[key] + value if key in into else value
+
+
+def _all_reduce_logs(logs: dict[str, dict[str, torch.Tensor]], env: DistEnv) -> dict:
+    """Sum the term logs over ranks (every rank holds the same keys in the same order)."""
+    return {term: {key: all_reduce_sum(value, env) for key, value in values.items()}
+            for term, values in logs.items()}
 
 
 def _stop_on_nonfinite(loss: float, step: int, epoch: int, micro: list[dict],
@@ -325,23 +311,62 @@ def _stop_on_nonfinite(loss: float, step: int, epoch: int, micro: list[dict],
         "(neurofm corpus stats), or lower optim.lr / use run.precision=fp32.")
 
 
-def _save_checkpoint(checkpoints: CheckpointManager, step: int, epoch: int, loss: float,
-                     objective, optimizer, scheduler, scaler, cfg: PretrainConfig, env: DistEnv,
-                     sharded: bool) -> None:
-    model_state, optim_state = gather_training_state(objective, optimizer, sharded)
+def _optimizer_step(setup: _Setup, grad_clip: float) -> tuple[float, float]:
+    """Clip, step AdamW and the schedule; returns the gradient norm and the step's lr."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(setup.objective.parameters(),
+                                               grad_clip if grad_clip > 0 else math.inf)
+    grad_norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor")
+                      else grad_norm)
+    lr = setup.optimizer.param_groups[0]["lr"]
+    setup.scaler.step(setup.optimizer)
+    setup.scaler.update()
+    setup.scheduler.step()
+    return grad_norm, lr
+
+
+def _save_checkpoint(setup: _Setup, step: int, epoch: int, loss: float, cfg: PretrainConfig,
+                     env: DistEnv) -> None:
+    model_state, optim_state = gather_training_state(setup.objective, setup.optimizer,
+                                                     setup.sharded)
     rng = all_gather_objects(capture_rng_state(), env)
     error = None
     if env.is_main:
         state = {"step": step, "loss": loss, "objective": model_state, "optimizer": optim_state,
-                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rng,
-                 "world_size": env.world_size,
+                 "scheduler": setup.scheduler.state_dict(), "scaler": setup.scaler.state_dict(),
+                 "rng": rng, "world_size": env.world_size,
                  "data_position": {"step": step, "epoch": epoch, "seed": cfg.run.seed,
                                    "global_batch": cfg.data.batch_size},
                  "config": cfg.to_dict()}
         try:
-            checkpoints.save(state, step)
+            setup.checkpoints.save(state, step)
         except OSError as err:
             error = str(err)
     errors = [e for e in all_gather_objects(error, env) if e]
     if errors:
         raise OSError(errors[0])
+
+
+# -- the end: export ------------------------------------------------------------------------
+
+
+def _export(setup: _Setup, loss: float, cfg: PretrainConfig, env: DistEnv) -> TrainResult:
+    """Write ``model/`` (backbone + model card) and ``loss.png`` on rank 0."""
+    run = cfg.run
+    model_dir = setup.out_dir / "model"
+    full_state, _ = gather_training_state(setup.objective, setup.optimizer, setup.sharded)
+    if env.is_main:
+        if setup.start_step == run.steps:  # nothing left to train: report the checkpoint's loss
+            loss = float(CheckpointManager.load(setup.checkpoints.latest()).get("loss", math.nan))
+        final = create_model(cfg.model.name, **cfg.model.overrides)
+        final.load_state_dict({k[len("model."):]: v for k, v in full_state.items()
+                               if k.startswith("model.")})
+        export_pretrained(final, model_dir, preprocessing=setup.preprocessing, summary={
+            "data": setup.data.description, "n_windows": len(setup.data.dataset),
+            "steps": run.steps, "global_batch": cfg.data.batch_size,
+            "world_size": env.world_size, "objective": cfg.to_dict()["objective"],
+            "objective_description": setup.objective.describe(), "optim": vars(cfg.optim),
+            "final_loss": loss, "config": cfg.to_dict()})
+        plot_loss_curve(setup.out_dir / "metrics.jsonl", setup.out_dir / "loss.png",
+                        terms=setup.objective.term_names)
+    barrier(env)
+    return TrainResult(setup.out_dir, model_dir, run.steps, loss, setup.start_step)

@@ -8,6 +8,7 @@ never holds two records of one step.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -64,8 +65,10 @@ def read_metrics(path: str | Path) -> list[dict]:
     return records
 
 
-def plot_loss_curve(metrics_path: str | Path, png_path: str | Path) -> Path | None:
-    """Plot loss (log scale) and learning rate against step; None when there is nothing to plot."""
+def plot_loss_curve(metrics_path: str | Path, png_path: str | Path,
+                    terms: Sequence[str] = ()) -> Path | None:
+    """Plot the loss (log scale), the ``terms`` logged beside it, and the learning rate against
+    step; None when there is nothing to plot."""
     records = [r for r in read_metrics(metrics_path) if "loss" in r]
     if not records:
         return None
@@ -78,8 +81,8 @@ def plot_loss_curve(metrics_path: str | Path, png_path: str | Path) -> Path | No
     fig, (ax_loss, ax_lr) = plt.subplots(2, 1, figsize=(7, 5), sharex=True,
                                          gridspec_kw={"height_ratios": [3, 1]})
     ax_loss.plot(steps, [r["loss"] for r in records], label="total")
-    for term in ("reconstruction", "code_prediction"):
-        if term in records[0] and len(records[0]) > 0:
+    for term in terms:
+        if term in records[0]:
             ax_loss.plot(steps, [r.get(term) for r in records], label=term, alpha=0.7)
     ax_loss.set_yscale("log")
     ax_loss.set_ylabel("loss")
