@@ -32,6 +32,7 @@ from neurofm.eval.metrics import METRICS, chance_level, task_kind
 from neurofm.eval.probe import fit_probe
 from neurofm.eval.protocols import SUBJECT_LEVEL, make_folds
 from neurofm.eval.training import TrainConfig
+from neurofm.models.pretrained import legacy_preprocessing
 
 
 @dataclass
@@ -209,7 +210,7 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
 
     model0, model_kind = load_model(settings.model, settings.model_overrides, seed=0)
     arch = model0.model_name or type(model0).__name__
-    pp = resolve_preprocessing(model0.preprocessing, settings.preprocessing)
+    pp = resolve_preprocessing(legacy_preprocessing(model0.preprocessing), settings.preprocessing)
     inputs = prepare_trials(trials.X, trials.sfreq, trials.sensors, pp)
 
     folds_by_seed = {s: make_folds(settings.protocol, y=y, subjects=subjects, split=trials.split,

@@ -112,6 +112,7 @@ def _load_tokenizer(directory: Path, config: dict, map_location):
     tokenizer = NeuralTokenizer(TokenizerConfig.from_dict(
         {k: v for k, v in values.items() if k in known}))
     state = load_file(str(directory / WEIGHTS_NAME), device=str(map_location))
+    state = tokenizer.upgrade_state_dict(state, int(config.get("format_version", 1)))
     result = tokenizer.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(f"{directory / WEIGHTS_NAME} does not match the tokenizer in "

@@ -48,12 +48,28 @@ def save_pretrained(model: BrainEncoder, directory, preprocessing: dict | None =
         "architecture": model.model_name,
         "hyperparameters": model.config,
         "neurofm_version": __version__,
-        "preprocessing": {**model.preprocessing, **(preprocessing or {})},
+        "preprocessing": {**legacy_preprocessing(model.preprocessing), **(preprocessing or {})},
     }
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
     return directory
+
+
+def legacy_preprocessing(preprocessing) -> dict:
+    """A model's preprocessing as the dict of neurofm 0.1.0's key names (``patch_size``,
+    ``notch``...), which this writer and the code that reads models' dicts use.
+
+    ``preprocessing`` is a ``PreprocessSpec`` (what ``create_model`` sets), a dict (what
+    :func:`from_pretrained` reads) or None.
+    """
+    if preprocessing is None or isinstance(preprocessing, dict):
+        return dict(preprocessing or {})
+    spec = preprocessing
+    return {"sfreq": spec.sfreq, "patch_size": spec.patch_samples,
+            "patch_seconds": spec.patch_seconds, "l_freq": spec.l_freq, "h_freq": spec.h_freq,
+            "notch": spec.line_freq, "kinds": list(spec.kinds), "scales": dict(spec.scales),
+            "window_samples": spec.window_samples}
 
 
 def read_config(directory) -> dict:
@@ -100,7 +116,7 @@ def from_pretrained(directory, map_location="cpu") -> BrainEncoder:
         )
         hyper = {k: v for k, v in hyper.items() if k in accepted}
     model = create_model(config["architecture"], **hyper)
-    model.preprocessing = dict(config.get("preprocessing", model.preprocessing))
+    model.preprocessing = legacy_preprocessing(config.get("preprocessing", model.preprocessing))
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
         raise FileNotFoundError(f"No {WEIGHTS_NAME} in {directory}; the directory is incomplete.")
@@ -111,6 +127,7 @@ def from_pretrained(directory, map_location="cpu") -> BrainEncoder:
             f"{weights} could not be read ({err}); the file is corrupted or "
             "truncated -- download or save it again."
         ) from None
+    state = model.upgrade_state_dict(state, int(config.get("format_version", 1)))
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(

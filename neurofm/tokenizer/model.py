@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from neurofm.nn import rename_keys
 from neurofm.sensors import SensorBatch
 from neurofm.tokenizer.blocks import TokenMixingBlock
 from neurofm.tokenizer.patch_embed import PatchEmbedding
@@ -34,6 +35,8 @@ MODEL_TYPE = "neurofm_tokenizer"
 TARGETS = ("spectrum", "raw")
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+#: Format 1 (neurofm 0.1.0) -> 2: the feed-forward layers became :class:`neurofm.nn.FeedForward`.
+FEED_FORWARD_RENAMES = ((r"\.ffn\.0\.", ".ffn.linear1."), (r"\.ffn\.3\.", ".ffn.linear2."))
 
 
 @dataclass
@@ -332,6 +335,16 @@ class NeuralTokenizer(nn.Module):
                              "collated with these windows.")
 
     # -- persistence ------------------------------------------------------------------------
+    def upgrade_state_dict(self, state: dict, format_version: int) -> dict:
+        """Rename the keys of weights written in ``format_version`` to this version's names.
+
+        Format 1 (neurofm 0.1.0) -> 2: ``*.ffn.0.*`` / ``*.ffn.3.*`` -> ``*.ffn.linear1.*`` /
+        ``*.ffn.linear2.*`` (one :class:`~neurofm.nn.FeedForward` for tokenizer and backbones).
+        """
+        if format_version >= 2:
+            return state
+        return rename_keys(state, FEED_FORWARD_RENAMES)
+
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created)."""
         from safetensors.torch import save_file
@@ -362,6 +375,8 @@ class NeuralTokenizer(nn.Module):
         if model_type != MODEL_TYPE:
             raise ValueError(f"{config_path} describes model_type={model_type!r}, not a "
                              f"{MODEL_TYPE!r}; load it with the matching class.")
+        version = values.pop("format_version", 1)
         model = cls(TokenizerConfig.from_dict(values))
-        model.load_state_dict(load_file(str(weights_path), device=map_location))
+        state = model.upgrade_state_dict(load_file(str(weights_path), device=map_location), version)
+        model.load_state_dict(state)
         return model.eval()

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from neurofm.nn import upgrade_nested_state
 from neurofm.objectives import TokenCounts, batch_patch_mask, build_objective, real_tokens
 from neurofm.progress import progress_bar
 from neurofm.train.checkpoint import (
@@ -110,7 +111,8 @@ def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> Trai
                                   is_main=env.is_main, wait=partial(barrier, env))
     model = create_model(cfg.model.name, **cfg.model.overrides)
     preprocessing = {**data.preprocessing, "patch_size": int(data.dataset[0]["x"].shape[-1])}
-    check_preprocessing(preprocessing, {**model.preprocessing, "patch_size": model.patch_size},
+    check_preprocessing(preprocessing, {"sfreq": model.preprocessing.sfreq,
+                                        "patch_size": model.patch_size},
                         data_name=data.description, model_name=cfg.model.name)
     objective = build_objective(
         model, reconstruction_weight=cfg.objective.reconstruction_weight,
@@ -283,7 +285,9 @@ def _resume(checkpoints: CheckpointManager, policy: str, objective, optimizer, s
                          f"{latest.name}); set run.resume=auto to continue it, or choose "
                          "another run.out_dir.")
     state = CheckpointManager.load(latest)
-    load_training_state(objective, optimizer, state["objective"], state["optimizer"], sharded)
+    objective_state = upgrade_nested_state(objective, state["objective"],
+                                           int(state.get("format_version", 1)))
+    load_training_state(objective, optimizer, objective_state, state["optimizer"], sharded)
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
     if state["world_size"] == env.world_size:
