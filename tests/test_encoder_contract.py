@@ -164,6 +164,9 @@ def test_bad_inputs_raise_clear_errors(case):
         model(x, sensors, patch_valid=torch.ones(1, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="patch_mask"):
         model(x, sensors, patch_mask=torch.zeros(1, 3, 5, dtype=torch.bool))
+    if model.stem.channel_embedding is None:
+        with pytest.raises(ValueError, match="channel_ids are read only by"):
+            model(x, sensors, channel_ids=torch.arange(3))
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -6,9 +6,9 @@
 every backbone uses it (also with CBraMod's or LaBraM's patch embedding, or a frozen tokenizer's
 codes); :class:`NeuralTokenizer` adds an encoder, a :class:`VectorQuantizer` (codes
 ``[B, C, N, L]``) and a decoder that reconstructs each patch's Fourier amplitude and phase.
-Only ``nn.Module`` s live here (this package imports nothing from ``neurofm.models``); training
-and CLI jobs: :mod:`neurofm.tokenizer.train`, :mod:`neurofm.tokenizer.pipeline`. See
-``docs/tokenizer.md``.
+The network parts import nothing from ``neurofm.models`` (the backbones build on them); shared
+attention and feed-forward layers come from :mod:`neurofm.nn`. Training and CLI jobs:
+:mod:`neurofm.tokenizer.train`, :mod:`neurofm.tokenizer.pipeline`. See ``docs/tokenizer.md``.
 """
 
 import warnings

@@ -189,6 +189,9 @@ class SensorTokenizer(nn.Module):
             raise ValueError(f"x has {n} patches but this model knows at most "
                              f"{self.temporal_embedding.num_embeddings} (max_patches); cut the "
                              "recording into shorter windows.")
+        if channel_ids is not None and self.channel_embedding is None:
+            raise ValueError("channel_ids are read only by models that look channels up by name "
+                             "(labram_base); this model tells channels apart by their sensors.")
         channels = None
         if self.channel_embedding is not None:
             channels = self.channel_embedding(b, c, channel_ids)[:, :, None, :]
