@@ -84,11 +84,11 @@ class EncoderWithHead(nn.Module):
 def _declared_blocks(backbone: nn.Module) -> tuple[str, nn.ModuleList]:
     """The repeated blocks the backbone declares (``BrainEncoder.blocks``) and their name."""
     blocks = getattr(backbone, "blocks", None)
-    if not isinstance(blocks, nn.ModuleList):
+    names = [n for n, m in backbone.named_modules() if m is blocks and isinstance(m, nn.ModuleList)]
+    if not names:
         raise ValueError(f"{type(backbone).__name__} declares no blocks (a `blocks` ModuleList); "
                          "use --freeze none or backbone.")
-    name = next(n for n, m in backbone.named_modules() if m is blocks)
-    return name, blocks
+    return names[0], blocks
 
 
 def apply_freeze(model: EncoderWithHead, spec: str) -> list[str]:

@@ -78,7 +78,6 @@ def warn_about_version(config: dict, path) -> None:
 
 
 def _load_model(directory: Path, config: dict, map_location):
-    import neurofm.models.labram
     from neurofm.models.pretrained import from_pretrained as load_local
     from neurofm.models.registry import list_models
 
