@@ -157,3 +157,13 @@ def test_upgrade_nested_state_hands_each_prefix_to_its_outermost_upgrader():
     state = {"model.a": 1, "model.nested.b": 2, "head.weight": 3, "tokenizer.c": 4}
     assert upgrade_nested_state(outer, state, 1) == {
         "model.a.m1": 1, "model.nested.b.m1": 2, "head.weight": 3, "tokenizer.c.t1": 4}
+
+
+def test_old_tokenizer_names_still_work_with_a_deprecation_warning():
+    import neurofm.tokenizer
+
+    for name, moved in (("FeedForward", FeedForward), ("MaskedAttention", MaskedAttention)):
+        with pytest.warns(DeprecationWarning, match=f"neurofm.nn.{name}"):
+            assert getattr(neurofm.tokenizer, name) is moved
+    with pytest.raises(AttributeError):
+        neurofm.tokenizer.NoSuchThing  # noqa: B018

@@ -1,12 +1,13 @@
 """LaBraM's encoder (Jiang et al., ICLR 2024), reproducing braindecode's ``Labram`` forward pass.
 
 LaBraM embeds every 1-s patch with a three-layer temporal convolution, adds a learned embedding of
-the channel *by name* (a table of 128 electrode names, row 0 being the [CLS] token) and of the patch
-index, and runs a ViT-style transformer (LayerNorm on queries and keys, layer scale) over the
-[CLS] token plus all ``C x N`` patch tokens. :class:`LabramEncoder` has the same parameters, so
-published weights load through :mod:`neurofm.hub.convert_labram`: its stem
-(:class:`~neurofm.tokenizer.SensorTokenizer`) holds the convolution, the channel-name table and
-the patch-index embedding, its trunk (:class:`LabramTrunk`) the [CLS] token and the blocks.
+the channel *by name* (a table of 128 electrode names) and of the patch index, and runs a ViT-style
+transformer (LayerNorm on queries and keys, layer scale) over the [CLS] token plus all ``C x N``
+patch tokens. :class:`LabramEncoder` has the same parameters, so published weights load through
+:mod:`neurofm.hub.convert_labram`: its stem (:class:`~neurofm.tokenizer.SensorTokenizer`) holds
+the convolution, the channel-name table and the patch-index embedding, its trunk
+(:class:`LabramTrunk`) the [CLS] token, its position (row 0 of LaBraM's position table) and the
+blocks.
 
 Channel handling is the documented exception to neurofm's order-free sensor encoding: the model
 looks each channel up in :data:`LABRAM_CHANNELS` by name. :func:`labram_channel_ids` matches names
@@ -33,7 +34,8 @@ from neurofm.nn import DropPath, FeedForward, attend, drop_path_rates, rename_ke
 from neurofm.sensors import SensorBatch
 from neurofm.tokenizer.stem import SensorTokenizer
 
-#: LaBraM's channel table, in the order of the rows of its position embedding (row 0 = [CLS]).
+#: LaBraM's channel table, in the order of the rows of ``stem.channel_embedding`` (LaBraM's
+#: position embedding without its [CLS] row 0).
 LABRAM_CHANNELS: tuple[str, ...] = (
     "FP1", "FPZ", "FP2", "AF9", "AF7", "AF5", "AF3", "AF1", "AFZ", "AF2", "AF4", "AF6", "AF8",
     "AF10", "F9", "F7", "F5", "F3", "F1", "FZ", "F2", "F4", "F6", "F8", "F10", "FT9", "FT7", "FC5",
