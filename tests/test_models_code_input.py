@@ -187,3 +187,14 @@ def test_bad_code_input_settings_raise_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json"):
         create_model("criss_cross_small", **tiny, patch_input="codes",
                      tokenizer=str(tmp_path / "missing"))
+
+def test_the_tokenizers_recorded_preprocessing_is_merged_into_the_models():
+    torch.manual_seed(0)
+    cfg = tokenizer_config("small", patch_size=P, dim=16, n_heads=2, code_dim=8, codebook_size=16,
+                           preprocessing={"l_freq": 1.0, "h_freq": 40.0, "notch": 50.0,
+                                          "patch_size": P, "window_seconds": 5.0})
+    model = create_model("criss_cross_small", **TINY["criss_cross_small"], patch_input="codes",
+                         tokenizer=NeuralTokenizer(cfg))
+    spec = model.preprocessing
+    assert (spec.sfreq, spec.patch_samples, spec.window_samples) == (200.0, P, 1000)
+    assert (spec.l_freq, spec.h_freq, spec.line_freq) == (1.0, 40.0, 50.0)
