@@ -56,13 +56,14 @@ def main(argv=None) -> int:
     from neurofm.eval.probe import fit_probe
     from neurofm.eval.protocols import make_folds
     from neurofm.eval.run import encode_labels, load_model
+    from neurofm.data.spec import legacy_preprocessing
 
     trials = load_dataset(args.data)
     y, _ = encode_labels(trials)
     subjects = np.asarray(trials.subject).astype(str)
     model, kind = load_model(args.model, {}, seed=0)
     inputs = prepare_trials(trials.X, trials.sfreq, trials.sensors,
-                            resolve_preprocessing(model.preprocessing, {}))
+                            resolve_preprocessing(legacy_preprocessing(model.preprocessing), {}))
     folds = make_folds(args.protocol, y=y, subjects=subjects, split=trials.split, seed=0,
                        n_folds=3)
 

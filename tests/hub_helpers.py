@@ -6,8 +6,7 @@ from pathlib import Path
 
 import torch
 
-import neurofm.models.labram  # noqa: F401 -- registers labram_base
-from neurofm.models.registry import create_model, model_spec
+from neurofm.models import create_model, model_spec
 from neurofm.sensors import SensorBatch
 
 #: Small overrides per registered configuration (seconds on a laptop CPU).
@@ -65,7 +64,7 @@ def outputs(model, x, sensors) -> dict:
         model.set_channel_names(LABRAM_NAMES[: x.shape[1]])
     with torch.no_grad():
         out = {"features": model(x, sensors), "embed": model.embed(x, sensors)}
-        if hasattr(model, "reconstruct"):
+        if model.reconstruction_head is not None:
             out["reconstruct"] = model.reconstruct(x, sensors)
         if getattr(model, "head", None) is not None:
             out["classify"] = model.classify(x, sensors)
@@ -91,8 +90,9 @@ def add_to_hub_cache(cache_dir, repo_id: str, model_dir, commit: str, refs=("mai
 
 def cbramod_published_state(model) -> dict:
     """``model``'s (a ``cbramod_base``) weights under CBraMod's published key names."""
-    prefixes = {"position.conv.": "patch_embedding.positional_encoding.0.",
-                "patch_embed.": "patch_embedding.", "reconstruction_head.proj.": "proj_out.0."}
+    prefixes = {"stem.position.conv.": "patch_embedding.positional_encoding.0.",
+                "stem.patch_embed.": "patch_embedding.", "reconstruction_head.proj.": "proj_out.0.",
+                "trunk.blocks.": "encoder.layers."}
     state = {}
     for key, value in model.state_dict().items():
         new = key
@@ -102,5 +102,5 @@ def cbramod_published_state(model) -> dict:
                 break
         new = (new.replace("spatial_attn", "self_attn_s").replace("temporal_attn", "self_attn_t")
                .replace("ffn.linear", "linear"))
-        state["encoder." + new if new.startswith("layers.") else new] = value
+        state[new] = value
     return state

@@ -73,8 +73,8 @@ def test_freeze_modes_select_trainable_parameters():
     model.train()
     assert not model.backbone.training and model.head.training
     partial = apply_freeze(model, "partial:1")
-    assert partial and all(not n.startswith("layers.0.") for n in partial)
-    assert any(n.startswith("layers.1.") for n in partial)
+    assert partial and all(not n.startswith("trunk.blocks.0.") for n in partial)
+    assert any(n.startswith("trunk.blocks.1.") for n in partial)
     assert len(apply_freeze(model, "none")) == len(list(model.backbone.parameters()))
     with pytest.raises(ValueError, match="between 1 and 2"):
         apply_freeze(model, "partial:5")

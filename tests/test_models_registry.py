@@ -1,20 +1,26 @@
 """Registry, save/load round trip, heads, and CBraMod compatibility of ``cbramod_base``."""
 
 import json
+import subprocess
+import sys
 import warnings
 
 import pytest
 import torch
 
 from neurofm import from_pretrained
+from neurofm.data.spec import PreprocessSpec
 from neurofm.models import (
     AttentionPool,
     ClassificationHead,
+    CrissCrossTransformer,
     convert_cbramod_state_dict,
     create_model,
     list_models,
     masked_mean_pool,
+    register_model,
 )
+from neurofm.models.criss_cross import criss_cross_small
 from neurofm.sensors import SensorBatch
 
 TINY = {
@@ -69,6 +75,53 @@ def test_registry_lists_the_five_configs_and_rejects_unknown_names():
         create_model("mamba_small", n_layers=3)
 
 
+def test_a_fresh_process_lists_every_model_file():
+    code = "from neurofm.models import list_models; print(','.join(list_models()))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert set(done.stdout.strip().split(",")) >= {*TINY, "labram_base"}
+
+
+def test_details_hold_class_defaults_description_and_sampling_rate():
+    spec = list_models(details=True)["criss_cross_small"]
+    assert spec.cls is CrissCrossTransformer and spec.sfreq == 200.0
+    assert spec.defaults["dim"] == 128 and spec.defaults["depth"] == 6
+    assert spec.description.startswith("Criss-cross transformer")
+    config = create_model("criss_cross_small", depth=1).config
+    assert config["depth"] == 1
+    assert all(config[k] == v for k, v in spec.defaults.items() if k != "depth")
+
+
+def test_the_registered_function_builds_the_model():
+    model = criss_cross_small(depth=1, dim=32, n_heads=4, ffn_dim=64)
+    assert isinstance(model, CrissCrossTransformer) and model.model_name == "criss_cross_small"
+    assert model.config["depth"] == 1 and model.config["ffn_dim"] == 64
+    assert criss_cross_small.__doc__.startswith("Criss-cross transformer")
+
+
+def test_create_model_records_a_typed_preprocessing_spec():
+    model = create_model("criss_cross_small", patch_size=20, depth=1)
+    assert model.preprocessing == PreprocessSpec(sfreq=200.0, patch_samples=20)
+    rebuilt = create_model("criss_cross_small", **model.config)
+    assert rebuilt.config == model.config
+
+
+def test_register_model_refuses_bad_registrations():
+    with pytest.raises(TypeError, match="not a BrainEncoder subclass"):
+        register_model(torch.nn.Linear)
+    with pytest.raises(ValueError, match="already registered"):
+        @register_model(CrissCrossTransformer)
+        def criss_cross_small():
+            """Twice."""
+            return {}
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        @register_model(CrissCrossTransformer)
+        def criss_cross_typo():
+            """A typo in the defaults."""
+            return {"n_layers": 3}
+    assert "criss_cross_typo" not in list_models()
+
+
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_registry_and_save_load_round_trip(name, tmp_path):
     torch.manual_seed(0)
@@ -79,7 +132,7 @@ def test_registry_and_save_load_round_trip(name, tmp_path):
     model.save_pretrained(tmp_path / "m", preprocessing={"l_freq": 0.3, "h_freq": 75.0})
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["architecture"] == name
-    assert config["preprocessing"]["patch_size"] == p and config["preprocessing"]["h_freq"] == 75.0
+    assert config["preprocessing"]["patch_samples"] == p and config["preprocessing"]["h_freq"] == 75.0
     assert "neurofm_version" in config
     loaded = from_pretrained(tmp_path / "m")
     assert loaded.config == model.config
@@ -135,8 +188,8 @@ def test_cbramod_base_holds_exactly_cbramods_state_dict_values():
     model = create_model("cbramod_base")
     state = model.state_dict()
     assert sum(v.numel() for v in state.values()) == 4_924_000
-    assert state["patch_embed.mask_encoding"].shape == (200,)
-    assert not model.patch_embed.mask_encoding.requires_grad
+    assert state["stem.patch_embed.mask_encoding"].shape == (200,)
+    assert not model.stem.patch_embed.mask_encoding.requires_grad
     assert state["reconstruction_head.proj.weight"].shape == (200, 200)
 
 

@@ -132,3 +132,18 @@ class PreprocessSpec:
                 continue
             lines.append(f"{f.name}: {mine!r} vs {theirs!r}")
         return lines
+
+
+def legacy_preprocessing(preprocessing) -> dict:
+    """A model's preprocessing as the dict of neurofm 0.1.0's key names (``patch_size``,
+    ``notch``...), for the code that still reads that dict (transitional).
+
+    ``preprocessing`` is a :class:`PreprocessSpec`, a dict or None.
+    """
+    if preprocessing is None or isinstance(preprocessing, dict):
+        return dict(preprocessing or {})
+    spec = preprocessing
+    return {"sfreq": spec.sfreq, "patch_size": spec.patch_samples,
+            "patch_seconds": spec.patch_seconds, "l_freq": spec.l_freq, "h_freq": spec.h_freq,
+            "notch": spec.line_freq, "kinds": list(spec.kinds), "scales": dict(spec.scales),
+            "window_samples": spec.window_samples}

@@ -1,10 +1,11 @@
 """Fine-tuning a backbone with a new head: full, head-only or the last N blocks.
 
 ``--freeze none`` trains everything; ``backbone`` trains only the head (a linear probe trained by
-gradient descent, with attention pooling when asked); ``partial:N`` trains the last ``N`` blocks of
-the backbone plus everything registered after them (final norm) and the head. Backbone and head
-have separate learning rates (:class:`~neurofm.eval.training.FinetuneConfig`). Early stopping uses a
-validation split taken from the fold's training subjects only.
+gradient descent, with attention pooling when asked); ``partial:N`` trains the last ``N`` of the
+blocks the backbone declares (``BrainEncoder.blocks``) plus everything registered after them
+(final norm) and the head. Backbone and head have separate learning rates
+(:class:`~neurofm.eval.training.FinetuneConfig`). Early stopping uses a validation split taken from
+the fold's training subjects only.
 """
 
 from __future__ import annotations
@@ -80,13 +81,14 @@ class EncoderWithHead(nn.Module):
         return self.head(feats, self.backbone.output_channel_mask(x, sensors), patch_valid)
 
 
-def _block_list(backbone: nn.Module) -> tuple[str, nn.ModuleList]:
-    """The backbone's longest ``nn.ModuleList`` (its stack of blocks) and its name."""
-    lists = [(name, m) for name, m in backbone.named_modules() if isinstance(m, nn.ModuleList)]
-    if not lists:
-        raise ValueError(f"{type(backbone).__name__} has no list of blocks; use --freeze none "
-                         "or backbone.")
-    return max(lists, key=lambda item: len(item[1]))
+def _declared_blocks(backbone: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The repeated blocks the backbone declares (``BrainEncoder.blocks``) and their name."""
+    blocks = getattr(backbone, "blocks", None)
+    names = [n for n, m in backbone.named_modules() if m is blocks and isinstance(m, nn.ModuleList)]
+    if not names:
+        raise ValueError(f"{type(backbone).__name__} declares no blocks (a `blocks` ModuleList); "
+                         "use --freeze none or backbone.")
+    return names[0], blocks
 
 
 def apply_freeze(model: EncoderWithHead, spec: str) -> list[str]:
@@ -107,7 +109,7 @@ def apply_freeze(model: EncoderWithHead, spec: str) -> list[str]:
             n_blocks = int(spec.split(":", 1)[1])
         except ValueError:
             raise ValueError(f"--freeze {spec!r}: expected partial:N with an integer N.") from None
-        name, blocks = _block_list(backbone)
+        name, blocks = _declared_blocks(backbone)
         if not 1 <= n_blocks <= len(blocks):
             raise ValueError(f"--freeze partial:{n_blocks}: the backbone has {len(blocks)} blocks "
                              f"({name}); choose N between 1 and {len(blocks)}.")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from neurofm._version import __version__
+from neurofm.data.spec import legacy_preprocessing
 from neurofm.eval import baselines as bl
 from neurofm.eval import report
 from neurofm.eval.embeddings import extract_embeddings
@@ -209,7 +210,7 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
 
     model0, model_kind = load_model(settings.model, settings.model_overrides, seed=0)
     arch = model0.model_name or type(model0).__name__
-    pp = resolve_preprocessing(model0.preprocessing, settings.preprocessing)
+    pp = resolve_preprocessing(legacy_preprocessing(model0.preprocessing), settings.preprocessing)
     inputs = prepare_trials(trials.X, trials.sfreq, trials.sensors, pp)
 
     folds_by_seed = {s: make_folds(settings.protocol, y=y, subjects=subjects, split=trials.split,

@@ -41,13 +41,13 @@ CBRAMOD_CARD = {
 
 def _infer_hyperparameters(state: dict) -> dict:
     """``create_model("cbramod_base", ...)`` overrides that fit the converted weights' shapes."""
-    layers = {int(m.group(1)) for k in state if (m := re.match(r"layers\.(\d+)\.", k))}
-    if not layers or "patch_embed.mask_encoding" not in state:
+    layers = {int(m.group(1)) for k in state if (m := re.match(r"trunk\.blocks\.(\d+)\.", k))}
+    if not layers or "stem.patch_embed.mask_encoding" not in state:
         raise ValueError("The checkpoint has no CBraMod encoder layers or patch embedding; is it "
                          "a CBraMod checkpoint?")
     return {"depth": max(layers) + 1,
-            "ffn_dim": int(state["layers.0.ffn.linear1.weight"].shape[0]),
-            "patch_size": int(state["patch_embed.mask_encoding"].shape[0])}
+            "ffn_dim": int(state["trunk.blocks.0.ffn.linear1.weight"].shape[0]),
+            "patch_size": int(state["stem.patch_embed.mask_encoding"].shape[0])}
 
 
 def convert_cbramod(src, out_dir=None, *, n_heads: int = 8):

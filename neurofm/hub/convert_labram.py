@@ -5,9 +5,11 @@ saved by braindecode: keys ``patch_embed.temporal_conv.*``, ``position_embedding
 ``temporal_embedding``, ``blocks.N.{norm1,attn,norm2,mlp,gamma_1,gamma_2}``, ``norm``/``fc_norm``,
 ``final_layer``), and the LaBraM repository's own names (``pos_embed``, ``time_embed``,
 ``patch_embed.conv1``, ``mlp.fc1/fc2``, ``head``; a ``student.`` prefix and the pretraining-only
-``lm_head``/``mask_token`` in ``labram-base.pth``), which differ only by name. Hyperparameters are
-read off the tensor shapes (width, depth, heads via the query-norm width, MLP ratio, biases,
-layer scale, temporal-embedding rows, pooling, classifier size).
+``lm_head``/``mask_token`` in ``labram-base.pth``), which differ only by name. They are renamed to
+neurofm 0.1.0's names, then brought to today's layout by the same upgrade as weights saved by
+0.1.0 (:func:`neurofm.models.labram.upgrade_labram_state`). Hyperparameters are read off the
+tensor shapes (width, depth, heads via the query-norm width, MLP ratio, biases, layer scale,
+temporal-embedding rows, pooling, classifier size).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import re
 
 from neurofm.hub.checkpoints import read_state_dict
+from neurofm.models.labram import upgrade_labram_state
 
 #: Preprocessing LaBraM was pretrained with, as its authors report it.
 LABRAM_PREPROCESSING = {"sfreq": 200.0, "patch_size": 200, "patch_seconds": 1.0, "l_freq": 0.1,
@@ -35,7 +38,7 @@ LABRAM_CARD = {
     "tags": ("labram", "imported"),
 }
 
-#: (pattern, replacement) from the LaBraM repository's / braindecode's names to neurofm's.
+#: (pattern, replacement) from the LaBraM repository's / braindecode's names to neurofm 0.1.0's.
 _RENAMES = (
     (r"^patch_embed\.temporal_conv\.", "patch_embed."),
     (r"^pos_embed$", "position_embedding"),
@@ -58,30 +61,32 @@ def convert_labram_state_dict(state: dict) -> dict:
         for pattern, repl in _RENAMES:
             key = re.sub(pattern, repl, key)
         out[key] = value
-    return out
+    return upgrade_labram_state(out)
 
 
 def _infer_hyperparameters(state: dict, n_heads: int | None, patch_size: int) -> dict:
     """``LabramEncoder`` arguments that fit the converted weights' shapes."""
-    if "cls_token" not in state or "blocks.0.attn.qkv.weight" not in state:
+    block = "trunk.blocks.0."
+    if "trunk.cls_token" not in state or f"{block}attn.qkv.weight" not in state:
         raise ValueError("The checkpoint has no LaBraM cls_token/transformer blocks; is it a "
                          "LaBraM checkpoint?")
-    dim = int(state["cls_token"].shape[-1])
-    depth = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k)))
-    qk_norm = "blocks.0.attn.q_norm.weight" in state
+    dim = int(state["trunk.cls_token"].shape[-1])
+    depth = 1 + max(int(m.group(1)) for k in state
+                    if (m := re.match(r"trunk\.blocks\.(\d+)\.", k)))
+    qk_norm = f"{block}attn.q_norm.weight" in state
     if n_heads is None:
         if not qk_norm:
             raise ValueError("This LaBraM has no query norm, so its number of heads is not in the "
                              "weights; pass n_heads (LaBraM-Base uses 10).")
-        n_heads = dim // int(state["blocks.0.attn.q_norm.weight"].shape[0])
+        n_heads = dim // int(state[f"{block}attn.q_norm.weight"].shape[0])
     hyper = {
         "patch_size": patch_size, "dim": dim, "depth": depth, "n_heads": n_heads,
-        "mlp_ratio": state["blocks.0.mlp.0.weight"].shape[0] / dim,
-        "qkv_bias": "blocks.0.attn.q_bias" in state, "qk_norm": qk_norm,
-        "conv_channels": int(state["patch_embed.conv1.weight"].shape[0]),
-        "init_values": 0.1 if "blocks.0.gamma_1" in state else 0.0,
-        "max_patches": int(state["temporal_embedding"].shape[1]),
-        "pooling": "mean" if "fc_norm.weight" in state else "cls",
+        "mlp_ratio": state[f"{block}mlp.linear1.weight"].shape[0] / dim,
+        "qkv_bias": f"{block}attn.q_bias" in state, "qk_norm": qk_norm,
+        "conv_channels": int(state["stem.patch_embed.conv1.weight"].shape[0]),
+        "init_values": 0.1 if f"{block}gamma_1" in state else 0.0,
+        "max_patches": int(state["stem.temporal_embedding.weight"].shape[0]),
+        "pooling": "mean" if "trunk.fc_norm.weight" in state else "cls",
         "n_classes": int(state["head.weight"].shape[0]) if "head.weight" in state else 0}
     return hyper
 
@@ -105,7 +110,6 @@ def convert_labram(src, out_dir=None, *, n_heads: int | None = None, patch_size:
     -------
     :class:`~neurofm.models.labram.LabramEncoder` named ``labram_base``, in eval mode.
     """
-    from neurofm.models.labram import LABRAM_CHANNELS  # noqa: F401 -- registers labram_base
     from neurofm.models.registry import create_model
 
     state, path = read_state_dict(src)

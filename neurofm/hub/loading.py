@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import neurofm.models.labram  # noqa: F401 -- registers labram_base
 from neurofm.model_folder import CONFIG_NAME, folder_kind, load_folder, read_config, resolve_folder
 from neurofm.models import BrainEncoder, create_model, list_models
 from neurofm.tokenizer.model import NeuralTokenizer

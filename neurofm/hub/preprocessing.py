@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 
+from neurofm.data.spec import legacy_preprocessing
+
 
 def expected_preprocessing(config) -> dict:
     """The preprocessing dict of a model, a tokenizer or a ``config.json`` dict.
 
     Returns a dict with at least ``sfreq`` (Hz) and ``patch_size`` (samples) when recorded.
     """
-    if hasattr(config, "preprocessing") and isinstance(config.preprocessing, dict):
-        out = dict(config.preprocessing)  # a BrainEncoder
+    if hasattr(config, "preprocessing") and hasattr(config, "patch_size"):
+        out = legacy_preprocessing(config.preprocessing)  # a BrainEncoder
         if "patch_size" not in out and hasattr(config, "patch_size"):
             out["patch_size"] = int(config.patch_size)
         return out

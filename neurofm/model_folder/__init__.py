@@ -41,7 +41,7 @@ from neurofm.model_folder.mixin import (
     ModelFolderMixin,
     load_folder,
     preprocessing_record,
-    use_model_registry,
+    recorded_as,
 )
 from neurofm.model_folder.remote import HUB_PATTERNS, looks_like_path, resolve_folder, upload_folder
 from neurofm.model_folder.weights import (
@@ -73,12 +73,12 @@ __all__ = [
     "model_card",
     "new_file_mode",
     "preprocessing_record",
+    "recorded_as",
     "read_config",
     "resolve_folder",
     "save_weights",
     "update_model_card",
     "upload_folder",
-    "use_model_registry",
     "warn_about_version",
     "write_atomically",
     "write_config",

@@ -9,30 +9,27 @@ neurofm's layout is ``architecture / hyperparameters / preprocessing``, see
     model = CrissCrossTransformer.from_pretrained("org/my-model", revision="v1")
     model.push_to_hub("org/my-model")
 
-A class inherits it and, unless it is built by name from the model registry (every
-:class:`~neurofm.models.BrainEncoder`), overrides two hooks: ``_folder_config`` (what its
-``config.json`` says) and ``_from_folder_config`` (an untrained instance from that). Loading
+A class inherits it and implements two hooks: ``_folder_config`` (what its ``config.json``
+says) and ``_from_folder_config`` (an untrained instance from that). Loading
 checks the files first, upgrades the state dict of an older folder format with
 ``upgrade_state_dict`` and loads it strictly. A class method called on a subclass refuses a
 folder of another class.
 
-This package sits below ``neurofm.models``: the registry that turns an ``architecture`` name into
-a model is handed over by ``neurofm.models`` when it is imported (:func:`use_model_registry`).
+This package sits below ``neurofm.models``: it knows no architecture. A class says what its
+``config.json`` holds and how an untrained instance is built from it through two hooks,
+``_folder_config`` and ``_from_folder_config`` (``BrainEncoder`` builds registered models by
+name; ``NeuralTokenizer`` builds itself from its configuration).
 """
 
 from __future__ import annotations
 
-import inspect
 import tempfile
-import warnings
 from pathlib import Path
 
-from neurofm._version import __version__
 from neurofm.model_folder.card import CARD_FIELDS, write_model_card
 from neurofm.model_folder.config import (
     CONFIG_NAME,
     FORMAT_VERSION,
-    folder_kind,
     format_version,
     read_config,
     warn_about_version,
@@ -41,29 +38,6 @@ from neurofm.model_folder.config import (
 from neurofm.model_folder.remote import resolve_folder, upload_folder
 from neurofm.model_folder.weights import WEIGHTS_NAME, load_weights, save_weights
 from neurofm.strict import check_keys
-
-#: The model registry (``list_models``, ``model_spec``, ``create_model``); see use_model_registry.
-_REGISTRY: dict = {}
-
-
-def use_model_registry(registry) -> None:
-    """Build registered models (``config.json``'s ``architecture``) through ``registry``.
-
-    Parameters
-    ----------
-    registry : module or object
-        Offers ``list_models()``, ``model_spec(name).cls`` and ``create_model(name, **kwargs)``:
-        :mod:`neurofm.models.registry`, handed over by ``neurofm.models`` when imported.
-    """
-    _REGISTRY["models"] = registry
-
-
-def _model_registry():
-    if "models" not in _REGISTRY:
-        raise RuntimeError("No model registry: import neurofm.models before loading a model "
-                           "folder (it registers the architectures).")
-    return _REGISTRY["models"]
-
 
 def preprocessing_record(recorded, override=None) -> dict:
     """``config.json``'s ``preprocessing``: a model's record with ``override`` over it.
@@ -81,7 +55,7 @@ def preprocessing_record(recorded, override=None) -> dict:
     return {**base, **(override or {})}
 
 
-def _as_recorded(current, recorded: dict, where):
+def recorded_as(current, recorded: dict, where):
     """``recorded`` (a config.json dict) in the type the model holds (a spec, or a dict)."""
     if hasattr(current, "from_dict"):
         return type(current).from_dict(recorded, where=str(where))
@@ -220,46 +194,14 @@ class ModelFolderMixin:
     # -- hooks: what config.json says, and an instance from it ---------------------------------
     def _folder_config(self, preprocessing=None) -> dict:
         """The layout of ``config.json`` (without the version keys) for this model."""
-        name = getattr(self, "model_name", None)
-        if not name:
-            raise ValueError(f"This {type(self).__name__} has no registry name; build it with "
-                             "neurofm.models.create_model(name, ...) so it can be reloaded by "
-                             "name.")
-        return {"architecture": name, "hyperparameters": self.config,
-                "preprocessing": preprocessing_record(self.preprocessing, preprocessing)}
+        raise NotImplementedError(f"{type(self).__name__} does not say what its config.json holds "
+                                  "(implement _folder_config).")
 
     @classmethod
     def _from_folder_config(cls, config: dict, where):
-        """An untrained model of the architecture ``config`` names, built by the registry."""
-        if folder_kind(config, where) == "tokenizer":
-            raise ValueError(f"{where} describes a neurofm tokenizer, not a {cls.__name__}; load "
-                             "it with NeuralTokenizer.from_pretrained or neurofm.from_pretrained.")
-        if "hyperparameters" not in config:
-            raise ValueError(f"{where} lacks 'hyperparameters'; it was not written by neurofm "
-                             "save_pretrained.")
-        registry = _model_registry()
-        name = config["architecture"]
-        if name not in registry.list_models():
-            raise ValueError(f"{where} needs architecture {name!r}, unknown to neurofm "
-                             f"{__version__} (written by {config.get('neurofm_version', '?')}); "
-                             f"upgrade neurofm. Known: {', '.join(registry.list_models())}.")
-        target = registry.model_spec(name).cls
-        if not issubclass(target, cls):  # the folder's content, not an argument's type:
-            raise ValueError(  # noqa: TRY004
-                f"{where} describes {name!r}, a {target.__name__}, not a {cls.__name__}; load it "
-                f"with {target.__name__}.from_pretrained or neurofm.from_pretrained.")
-        accepted = set(inspect.signature(target.__init__).parameters) - {"self"}
-        hyperparameters = dict(config["hyperparameters"])
-        unknown = sorted(set(hyperparameters) - accepted)
-        if unknown:
-            warnings.warn(f"{where} has hyperparameters {unknown} unknown to neurofm "
-                          f"{__version__} (written by {config.get('neurofm_version', '?')}); "
-                          "ignoring them.", UserWarning, stacklevel=4)
-            hyperparameters = {k: v for k, v in hyperparameters.items() if k in accepted}
-        model = registry.create_model(name, **hyperparameters)
-        if "preprocessing" in config:
-            model.preprocessing = _as_recorded(model.preprocessing, config["preprocessing"], where)
-        return model
+        """An untrained instance of the model ``config`` (a ``config.json`` dict) describes."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a config.json "
+                                  "(implement _from_folder_config).")
 
 
 def load_folder(cls, directory, *, source: str | None = None, map_location="cpu"):

@@ -1,21 +1,22 @@
 """Backbones behind one encoder API, built by name (DESIGN.md "Encoder API").
 
-``create_model(name, **overrides)`` builds ``criss_cross_small``, ``criss_cross_base``,
-``cbramod_base``, ``mamba_small`` or ``mamba_base``; every model maps
-``x [B, C, N, P]`` + ``SensorBatch`` to features ``[B, C, N, D]`` (``[B, K, N, D]`` with channel
-unification), pools them with ``embed`` and predicts patches with ``reconstruct``. With
-``patch_input="codes"`` a backbone reads a frozen tokenizer's quantised codes instead of patches.
-Every model saves and loads with ``model.save_pretrained(dir)`` / ``Class.from_pretrained(dir)``
-(:mod:`neurofm.model_folder`); ``neurofm.from_pretrained`` loads any of them.
+Every model is a :class:`BrainEncoder`: the sensor-aware stem
+(:class:`neurofm.tokenizer.SensorTokenizer`) makes tokens, a backbone's trunk maps
+``[B, C, N, D]`` (``[B, K, N, D]`` with channel unification) to features, ``embed`` pools them
+and ``reconstruct`` predicts patches. ``create_model(name, **overrides)`` builds any
+configuration in ``list_models()``: importing this package imports every model file, which
+registers its configurations (``criss_cross_small``, ``criss_cross_base``, ``cbramod_base``,
+``mamba_small``, ``mamba_base``, ``labram_base``). With ``patch_input="codes"`` a backbone reads a
+frozen tokenizer's quantised codes instead of patches. Every model saves and loads with
+``model.save_pretrained(dir)`` / ``Class.from_pretrained(dir)`` (:mod:`neurofm.model_folder`);
+``neurofm.from_pretrained`` loads any of them.
 """
 
 import warnings
 
-from neurofm import model_folder
-from neurofm.models import registry
-from neurofm.models.base import BrainEncoder
+from neurofm.models import criss_cross, labram, mamba  # noqa: F401 -- register their models
+from neurofm.models.base import BrainEncoder, Trunk
 from neurofm.models.cbramod import convert_cbramod_state_dict
-from neurofm.models.code_input import CodeEmbedding
 from neurofm.models.criss_cross import CrissCrossLayer, CrissCrossTransformer
 from neurofm.models.heads import (
     AttentionPool,
@@ -23,11 +24,10 @@ from neurofm.models.heads import (
     ReconstructionHead,
     masked_mean_pool,
 )
+from neurofm.models.labram import LabramEncoder
 from neurofm.models.mamba import BidirectionalMamba, selective_scan
-from neurofm.models.registry import create_model, list_models, register_model
-
-# Model folders are read below this package; they build registered models through its registry.
-model_folder.use_model_registry(registry)
+from neurofm.models.registry import create_model, list_models, model_spec, register_model
+from neurofm.tokenizer.code_embed import CodeEmbedding
 
 __all__ = [
     "AttentionPool",
@@ -37,11 +37,14 @@ __all__ = [
     "CodeEmbedding",
     "CrissCrossLayer",
     "CrissCrossTransformer",
+    "LabramEncoder",
     "ReconstructionHead",
+    "Trunk",
     "convert_cbramod_state_dict",
     "create_model",
     "list_models",
     "masked_mean_pool",
+    "model_spec",
     "register_model",
     "selective_scan",
 ]

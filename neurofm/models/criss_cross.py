@@ -4,7 +4,8 @@ Each layer splits the token width and the heads in two halves: the first half at
 channels within each patch (spatial), the second across patches within each channel (temporal);
 the two run in parallel and are concatenated (CBraMod's criss-cross attention). Pre-norm, FFN,
 dropout and drop-path complete the layer. Padded channels and patches are excluded as keys, so
-they never change real tokens.
+they never change real tokens. The stem (:class:`~neurofm.tokenizer.SensorTokenizer`) adds the
+sensor encoding and a temporal position convolution (or CBraMod's ACPE) before the layers.
 """
 
 from __future__ import annotations
@@ -12,24 +13,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurofm.models.attention import SelfAttention
-from neurofm.models.base import BrainEncoder
-from neurofm.models.cbramod import CBraModPatchEmbedding, ConvPositionEncoding
-from neurofm.models.code_input import (
-    CodeEmbedding,
-    check_patch_input,
-    embed_patches,
-    tokenizer_hyperparameter,
-)
-from neurofm.models.heads import ReconstructionHead
-from neurofm.models.layers import (
-    Dropout,
-    DropPath,
-    FeedForward,
-    add_residual,
-    drop_path_rates,
-)
-from neurofm.sensors import SensorBatch
+from neurofm.models.base import BrainEncoder, Trunk, stem_patch_embedding
+from neurofm.models.registry import register_model
+from neurofm.nn import Dropout, DropPath, FeedForward, SelfAttention, add_residual, drop_path_rates
+from neurofm.tokenizer.stem import SensorTokenizer
 
 PATCH_EMBEDDINGS = ("neurofm", "cbramod")
 POSITION_ENCODINGS = ("sensor", "acpe")
@@ -120,6 +107,33 @@ class CrissCrossLayer(nn.Module):
         return add_residual(x, ffn, self.ffn_dropout.p, self.drop_path.p, self.training)
 
 
+class CrissCrossTrunk(Trunk):
+    """A stack of :class:`CrissCrossLayer` ``[B, C, N, D] -> [B, C, N, D]``.
+
+    Parameters
+    ----------
+    dim, n_heads, ffn_dim, dropout : as in :class:`CrissCrossLayer`
+    depth : int
+        Number of layers.
+    drop_path : float
+        Largest stochastic-depth rate (linearly increasing over layers).
+    """
+
+    def __init__(self, dim: int, depth: int, n_heads: int, ffn_dim: int, dropout: float = 0.1,
+                 drop_path: float = 0.0):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            CrissCrossLayer(dim, n_heads, ffn_dim, dropout, rate)
+            for rate in drop_path_rates(drop_path, depth)
+        )
+
+    def forward(self, tokens: torch.Tensor, chan_valid: torch.Tensor | None,
+                patch_valid: torch.Tensor | None) -> torch.Tensor:
+        for layer in self.blocks:
+            tokens = layer(tokens, chan_valid, patch_valid)
+        return tokens
+
+
 class CrissCrossTransformer(BrainEncoder):
     """Criss-cross transformer encoder ``x [B, C, N, P] -> [B, C, N, D]`` (or ``[B, K, N, D]``).
 
@@ -154,11 +168,13 @@ class CrissCrossTransformer(BrainEncoder):
     patch_input : {"patches", "codes"}
         ``"patches"``: continuous patch embedding (``patch_embedding``). ``"codes"``: the frozen
         ``tokenizer``'s quantised code vectors, projected to ``dim``
-        (:class:`~neurofm.models.code_input.CodeEmbedding`); needs sensors.
+        (:class:`~neurofm.tokenizer.CodeEmbedding`); needs sensors.
     tokenizer : NeuralTokenizer, str, TokenizerConfig, dict or None
         With ``patch_input="codes"``: the tokenizer or its directory (see
-        :func:`~neurofm.models.code_input.load_tokenizer`); stored in ``config`` as its dict.
+        :func:`~neurofm.tokenizer.load_tokenizer`); stored in ``config`` as its dict.
     """
+
+    trunk_renames = ((r"^layers\.", "trunk.blocks."),)
 
     def __init__(
         self,
@@ -176,18 +192,7 @@ class CrissCrossTransformer(BrainEncoder):
         patch_input: str = "patches",
         tokenizer=None,
     ):
-        super().__init__()
-        check_patch_input(patch_input)
-        if patch_input == "codes" and patch_embedding != "neurofm":
-            raise ValueError(
-                'patch_input="codes" replaces the patch embedding; leave '
-                f'patch_embedding="neurofm" (got {patch_embedding!r}).'
-            )
-        if patch_input == "patches" and tokenizer is not None:
-            raise ValueError(
-                'A tokenizer is only used with patch_input="codes"; set patch_input="codes" '
-                "or leave tokenizer=None."
-            )
+        embedding = stem_patch_embedding(patch_input, patch_embedding)
         if patch_embedding not in PATCH_EMBEDDINGS:
             raise ValueError(
                 f"patch_embedding must be one of {PATCH_EMBEDDINGS}; got {patch_embedding!r}."
@@ -199,137 +204,29 @@ class CrissCrossTransformer(BrainEncoder):
                 "Channel unification (n_latent) needs position='sensor': latent "
                 "channels are formed from sensor-encoded tokens."
             )
-        self.config = {
-            "patch_size": patch_size,
-            "dim": dim,
-            "depth": depth,
-            "n_heads": n_heads,
-            "ffn_dim": ffn_dim,
-            "dropout": dropout,
-            "drop_path": drop_path,
-            "patch_embedding": patch_embedding,
-            "position": position,
-            "n_latent": n_latent,
-            "time_kernel": time_kernel,
-            "patch_input": patch_input,
-            "tokenizer": None,
-        }
-        self.needs_sensors = position == "sensor" or patch_input == "codes"
-        self.unifies_channels = n_latent is not None
-
-        if patch_embedding == "cbramod":
-            self.patch_embed = CBraModPatchEmbedding(patch_size, dropout)
-            if self.patch_embed.dim != dim:
-                raise ValueError(
-                    f"CBraMod's patch embedding gives width {self.patch_embed.dim} "
-                    f"for patch_size={patch_size}; set dim={self.patch_embed.dim}."
-                )
-            self.mask_token = None
-        elif patch_input == "codes":
-            self.patch_embed = CodeEmbedding(tokenizer, dim, patch_size)
-            self.config["tokenizer"] = tokenizer_hyperparameter(self.patch_embed)
-            self.mask_token = nn.Parameter(torch.zeros(dim))
-            nn.init.trunc_normal_(self.mask_token, std=0.02)
-        else:
-            from neurofm.tokenizer.patch_embed import PatchEmbedding
-
-            self.patch_embed = PatchEmbedding(patch_size, dim)
-            self.mask_token = nn.Parameter(torch.zeros(dim))
-            nn.init.trunc_normal_(self.mask_token, std=0.02)
-
-        if position == "sensor":
-            from neurofm.tokenizer.sensor_encoding import SensorEncoding
-
-            self.sensor_encoding = SensorEncoding(dim)
-            self.position = ConvPositionEncoding(dim, (1, time_kernel))
-        else:
-            self.sensor_encoding = None
-            self.position = ConvPositionEncoding(dim, (19, 7))
-
-        if n_latent is not None:
-            from neurofm.tokenizer.unify import ChannelDecoder, ChannelUnification
-
-            self.unify = ChannelUnification(dim, n_latent, n_heads)
-            self.channel_decoder = ChannelDecoder(dim, n_heads)
-        else:
-            self.unify = None
-            self.channel_decoder = None
-
-        self.layers = nn.ModuleList(
-            CrissCrossLayer(dim, n_heads, ffn_dim, dropout, rate)
-            for rate in drop_path_rates(drop_path, depth)
+        stem = SensorTokenizer(
+            patch_size, dim, patch_embedding=embedding, tokenizer=tokenizer,
+            sensor_encoding=position == "sensor",
+            position_kernel=(1, time_kernel) if position == "sensor" else (19, 7),
+            n_latent=n_latent, n_heads=n_heads, dropout=dropout,
         )
-        self.reconstruction_head = ReconstructionHead(dim, patch_size)
+        super().__init__(stem, CrissCrossTrunk(dim, depth, n_heads, ffn_dim, dropout, drop_path))
 
-    def tokens(
-        self,
-        x: torch.Tensor,
-        sensors: SensorBatch | None,
-        patch_mask: torch.Tensor | None,
-        patch_valid: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """Input tokens ``[B, C, N, D]``: patch embedding, mask token, position encodings."""
-        if self.mask_token is None:
-            tokens = self.patch_embed(x, patch_mask)
-        else:
-            tokens = embed_patches(self.patch_embed, x, sensors, patch_mask, self.mask_token)
-        if self.sensor_encoding is not None:
-            tokens = tokens + self.sensor_encoding(sensors)[:, :, None, :].to(tokens.dtype)
-            if patch_valid is not None:
-                # Padded patches enter the temporal convolution as zeros, as if absent.
-                tokens = tokens * patch_valid[:, None, :, None].to(tokens.dtype)
-        return self.position(tokens)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        sensors: SensorBatch | None = None,
-        patch_mask: torch.Tensor | None = None,
-        patch_valid: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Encode a batch of patched windows.
+@register_model(CrissCrossTransformer)
+def criss_cross_small():
+    """Criss-cross transformer, sensor encoding, D=128, 6 layers, 8 heads."""
+    return {"dim": 128, "depth": 6, "n_heads": 8, "ffn_dim": 512, "dropout": 0.1, "drop_path": 0.05}
 
-        Parameters
-        ----------
-        x : Tensor ``[B, C, N, P]``
-            Patched windows in model units (zero rows for padding channels).
-        sensors : SensorBatch or None
-            Sensor metadata; required unless ``position="acpe"``.
-        patch_mask : Tensor ``[B, C, N]`` bool or None
-            True = patch hidden behind the mask token (masked-reconstruction pretraining).
-        patch_valid : Tensor ``[B, N]`` bool or None
-            True = real signal; padded patches are never attended to.
 
-        Returns
-        -------
-        Tensor ``[B, C, N, D]``, or ``[B, K, N, D]`` with channel unification.
-        """
-        self.check_inputs(x, sensors, patch_mask, patch_valid)
-        h = self.tokens(x, sensors, patch_mask, patch_valid)
-        chan_valid = None if sensors is None else sensors.chan_mask
-        if self.unify is not None:
-            h = self.unify(h, chan_valid)
-            chan_valid = None
-        elif chan_valid is not None and bool(chan_valid.all()):
-            chan_valid = None  # no padding: the unmasked fused kernels are fastest
-        if patch_valid is not None and bool(patch_valid.all()):
-            patch_valid = None
-        for layer in self.layers:
-            h = layer(h, chan_valid, patch_valid)
-        return h
+@register_model(CrissCrossTransformer)
+def criss_cross_base():
+    """Criss-cross transformer, sensor encoding, CBraMod's size: D=200, 12 layers, 8 heads."""
+    return {"dim": 200, "depth": 12, "n_heads": 8, "ffn_dim": 800, "dropout": 0.1, "drop_path": 0.1}
 
-    def reconstruct(
-        self,
-        x: torch.Tensor,
-        sensors: SensorBatch | None = None,
-        patch_mask: torch.Tensor | None = None,
-        patch_valid: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Predict the raw patches ``[B, C, N, P]`` (masked ones are the training target).
 
-        With channel unification the K latents are decoded back to the C sensors first.
-        """
-        feats = self(x, sensors, patch_mask, patch_valid)
-        if self.channel_decoder is not None:
-            feats = self.channel_decoder(feats, self.sensor_encoding(sensors), sensors.chan_mask)
-        return self.reconstruction_head(feats)
+@register_model(CrissCrossTransformer)
+def cbramod_base():
+    """CBraMod's exact architecture (ACPE, spectral patch embedding); loads CBraMod weights."""
+    return {"dim": 200, "depth": 12, "n_heads": 8, "ffn_dim": 800, "dropout": 0.1,
+            "drop_path": 0.0, "patch_embedding": "cbramod", "position": "acpe"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurofm.models.attention import attend
+from neurofm.nn import attend
 
 
 def token_weights(

@@ -1,10 +1,13 @@
 """LaBraM's encoder (Jiang et al., ICLR 2024), reproducing braindecode's ``Labram`` forward pass.
 
 LaBraM embeds every 1-s patch with a three-layer temporal convolution, adds a learned embedding of
-the channel *by name* (a table of 128 electrode names, row 0 being the [CLS] token) and of the patch
-index, and runs a ViT-style transformer (LayerNorm on queries and keys, layer scale) over the
-[CLS] token plus all ``C x N`` patch tokens. :class:`LabramEncoder` has the same parameters, so
-published weights load through :mod:`neurofm.hub.convert_labram`.
+the channel *by name* (a table of 128 electrode names) and of the patch index, and runs a ViT-style
+transformer (LayerNorm on queries and keys, layer scale) over the [CLS] token plus all ``C x N``
+patch tokens. :class:`LabramEncoder` has the same parameters, so published weights load through
+:mod:`neurofm.hub.convert_labram`: its stem (:class:`~neurofm.tokenizer.SensorTokenizer`) holds
+the convolution, the channel-name table and the patch-index embedding, its trunk
+(:class:`LabramTrunk`) the [CLS] token, its position (row 0 of LaBraM's position table) and the
+blocks.
 
 Channel handling is the documented exception to neurofm's order-free sensor encoding: the model
 looks each channel up in :data:`LABRAM_CHANNELS` by name. :func:`labram_channel_ids` matches names
@@ -25,12 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurofm.models.base import BrainEncoder
-from neurofm.models.layers import DropPath, drop_path_rates
+from neurofm.models.base import STEM_RENAMES, BrainEncoder, Trunk
 from neurofm.models.registry import register_model
+from neurofm.nn import DropPath, FeedForward, attend, drop_path_rates, rename_keys
 from neurofm.sensors import SensorBatch
+from neurofm.tokenizer.stem import SensorTokenizer
 
-#: LaBraM's channel table, in the order of the rows of its position embedding (row 0 = [CLS]).
+#: LaBraM's channel table, in the order of the rows of ``stem.channel_embedding`` (LaBraM's
+#: position embedding without its [CLS] row 0).
 LABRAM_CHANNELS: tuple[str, ...] = (
     "FP1", "FPZ", "FP2", "AF9", "AF7", "AF5", "AF3", "AF1", "AFZ", "AF2", "AF4", "AF6", "AF8",
     "AF10", "F9", "F7", "F5", "F3", "F1", "FZ", "F2", "F4", "F6", "F8", "F10", "FT9", "FT7", "FC5",
@@ -93,42 +98,8 @@ def labram_channel_ids(names: Sequence[str]) -> list[int]:
     return [_TABLE_INDEX[k] for k in keys]
 
 
-class LabramPatchEmbedding(nn.Module):
-    """LaBraM's temporal convolution ``[B, C, N, P] -> [B, C*N, D]`` (channel-major tokens).
-
-    Three ``(1, k)`` convolutions over ``[B, 1, C*N, P]`` (the first with stride 8), each followed
-    by group norm (4 groups; statistics over the whole window) and GELU; the output
-    ``[B, K, C*N, P']`` is flattened per token to ``D = P' * K`` features, time-major.
-
-    Parameters
-    ----------
-    patch_size : int
-        Samples per patch ``P``.
-    channels : int
-        Convolution channels ``K`` (8 in LaBraM).
-    """
-
-    def __init__(self, patch_size: int = 200, channels: int = 8):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, channels, (1, 15), stride=(1, 8), padding=(0, 7))
-        self.norm1 = nn.GroupNorm(4, channels)
-        self.conv2 = nn.Conv2d(channels, channels, (1, 3), padding=(0, 1))
-        self.norm2 = nn.GroupNorm(4, channels)
-        self.conv3 = nn.Conv2d(channels, channels, (1, 3), padding=(0, 1))
-        self.norm3 = nn.GroupNorm(4, channels)
-        self.dim = ((patch_size + 2 * 7 - 15) // 8 + 1) * channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, n, p = x.shape
-        h = x.reshape(b, 1, c * n, p)
-        h = F.gelu(self.norm1(self.conv1(h)))
-        h = F.gelu(self.norm2(self.conv2(h)))
-        h = F.gelu(self.norm3(self.conv3(h)))  # [B, K, C*N, P']
-        return h.permute(0, 2, 3, 1).reshape(b, c * n, -1)
-
-
 class LabramAttention(nn.Module):
-    """Multi-head self-attention with LayerNorm on queries and keys, through fused SDPA.
+    """Multi-head self-attention with LayerNorm on queries and keys, through :func:`attend`.
 
     Parameters
     ----------
@@ -170,9 +141,7 @@ class LabramAttention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, L, e]
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
-        mask = None if key_valid is None else key_valid[:, None, None, :]
-        p = self.attn_dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        out = attend(q, k, v, key_valid, self.attn_dropout if self.training else 0.0)
         return self.proj_dropout(self.proj(out.transpose(1, 2).reshape(b, length, d)))
 
 
@@ -198,9 +167,7 @@ class LabramBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = LabramAttention(dim, n_heads, qkv_bias, qk_norm, attn_dropout, dropout)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim),
-                                 nn.Dropout(dropout))
+        self.mlp = FeedForward(dim, int(dim * mlp_ratio), output_dropout=dropout)
         if init_values > 0:
             self.gamma_1 = nn.Parameter(torch.full((dim,), float(init_values)))
             self.gamma_2 = nn.Parameter(torch.full((dim,), float(init_values)))
@@ -219,8 +186,88 @@ class LabramBlock(nn.Module):
         return x + self.drop_path(m)
 
 
+class LabramTrunk(Trunk):
+    """LaBraM's transformer over the [CLS] token and all ``C x N`` patch tokens.
+
+    ``tokens [B, C, N, D] -> [B, C, N, D]`` (final-normed patch tokens, ``fc_norm``-ed with mean
+    pooling); :meth:`pool` is LaBraM's window embedding.
+
+    Parameters
+    ----------
+    dim, depth, n_heads, mlp_ratio, qkv_bias, qk_norm, init_values, pooling, dropout,
+    attn_dropout, drop_path
+        As in :class:`LabramEncoder`.
+    """
+
+    def __init__(self, dim: int, depth: int, n_heads: int, mlp_ratio: float = 4.0,
+                 qkv_bias: bool = False, qk_norm: bool = True, init_values: float = 0.1,
+                 pooling: str = "cls", dropout: float = 0.0, attn_dropout: float = 0.0,
+                 drop_path: float = 0.0):
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.cls_position = nn.Parameter(torch.zeros(1, 1, dim))  # row 0 of LaBraM's pos_embed
+        for p in (self.cls_token, self.cls_position):
+            nn.init.trunc_normal_(p, std=0.02)
+        self.pos_dropout = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(
+            LabramBlock(dim, n_heads, mlp_ratio, qkv_bias, qk_norm, attn_dropout, dropout,
+                        init_values, rate)
+            for rate in drop_path_rates(drop_path, depth))
+        self.norm = nn.LayerNorm(dim, eps=1e-6) if pooling == "cls" else nn.Identity()
+        self.fc_norm = nn.LayerNorm(dim, eps=1e-6) if pooling == "mean" else None
+
+    def _normed_tokens(self, tokens, chan_valid, patch_valid):
+        """``[B, 1 + C*N, D]`` after the final norm, and the key-validity mask or None."""
+        b, c, n, _ = tokens.shape
+        cls = self.cls_token + self.cls_position
+        h = torch.cat([cls.expand(b, -1, -1), tokens.flatten(1, 2)], dim=1)
+        h = self.pos_dropout(h)
+        key_valid = self._key_valid(b, c, n, chan_valid, patch_valid, h.device)
+        for block in self.blocks:
+            h = block(h, key_valid)
+        return self.norm(h), key_valid
+
+    @staticmethod
+    def _key_valid(b, c, n, chan_valid, patch_valid, device):
+        if chan_valid is None and patch_valid is None:
+            return None
+        valid = torch.ones(b, c, n, dtype=torch.bool, device=device)
+        if chan_valid is not None:
+            valid = valid & chan_valid[:, :, None].to(device)
+        if patch_valid is not None:
+            valid = valid & patch_valid[:, None, :].to(device)
+        return torch.cat([valid.new_ones(b, 1), valid.flatten(1)], dim=1)
+
+    def forward(self, tokens: torch.Tensor, chan_valid: torch.Tensor | None,
+                patch_valid: torch.Tensor | None) -> torch.Tensor:
+        b, c, n, _ = tokens.shape
+        h, _ = self._normed_tokens(tokens, chan_valid, patch_valid)
+        if self.fc_norm is not None:
+            h = self.fc_norm(h)
+        return h[:, 1:].reshape(b, c, n, -1)
+
+    def pool(self, tokens: torch.Tensor, chan_valid: torch.Tensor | None,
+             patch_valid: torch.Tensor | None) -> torch.Tensor:
+        """LaBraM's window embedding ``[B, D]``: the [CLS] token, or ``fc_norm`` of the mean
+        of the valid patch tokens (``pooling="mean"``)."""
+        h, key_valid = self._normed_tokens(tokens, chan_valid, patch_valid)
+        if self.fc_norm is None:
+            return h[:, 0]
+        patch = h[:, 1:]
+        if key_valid is None:
+            return self.fc_norm(patch.mean(dim=1))
+        w = key_valid[:, 1:, None].to(patch.dtype)
+        return self.fc_norm((patch * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0))
+
+
 class LabramEncoder(BrainEncoder):
     """LaBraM encoder ``x [B, C, N, P] -> [B, C, N, D]`` with channels looked up by name.
+
+    ``embed`` is LaBraM's window embedding (the [CLS] token, or the mean patch token with
+    ``pooling="mean"``); ``sensors`` are optional (only ``chan_mask`` is read: padded channels are
+    never attended to); ``patch_mask`` is not supported (no mask token) and there is no
+    ``reconstruct``. Methods taking ``channel_ids`` (rows of :data:`LABRAM_CHANNELS`, ``[C]`` or
+    ``[B, C]``) default to :meth:`set_channel_names`, else to the table in order.
 
     Parameters
     ----------
@@ -254,140 +301,34 @@ class LabramEncoder(BrainEncoder):
         Dropout after projections/MLP, on attention weights, and stochastic depth (max rate).
     """
 
-    needs_sensors = False
+    trunk_renames = (
+        (r"^(cls_token)$", r"trunk.\1"),
+        (r"^(blocks|norm|fc_norm)\.", r"trunk.\1."),
+        (r"\.mlp\.0\.", ".mlp.linear1."),
+        (r"\.mlp\.2\.", ".mlp.linear2."),
+    )
 
     def __init__(self, patch_size: int = 200, dim: int = 200, depth: int = 12, n_heads: int = 10,
                  mlp_ratio: float = 4.0, qkv_bias: bool = False, qk_norm: bool = True,
                  conv_channels: int = 8, init_values: float = 0.1, max_patches: int = 16,
                  pooling: str = "cls", n_classes: int = 0, dropout: float = 0.0,
                  attn_dropout: float = 0.0, drop_path: float = 0.0):
-        super().__init__()
         if pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean'; got {pooling!r}.")
-        self.config = {"patch_size": patch_size, "dim": dim, "depth": depth, "n_heads": n_heads,
-                           "mlp_ratio": mlp_ratio, "qkv_bias": qkv_bias, "qk_norm": qk_norm,
-                           "conv_channels": conv_channels, "init_values": init_values,
-                           "max_patches": max_patches, "pooling": pooling, "n_classes": n_classes,
-                           "dropout": dropout, "attn_dropout": attn_dropout, "drop_path": drop_path}
-        self.patch_embed = LabramPatchEmbedding(patch_size, conv_channels)
-        if self.patch_embed.dim != dim:
-            raise ValueError(f"LaBraM's temporal convolution gives width {self.patch_embed.dim} "
-                             f"for patch_size={patch_size} and conv_channels={conv_channels}; "
-                             f"set dim={self.patch_embed.dim}.")
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.position_embedding = nn.Parameter(torch.zeros(1, len(LABRAM_CHANNELS) + 1, dim))
-        self.temporal_embedding = nn.Parameter(torch.zeros(1, max_patches, dim))
-        self.pos_dropout = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(
-            LabramBlock(dim, n_heads, mlp_ratio, qkv_bias, qk_norm, attn_dropout, dropout,
-                        init_values, rate)
-            for rate in drop_path_rates(drop_path, depth))
-        self.norm = nn.LayerNorm(dim, eps=1e-6) if pooling == "cls" else nn.Identity()
-        self.fc_norm = nn.LayerNorm(dim, eps=1e-6) if pooling == "mean" else None
+        stem = SensorTokenizer(patch_size, dim, patch_embedding="labram", sensor_encoding=False,
+                               channel_names=len(LABRAM_CHANNELS), max_patches=max_patches,
+                               conv_channels=conv_channels)
+        trunk = LabramTrunk(dim, depth, n_heads, mlp_ratio, qkv_bias, qk_norm, init_values,
+                            pooling, dropout, attn_dropout, drop_path)
+        super().__init__(stem, trunk, reconstruction=False)
         self.head = nn.Linear(dim, n_classes) if n_classes > 0 else None
-        self.register_buffer("default_channel_ids", None, persistent=False)
-        for p in (self.cls_token, self.position_embedding, self.temporal_embedding):
-            nn.init.trunc_normal_(p, std=0.02)
 
-    # -- channels ---------------------------------------------------------------------------
     def set_channel_names(self, names: Sequence[str]) -> LabramEncoder:
         """Use the embeddings of ``names`` (one per input channel, in order) by default."""
+        table = self.stem.channel_embedding
         ids = torch.tensor(labram_channel_ids(names), dtype=torch.long)
-        self.default_channel_ids = ids.to(self.cls_token.device)
+        table.default_ids = ids.to(table.weight.device)
         return self
-
-    def _channel_rows(self, b: int, c: int, channel_ids) -> torch.Tensor:
-        """``[B, C]`` rows of the position embedding (1-based: row 0 is [CLS])."""
-        ids = channel_ids if channel_ids is not None else self.default_channel_ids
-        if ids is None:
-            if c != len(LABRAM_CHANNELS):
-                raise ValueError(
-                    f"{self.model_name or 'LabramEncoder'} looks channels up by name, but no names "
-                    f"are set and x has {c} channels (not LaBraM's {len(LABRAM_CHANNELS)} in table "
-                    "order). Call model.set_channel_names(raw.ch_names) or pass channel_ids="
-                    "labram_channel_ids(names).")
-            ids = torch.arange(c)
-        ids = torch.as_tensor(ids, dtype=torch.long, device=self.cls_token.device)
-        if ids.shape[-1] != c:
-            raise ValueError(f"{ids.shape[-1]} channel ids for x with {c} channels; give one id "
-                             "per channel of x, in order.")
-        return ids.expand(b, c) + 1
-
-    # -- encoder ----------------------------------------------------------------------------
-    def _normed_tokens(self, x, sensors, patch_mask, patch_valid, channel_ids):
-        """``[B, 1 + C*N, D]`` after the final norm, and the key-validity mask or None."""
-        self.check_inputs(x, sensors, patch_mask, patch_valid)
-        if patch_mask is not None:
-            raise ValueError("LaBraM's encoder has no mask token; patch_mask is not supported "
-                             "(use it for feature extraction, probing and fine-tuning).")
-        b, c, n, _ = x.shape
-        if n > self.temporal_embedding.shape[1]:
-            raise ValueError(f"x has {n} patches but this LaBraM knows at most "
-                             f"{self.temporal_embedding.shape[1]} (max_patches); cut the "
-                             "recording into shorter windows.")
-        rows = self._channel_rows(b, c, channel_ids)  # [B, C]
-        pos = self.position_embedding[0, rows]  # [B, C, D]
-        tokens = (self.patch_embed(x).view(b, c, n, -1) + pos[:, :, None, :]
-                  + self.temporal_embedding[0, None, None, :n, :])
-        cls = self.cls_token + self.position_embedding[:, :1]
-        h = torch.cat([cls.expand(b, -1, -1), tokens.flatten(1, 2)], dim=1)
-        h = self.pos_dropout(h)
-        key_valid = self._key_valid(b, c, n, sensors, patch_valid, h.device)
-        for block in self.blocks:
-            h = block(h, key_valid)
-        return self.norm(h), key_valid
-
-    @staticmethod
-    def _key_valid(b, c, n, sensors, patch_valid, device):
-        chan = None if sensors is None or bool(sensors.chan_mask.all()) else sensors.chan_mask
-        patch = None if patch_valid is None or bool(patch_valid.all()) else patch_valid
-        if chan is None and patch is None:
-            return None
-        valid = torch.ones(b, c, n, dtype=torch.bool, device=device)
-        if chan is not None:
-            valid = valid & chan[:, :, None].to(device)
-        if patch is not None:
-            valid = valid & patch[:, None, :].to(device)
-        return torch.cat([valid.new_ones(b, 1), valid.flatten(1)], dim=1)
-
-    def forward(self, x: torch.Tensor, sensors: SensorBatch | None = None,
-                patch_mask: torch.Tensor | None = None, patch_valid: torch.Tensor | None = None,
-                channel_ids=None) -> torch.Tensor:
-        """Encode patched windows.
-
-        Parameters
-        ----------
-        x : Tensor ``[B, C, N, P]``
-        sensors : SensorBatch or None
-            Only ``chan_mask`` is used (padded channels are never attended to).
-        patch_mask : None
-            Not supported (LaBraM's encoder has no mask token).
-        patch_valid : Tensor ``[B, N]`` bool or None
-        channel_ids : Tensor ``[C]`` or ``[B, C]`` of int, or None
-            Rows of :data:`LABRAM_CHANNELS`; default: :meth:`set_channel_names`, else table order.
-
-        Returns
-        -------
-        Tensor ``[B, C, N, D]``: final-normed patch tokens (``fc_norm``-ed with mean pooling).
-        """
-        b, c, n, _ = x.shape
-        h, _ = self._normed_tokens(x, sensors, patch_mask, patch_valid, channel_ids)
-        if self.fc_norm is not None:
-            h = self.fc_norm(h)
-        return h[:, 1:].reshape(b, c, n, -1)
-
-    def embed(self, x: torch.Tensor, sensors: SensorBatch | None = None,
-              patch_valid: torch.Tensor | None = None, channel_ids=None) -> torch.Tensor:
-        """LaBraM's window embedding ``[B, D]``: the [CLS] token, or ``fc_norm`` of the mean
-        of the valid patch tokens (``pooling="mean"``)."""
-        h, key_valid = self._normed_tokens(x, sensors, None, patch_valid, channel_ids)
-        if self.fc_norm is None:
-            return h[:, 0]
-        patch = h[:, 1:]
-        if key_valid is None:
-            return self.fc_norm(patch.mean(dim=1))
-        w = key_valid[:, 1:, None].to(patch.dtype)
-        return self.fc_norm((patch * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0))
 
     def classify(self, x: torch.Tensor, sensors: SensorBatch | None = None,
                  patch_valid: torch.Tensor | None = None, channel_ids=None) -> torch.Tensor:
@@ -397,10 +338,37 @@ class LabramEncoder(BrainEncoder):
                              "n_classes > 0 (or probe its embeddings with `neurofm probe`).")
         return self.head(self.embed(x, sensors, patch_valid, channel_ids))
 
+    def upgrade_state_dict(self, state: dict, format_version: int) -> dict:
+        """Rename the keys of weights written in ``format_version``: see
+        :func:`upgrade_labram_state` (format 1 -> 2)."""
+        if format_version >= 2:
+            return state
+        return upgrade_labram_state(state)
 
-register_model(
-    "labram_base", LabramEncoder,
-    "LaBraM-Base encoder (D=200, 12 blocks, 10 heads); channels by name from a 128-name table; "
-    "loads braindecode/LaBraM weights.",
-    dim=200, depth=12, n_heads=10, mlp_ratio=4.0, qkv_bias=False, qk_norm=True, init_values=0.1,
-    max_patches=16)
+
+def upgrade_labram_state(state: dict) -> dict:
+    """``labram_base`` weights of neurofm 0.1.0 (format 1) in today's layout.
+
+    The renames of :meth:`BrainEncoder.upgrade_state_dict` (``patch_embed`` into the stem, the
+    blocks and norms into the trunk, the MLP's ``0``/``2`` -> ``linear1``/``linear2``), and
+    LaBraM's position table ``position_embedding [1, 129, D]`` cut into the [CLS] row
+    (``trunk.cls_position [1, 1, D]``) and the channel-name table
+    (``stem.channel_embedding.weight [128, D]``); ``temporal_embedding [1, M, D]`` ->
+    ``stem.temporal_embedding.weight [M, D]``. Keys already in today's layout pass unchanged.
+    """
+    out = rename_keys(state, STEM_RENAMES + LabramEncoder.trunk_renames)
+    if "position_embedding" in out:
+        table = out.pop("position_embedding")
+        out["trunk.cls_position"] = table[:, :1]
+        out["stem.channel_embedding.weight"] = table[0, 1:]
+    if "temporal_embedding" in out:
+        out["stem.temporal_embedding.weight"] = out.pop("temporal_embedding")[0]
+    return out
+
+
+@register_model(LabramEncoder)
+def labram_base():
+    """LaBraM-Base encoder (D=200, 12 blocks, 10 heads); channels by name from a 128-name table;
+    loads braindecode/LaBraM weights."""
+    return {"dim": 200, "depth": 12, "n_heads": 10, "mlp_ratio": 4.0, "qkv_bias": False,
+            "qk_norm": True, "init_values": 0.1, "max_patches": 16}

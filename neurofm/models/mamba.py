@@ -11,8 +11,8 @@ and otherwise through :func:`selective_scan`, an exact pure-PyTorch version that
 states are carried and added back in closed form (see its docstring).
 :func:`selective_scan_sequential` is the same recurrence written step by step (the reference).
 
-:class:`BidirectionalMamba` embeds patches, adds the sensor encoding, optionally unifies the C
-sensors into K latent channels, and stacks blocks that each run one Mamba mixer forward and one
+:class:`BidirectionalMamba`'s stem embeds patches, adds the sensor encoding and optionally unifies
+the C sensors into K latent channels; its trunk (:class:`BidirectionalMambaTrunk`) stacks blocks that each run one Mamba mixer forward and one
 backward in time along every channel (outputs summed), with light spatial attention across
 channels every few blocks. Cost is linear in the number of patches.
 """
@@ -26,17 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from neurofm.models.attention import SelfAttention
-from neurofm.models.base import BrainEncoder
-from neurofm.models.code_input import (
-    CodeEmbedding,
-    check_patch_input,
-    embed_patches,
-    tokenizer_hyperparameter,
-)
-from neurofm.models.heads import ReconstructionHead
-from neurofm.models.layers import DropPath, drop_path_rates
-from neurofm.sensors import SensorBatch
+from neurofm.models.base import BrainEncoder, Trunk, stem_patch_embedding
+from neurofm.models.registry import register_model
+from neurofm.nn import DropPath, SelfAttention, drop_path_rates
+from neurofm.tokenizer.stem import SensorTokenizer
 
 try:  # mamba-ssm needs its CUDA build; importing it fails (variously) without one.
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _cuda_selective_scan
@@ -271,6 +264,67 @@ class SpatialAttentionBlock(nn.Module):
         return x + out
 
 
+class BidirectionalMambaTrunk(Trunk):
+    """Bidirectional Mamba blocks along time, with spatial attention across channels every few.
+
+    ``tokens [B, C', N, D] -> [B, C', N, D]`` (final LayerNorm). With ``patch_valid`` the padding
+    must be at the end of each window (as produced by ``epochs_to_patches(rule="pad")``), so the
+    backward scan can skip it.
+
+    Parameters
+    ----------
+    dim : int
+        Token width ``D``.
+    depth : int
+        Number of bidirectional Mamba blocks (the declared ``blocks``).
+    d_state, expand, d_conv : int
+        Mamba mixer sizes.
+    n_heads : int
+        Heads of the spatial attention.
+    spatial_every : int
+        A spatial attention block after every ``spatial_every`` Mamba blocks (0 = never).
+    drop_path : float
+        Largest stochastic-depth rate.
+    """
+
+    def __init__(self, dim: int, depth: int, d_state: int = 16, expand: int = 2, d_conv: int = 4,
+                 n_heads: int = 4, spatial_every: int = 2, drop_path: float = 0.0):
+        super().__init__()
+        self.spatial_every = spatial_every
+        self.blocks = nn.ModuleList(
+            BidirectionalMambaBlock(dim, d_state, expand, d_conv, rate)
+            for rate in drop_path_rates(drop_path, depth)
+        )
+        n_spatial = depth // spatial_every if spatial_every else 0
+        self.spatial_blocks = nn.ModuleList(
+            SpatialAttentionBlock(dim, n_heads) for _ in range(n_spatial)
+        )
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, tokens: torch.Tensor, chan_valid: torch.Tensor | None,
+                patch_valid: torch.Tensor | None) -> torch.Tensor:
+        b, c, n, d = tokens.shape
+        lengths = None
+        if patch_valid is not None:
+            lengths = patch_valid.sum(dim=1)
+            prefix = torch.arange(n, device=tokens.device)[None, :] < lengths[:, None]
+            if not torch.equal(prefix, patch_valid):
+                raise ValueError(
+                    "BidirectionalMamba needs padding patches at the end of each "
+                    "window (patch_valid = True...True False...False); reorder or "
+                    "crop the patches."
+                )
+        seq_lengths = None if lengths is None else lengths.repeat_interleave(c)
+        h = tokens.reshape(b * c, n, d)
+        spatial = iter(self.spatial_blocks)
+        every = self.spatial_every
+        for i, block in enumerate(self.blocks):
+            h = block(h, seq_lengths)
+            if every and (i + 1) % every == 0:
+                h = next(spatial)(h.view(b, c, n, d), chan_valid).reshape(b * c, n, d)
+        return self.norm(h).view(b, c, n, d)
+
+
 class BidirectionalMamba(BrainEncoder):
     """Bidirectional Mamba encoder ``x [B, C, N, P] -> [B, C, N, D]`` (or ``[B, K, N, D]``).
 
@@ -296,12 +350,13 @@ class BidirectionalMamba(BrainEncoder):
         Largest stochastic-depth rate.
     patch_input : {"patches", "codes"}
         ``"patches"``: continuous patch embedding. ``"codes"``: the frozen ``tokenizer``'s
-        quantised code vectors, projected to ``dim``
-        (:class:`~neurofm.models.code_input.CodeEmbedding`).
+        quantised code vectors, projected to ``dim`` (:class:`~neurofm.tokenizer.CodeEmbedding`).
     tokenizer : NeuralTokenizer, str, TokenizerConfig, dict or None
         With ``patch_input="codes"``: the tokenizer or its directory (see
-        :func:`~neurofm.models.code_input.load_tokenizer`); stored in ``config`` as its dict.
+        :func:`~neurofm.tokenizer.load_tokenizer`); stored in ``config`` as its dict.
     """
+
+    trunk_renames = ((r"^(blocks|spatial_blocks|norm)\.", r"trunk.\1."),)
 
     def __init__(
         self,
@@ -318,120 +373,22 @@ class BidirectionalMamba(BrainEncoder):
         patch_input: str = "patches",
         tokenizer=None,
     ):
-        super().__init__()
-        from neurofm.tokenizer.patch_embed import PatchEmbedding
-        from neurofm.tokenizer.sensor_encoding import SensorEncoding
+        stem = SensorTokenizer(patch_size, dim, patch_embedding=stem_patch_embedding(patch_input),
+                               tokenizer=tokenizer, n_latent=n_latent, n_heads=n_heads)
+        trunk = BidirectionalMambaTrunk(dim, depth, d_state, expand, d_conv, n_heads,
+                                        spatial_every, drop_path)
+        super().__init__(stem, trunk)
 
-        self.config = {
-            "patch_size": patch_size,
-            "dim": dim,
-            "depth": depth,
-            "d_state": d_state,
-            "expand": expand,
-            "d_conv": d_conv,
-            "n_heads": n_heads,
-            "n_latent": n_latent,
-            "spatial_every": spatial_every,
-            "drop_path": drop_path,
-            "patch_input": patch_input,
-            "tokenizer": None,
-        }
-        check_patch_input(patch_input)
-        self.unifies_channels = n_latent is not None
-        if patch_input == "codes":
-            self.patch_embed = CodeEmbedding(tokenizer, dim, patch_size)
-            self.config["tokenizer"] = tokenizer_hyperparameter(self.patch_embed)
-        elif tokenizer is not None:
-            raise ValueError(
-                'A tokenizer is only used with patch_input="codes"; set patch_input="codes" '
-                "or leave tokenizer=None."
-            )
-        else:
-            self.patch_embed = PatchEmbedding(patch_size, dim)
-        self.sensor_encoding = SensorEncoding(dim)
-        self.mask_token = nn.Parameter(torch.zeros(dim))
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
-        if n_latent is not None:
-            from neurofm.tokenizer.unify import ChannelDecoder, ChannelUnification
 
-            self.unify = ChannelUnification(dim, n_latent, n_heads)
-            self.channel_decoder = ChannelDecoder(dim, n_heads)
-        else:
-            self.unify = None
-            self.channel_decoder = None
-        self.blocks = nn.ModuleList(
-            BidirectionalMambaBlock(dim, d_state, expand, d_conv, rate)
-            for rate in drop_path_rates(drop_path, depth)
-        )
-        n_spatial = depth // spatial_every if spatial_every else 0
-        self.spatial_blocks = nn.ModuleList(
-            SpatialAttentionBlock(dim, n_heads) for _ in range(n_spatial)
-        )
-        self.norm = nn.LayerNorm(dim)
-        self.reconstruction_head = ReconstructionHead(dim, patch_size)
+@register_model(BidirectionalMamba)
+def mamba_small():
+    """Bidirectional Mamba, 8 latent channels (channel unification), D=128, 6 blocks."""
+    return {"dim": 128, "depth": 6, "d_state": 8, "expand": 2, "n_heads": 4, "n_latent": 8,
+            "spatial_every": 2, "drop_path": 0.05}
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        sensors: SensorBatch | None = None,
-        patch_mask: torch.Tensor | None = None,
-        patch_valid: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Encode a batch of patched windows.
 
-        Parameters
-        ----------
-        x : Tensor ``[B, C, N, P]``
-        sensors : SensorBatch
-        patch_mask : Tensor ``[B, C, N]`` bool or None
-            True = patch hidden behind the mask token.
-        patch_valid : Tensor ``[B, N]`` bool or None
-            True = real signal; padding must be at the end of the window (as produced by
-            ``epochs_to_patches(rule="pad")``), so the backward scan can skip it.
-
-        Returns
-        -------
-        Tensor ``[B, C, N, D]``, or ``[B, K, N, D]`` with channel unification.
-        """
-        self.check_inputs(x, sensors, patch_mask, patch_valid)
-        lengths = None
-        if patch_valid is not None and not bool(patch_valid.all()):
-            lengths = patch_valid.sum(dim=1)
-            prefix = torch.arange(x.shape[2], device=x.device)[None, :] < lengths[:, None]
-            if not torch.equal(prefix, patch_valid):
-                raise ValueError(
-                    "BidirectionalMamba needs padding patches at the end of each "
-                    "window (patch_valid = True...True False...False); reorder or "
-                    "crop the patches."
-                )
-        h = embed_patches(self.patch_embed, x, sensors, patch_mask, self.mask_token)
-        h = h + self.sensor_encoding(sensors)[:, :, None, :].to(h.dtype)
-        chan_valid = sensors.chan_mask
-        if self.unify is not None:
-            h = self.unify(h, chan_valid)
-            chan_valid = None
-        elif bool(chan_valid.all()):
-            chan_valid = None
-        b, c, n, d = h.shape
-        seq_lengths = None if lengths is None else lengths.repeat_interleave(c)
-        h = h.reshape(b * c, n, d)
-        spatial = iter(self.spatial_blocks)
-        every = self.config["spatial_every"]
-        for i, block in enumerate(self.blocks):
-            h = block(h, seq_lengths)
-            if every and (i + 1) % every == 0:
-                h = next(spatial)(h.view(b, c, n, d), chan_valid).reshape(b * c, n, d)
-        return self.norm(h).view(b, c, n, d)
-
-    def reconstruct(
-        self,
-        x: torch.Tensor,
-        sensors: SensorBatch | None = None,
-        patch_mask: torch.Tensor | None = None,
-        patch_valid: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Predict the raw patches ``[B, C, N, P]``; latents are decoded back to the sensors."""
-        feats = self(x, sensors, patch_mask, patch_valid)
-        if self.channel_decoder is not None:
-            feats = self.channel_decoder(feats, self.sensor_encoding(sensors), sensors.chan_mask)
-        return self.reconstruction_head(feats)
+@register_model(BidirectionalMamba)
+def mamba_base():
+    """Bidirectional Mamba, 32 latent channels (channel unification), D=256, 12 blocks."""
+    return {"dim": 256, "depth": 12, "d_state": 16, "expand": 2, "n_heads": 8, "n_latent": 32,
+            "spatial_every": 3, "drop_path": 0.1}

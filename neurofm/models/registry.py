@@ -3,19 +3,25 @@
 >>> from neurofm.models import create_model, list_models
 >>> model = create_model("criss_cross_small", depth=2)   # overrides change any hyperparameter
 
-Parameter counts and FLOPs per 30-s, 19-channel window of every configuration are listed in
-``docs/models.md`` (measured by ``benchmarks/backbones.py``).
+Each model file registers its configurations with :func:`register_model`; importing
+:mod:`neurofm.models` imports every model file, so :func:`list_models` is complete in a fresh
+process. Parameter counts and FLOPs per 30-s, 19-channel window of every configuration are listed
+in ``docs/models.md`` (measured by ``benchmarks/backbones.py``).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from neurofm.models.base import BrainEncoder
-from neurofm.models.code_input import CodeEmbedding
-from neurofm.models.criss_cross import CrissCrossTransformer
-from neurofm.models.mamba import BidirectionalMamba
+from torch import nn
+
+from neurofm.model_folder import ModelFolderMixin
+
+if TYPE_CHECKING:
+    from neurofm.models.base import BrainEncoder
 
 
 @dataclass(frozen=True)
@@ -31,34 +37,53 @@ class ModelSpec:
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register_model(
-    name: str, cls: type, description: str = "", *, sfreq: float = 200.0, **defaults
-) -> None:
-    """Register a configuration ``name`` = ``cls(**defaults)``.
+def register_model(cls: type, *, sfreq: float = 200.0):
+    """Decorator: register a configuration of ``cls`` named after the decorated function.
+
+    The decorated function returns the configuration's hyperparameters (a dict of ``cls``
+    constructor arguments); its docstring's first paragraph is the description that
+    ``list_models(details=True)`` shows. The name it leaves behind builds the model:
+    ``criss_cross_small(depth=2)`` is ``create_model("criss_cross_small", depth=2)``.
+
+    >>> @register_model(CrissCrossTransformer)
+    ... def criss_cross_small():
+    ...     '''Criss-cross transformer, sensor encoding, D=128, 6 layers, 8 heads.'''
+    ...     return dict(dim=128, depth=6, n_heads=8, ffn_dim=512)
 
     Parameters
     ----------
-    name : str
-        Registry name (lower-case, unique).
     cls : type
         A :class:`~neurofm.models.base.BrainEncoder` subclass.
-    description : str
-        One line shown by ``list_models(details=True)``.
     sfreq : float
-        Sampling rate (Hz) the configuration expects; recorded in ``config.json``.
-    **defaults
-        Constructor arguments; each must be a parameter of ``cls``.
+        Sampling rate (Hz) the configuration expects; recorded in its preprocessing.
     """
-    if name in _REGISTRY:
-        raise ValueError(f"A model named {name!r} is already registered; pick another name.")
-    if not (isinstance(cls, type) and issubclass(cls, BrainEncoder)):
-        raise TypeError(f"register_model({name!r}): {cls!r} is not a BrainEncoder subclass.")
-    _check_arguments(name, cls, defaults)
-    _REGISTRY[name] = ModelSpec(cls, dict(defaults), description, sfreq)
+    # Any nn.Module that saves as a model folder (a BrainEncoder; the registry sits below
+    # models/base.py, which builds folders' models through it).
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)
+            and issubclass(cls, ModelFolderMixin)):
+        raise TypeError(f"register_model: {cls!r} is not a BrainEncoder subclass.")
+
+    def decorator(configuration):
+        name = configuration.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"A model named {name!r} is already registered; pick another name.")
+        defaults = dict(configuration())
+        _check_arguments(name, cls, defaults)
+        doc = inspect.getdoc(configuration) or ""
+        description = " ".join(doc.split("\n\n")[0].split())
+        _REGISTRY[name] = ModelSpec(cls, defaults, description, float(sfreq))
+
+        @functools.wraps(configuration)
+        def build(**overrides) -> BrainEncoder:
+            return create_model(name, **overrides)
+
+        return build
+
+    return decorator
 
 
 def _check_arguments(name: str, cls: type, kwargs: dict) -> None:
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    accepted = [p for p in inspect.signature(cls).parameters]
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ValueError(
@@ -67,9 +92,13 @@ def _check_arguments(name: str, cls: type, kwargs: dict) -> None:
 
 
 def list_models(details: bool = False):
-    """Registered names (sorted), or ``{name: description}`` with ``details=True``."""
+    """Registered names (sorted), or ``{name: ModelSpec}`` with ``details=True``.
+
+    A :class:`ModelSpec` holds the class, the default hyperparameters, the description and the
+    sampling rate of the configuration.
+    """
     names = sorted(_REGISTRY)
-    return {n: _REGISTRY[n].description for n in names} if details else names
+    return {n: _REGISTRY[n] for n in names} if details else names
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -85,91 +114,38 @@ def create_model(name: str, **overrides) -> BrainEncoder:
     Returns
     -------
     BrainEncoder
-        With ``model_name``, ``config`` (all hyperparameters) and ``preprocessing`` set.
+        With ``model_name``, ``config`` (every constructor argument; a code input's tokenizer as
+        its configuration dict) and ``preprocessing`` (a ``PreprocessSpec``: the configuration's
+        sampling rate and the model's patch length, plus a code input's tokenizer's recorded
+        preprocessing) set.
     """
     spec = model_spec(name)
     _check_arguments(name, spec.cls, overrides)
-    model = spec.cls(**{**spec.defaults, **overrides})
+    arguments = inspect.signature(spec.cls).bind(**{**spec.defaults, **overrides})
+    arguments.apply_defaults()
+    model = spec.cls(**arguments.arguments)
     model.model_name = name
-    model.preprocessing = {
-        "sfreq": spec.sfreq,
-        "patch_size": model.patch_size,
-        "patch_seconds": model.patch_size / spec.sfreq,
-    }
-    if isinstance(getattr(model, "patch_embed", None), CodeEmbedding):
-        model.preprocessing = _with_tokenizer_preprocessing(name, spec, model)
+    model.config = dict(arguments.arguments)
+    tokenizer = model.stem.code_tokenizer
+    if tokenizer is not None:
+        model.config["tokenizer"] = tokenizer.config.to_dict()
+    model.preprocessing = _preprocessing(name, spec, model)
     return model
 
 
-def _with_tokenizer_preprocessing(name: str, spec: ModelSpec, model: BrainEncoder) -> dict:
-    """The model's preprocessing plus its code-input tokenizer's (band, notch, scales...)."""
-    tok = model.patch_embed.tokenizer.config
+def _preprocessing(name: str, spec: ModelSpec, model: BrainEncoder):
+    """The model's ``PreprocessSpec``, with a code input's tokenizer's band, notch, scales..."""
+    # Imported here: the neurofm.data package pulls in MNE, which `import neurofm.models` avoids.
+    from neurofm.data.spec import PreprocessSpec
+
+    tokenizer = model.stem.code_tokenizer
+    if tokenizer is None:
+        return PreprocessSpec(sfreq=spec.sfreq, patch_samples=model.patch_size)
+    tok = tokenizer.config
     if abs(float(tok.sfreq) - spec.sfreq) > 1e-6:
         raise ValueError(
             f"{name} expects {spec.sfreq:g} Hz input but its tokenizer was trained at "
             f"{tok.sfreq:g} Hz; use a tokenizer trained at {spec.sfreq:g} Hz."
         )
-    return {**tok.preprocessing, **model.preprocessing}
-
-
-register_model(
-    "criss_cross_small",
-    CrissCrossTransformer,
-    "Criss-cross transformer, sensor encoding, D=128, 6 layers, 8 heads.",
-    dim=128,
-    depth=6,
-    n_heads=8,
-    ffn_dim=512,
-    dropout=0.1,
-    drop_path=0.05,
-)
-register_model(
-    "criss_cross_base",
-    CrissCrossTransformer,
-    "Criss-cross transformer, sensor encoding, CBraMod's size: D=200, 12 layers, 8 heads.",
-    dim=200,
-    depth=12,
-    n_heads=8,
-    ffn_dim=800,
-    dropout=0.1,
-    drop_path=0.1,
-)
-register_model(
-    "cbramod_base",
-    CrissCrossTransformer,
-    "CBraMod's exact architecture (ACPE, spectral patch embedding); loads CBraMod weights.",
-    dim=200,
-    depth=12,
-    n_heads=8,
-    ffn_dim=800,
-    dropout=0.1,
-    drop_path=0.0,
-    patch_embedding="cbramod",
-    position="acpe",
-)
-register_model(
-    "mamba_small",
-    BidirectionalMamba,
-    "Bidirectional Mamba, 8 latent channels (channel unification), D=128, 6 blocks.",
-    dim=128,
-    depth=6,
-    d_state=8,
-    expand=2,
-    n_heads=4,
-    n_latent=8,
-    spatial_every=2,
-    drop_path=0.05,
-)
-register_model(
-    "mamba_base",
-    BidirectionalMamba,
-    "Bidirectional Mamba, 32 latent channels (channel unification), D=256, 12 blocks.",
-    dim=256,
-    depth=12,
-    d_state=16,
-    expand=2,
-    n_heads=8,
-    n_latent=32,
-    spatial_every=3,
-    drop_path=0.1,
-)
+    values = {**tok.preprocessing, "sfreq": float(tok.sfreq), "patch_samples": model.patch_size}
+    return PreprocessSpec.from_dict(values, where=f"the preprocessing of {name}'s tokenizer")

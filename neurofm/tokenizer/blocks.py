@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurofm.tokenizer.attention import FeedForward, MaskedAttention
+from neurofm.nn import FeedForward, MaskedAttention
 
 
 class TokenMixingBlock(nn.Module):
@@ -35,7 +35,7 @@ class TokenMixingBlock(nn.Module):
         self.norm_patches = nn.LayerNorm(dim)
         self.patch_attention = MaskedAttention(dim, n_heads, dropout)
         self.norm_ffn = nn.LayerNorm(dim)
-        self.ffn = FeedForward(dim, ffn_ratio, dropout)
+        self.ffn = FeedForward(dim, int(dim * ffn_ratio), dropout, output_dropout=dropout)
 
     def forward(self, x: torch.Tensor, chan_mask: torch.Tensor) -> torch.Tensor:
         """Mix tokens ``x [B, C, N, D]``; ``chan_mask [B, C]`` (True = real). Padding -> zeros."""

@@ -32,6 +32,7 @@ from neurofm.model_folder import (
     preprocessing_record,
 )
 from neurofm.model_folder.config import VERSION_KEYS
+from neurofm.nn import rename_keys
 from neurofm.sensors import SensorBatch
 from neurofm.tokenizer.blocks import TokenMixingBlock
 from neurofm.tokenizer.patch_embed import PatchEmbedding
@@ -41,6 +42,8 @@ from neurofm.tokenizer.unify import ChannelDecoder, ChannelUnification
 
 MODEL_TYPE = TOKENIZER_MODEL_TYPE
 TARGETS = ("spectrum", "raw")
+#: Format 1 (neurofm 0.1.0) -> 2: the feed-forward layers became :class:`neurofm.nn.FeedForward`.
+FEED_FORWARD_RENAMES = ((r"\.ffn\.0\.", ".ffn.linear1."), (r"\.ffn\.3\.", ".ffn.linear2."))
 
 
 @dataclass
@@ -345,6 +348,16 @@ class NeuralTokenizer(nn.Module, ModelFolderMixin):
         if preprocessing is not None:
             values["preprocessing"] = preprocessing_record(values["preprocessing"], preprocessing)
         return {"model_type": MODEL_TYPE, **values}
+
+    def upgrade_state_dict(self, state: dict, format_version: int) -> dict:
+        """Rename the keys of weights written in ``format_version`` to this version's names.
+
+        Format 1 (neurofm 0.1.0) -> 2: ``*.ffn.0.*`` / ``*.ffn.3.*`` -> ``*.ffn.linear1.*`` /
+        ``*.ffn.linear2.*`` (one :class:`~neurofm.nn.FeedForward` for tokenizer and backbones).
+        """
+        if format_version >= 2:
+            return state
+        return rename_keys(state, FEED_FORWARD_RENAMES)
 
     @classmethod
     def _from_folder_config(cls, config: dict, where) -> NeuralTokenizer:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurofm.tokenizer.attention import FeedForward, MaskedAttention
+from neurofm.nn import FeedForward, MaskedAttention
 
 
 def _check_has_channels(chan_mask: torch.Tensor) -> None:
@@ -51,7 +51,7 @@ class ChannelUnification(nn.Module):
         self.norm_kv = nn.LayerNorm(dim)
         self.attention = MaskedAttention(dim, n_heads, dropout)
         self.norm_ffn = nn.LayerNorm(dim)
-        self.ffn = FeedForward(dim, ffn_ratio, dropout)
+        self.ffn = FeedForward(dim, int(dim * ffn_ratio), dropout, output_dropout=dropout)
 
     def forward(self, tokens: torch.Tensor, chan_mask: torch.Tensor) -> torch.Tensor:
         """Unify channels patch by patch.
@@ -101,7 +101,7 @@ class ChannelDecoder(nn.Module):
         self.norm_kv = nn.LayerNorm(dim)
         self.attention = MaskedAttention(dim, n_heads, dropout)
         self.norm_ffn = nn.LayerNorm(dim)
-        self.ffn = FeedForward(dim, ffn_ratio, dropout)
+        self.ffn = FeedForward(dim, int(dim * ffn_ratio), dropout, output_dropout=dropout)
 
     def forward(self, latents: torch.Tensor, sensor_embedding: torch.Tensor,
                 chan_mask: torch.Tensor) -> torch.Tensor:

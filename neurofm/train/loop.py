@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from neurofm.models import create_model
+from neurofm.nn import upgrade_nested_state
 from neurofm.objectives import PretrainingObjective, TokenCounts, build_objective, real_tokens
 from neurofm.progress import progress_bar
 from neurofm.train.checkpoint import (
@@ -185,7 +186,8 @@ def _set_up(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> _Se
                                   is_main=env.is_main, wait=partial(barrier, env))
     model = create_model(cfg.model.name, **cfg.model.overrides)
     preprocessing = {**data.preprocessing, "patch_size": int(data.dataset[0]["x"].shape[-1])}
-    check_preprocessing(preprocessing, {**model.preprocessing, "patch_size": model.patch_size},
+    check_preprocessing(preprocessing, {"sfreq": model.preprocessing.sfreq,
+                                        "patch_size": model.patch_size},
                         data_name=data.description, model_name=cfg.model.name)
     objective = build_objective(cfg.objective, model=model).to(env.device)
     wrapped = wrap_model(objective, env, run.parallel, run.find_unused_parameters)
@@ -244,7 +246,9 @@ def _resume(checkpoints: CheckpointManager, policy: str, objective, optimizer, s
                          f"{latest.name}); set run.resume=auto to continue it, or choose "
                          "another run.out_dir.")
     state = CheckpointManager.load(latest)
-    load_training_state(objective, optimizer, state["objective"], state["optimizer"], sharded)
+    objective_state = upgrade_nested_state(objective, state["objective"],
+                                           int(state.get("format_version", 1)))
+    load_training_state(objective, optimizer, objective_state, state["optimizer"], sharded)
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
     if state["world_size"] == env.world_size:

@@ -1,9 +1,9 @@
-"""Discrete backbone input: a frozen tokenizer's quantised codes instead of continuous patches.
+"""Discrete patch input: a frozen tokenizer's quantised codes instead of continuous patches.
 
 With ``patch_input="codes"`` a backbone (BrainOmni style) reads each patch through a trained
 :class:`~neurofm.tokenizer.NeuralTokenizer`: the tokenizer assigns every sensor patch its codes,
 their codebook vectors are looked up and a trainable linear map brings them to the backbone width.
-The backbone then adds its own sensor encoding as usual. The tokenizer stays frozen (eval mode, no
+The stem then adds its own sensor encoding as usual. The tokenizer stays frozen (eval mode, no
 gradients, ``requires_grad=False``), so two inputs whose patches get the same codes give the
 backbone exactly the same tokens.
 
@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from neurofm.sensors import SensorBatch
-
-PATCH_INPUTS = ("patches", "codes")
+from neurofm.tokenizer.model import NeuralTokenizer, TokenizerConfig
 
 
 def load_tokenizer(tokenizer):
@@ -40,8 +39,6 @@ def load_tokenizer(tokenizer):
     -------
     NeuralTokenizer
     """
-    from neurofm.tokenizer.model import NeuralTokenizer, TokenizerConfig
-
     if isinstance(tokenizer, NeuralTokenizer):
         return tokenizer
     if isinstance(tokenizer, (str, os.PathLike)):
@@ -119,33 +116,3 @@ class CodeEmbedding(nn.Module):
         with torch.no_grad():
             vectors = self.tokenizer.quantizer.lookup(self.codes(x, sensors))
         return self.proj(vectors.to(self.proj.weight.dtype))
-
-
-def embed_patches(patch_embed: nn.Module, x: torch.Tensor, sensors: SensorBatch | None,
-                  patch_mask: torch.Tensor | None, mask_token: torch.Tensor) -> torch.Tensor:
-    """Input tokens ``[B, C, N, D]`` from either patch input, masked patches -> ``mask_token``.
-
-    ``patch_embed`` is a continuous patch embedding (``x [B, C, N, P] -> [B, C, N, D]``) or a
-    :class:`CodeEmbedding` (which also reads the sensors and the mask, so that hidden patches
-    never reach the tokenizer).
-    """
-    if isinstance(patch_embed, CodeEmbedding):
-        tokens = patch_embed(x, sensors, patch_mask)
-    else:
-        tokens = patch_embed(x)
-    if patch_mask is not None:
-        tokens = torch.where(patch_mask[..., None], mask_token.to(tokens.dtype), tokens)
-    return tokens
-
-
-def check_patch_input(patch_input: str) -> None:
-    """Raise ``ValueError`` unless ``patch_input`` is one of :data:`PATCH_INPUTS`."""
-    if patch_input not in PATCH_INPUTS:
-        raise ValueError(f"patch_input must be one of {PATCH_INPUTS}; got {patch_input!r}.")
-
-
-def tokenizer_hyperparameter(embedding: nn.Module) -> dict | None:
-    """The tokenizer's configuration dict stored in a backbone's ``config`` (None for patches)."""
-    if isinstance(embedding, CodeEmbedding):
-        return embedding.tokenizer.config.to_dict()
-    return None

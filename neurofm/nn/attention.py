@@ -1,6 +1,6 @@
-"""Multi-head self-attention with key-padding masks, through fused attention kernels.
+"""Multi-head attention with key-padding masks, through fused attention kernels.
 
-Every attention in the backbones goes through :func:`attend`: PyTorch's
+Every attention in neurofm (backbones, tokenizer, heads) goes through :func:`attend`: PyTorch's
 ``F.scaled_dot_product_attention`` (fused flash / memory-efficient kernels on CPU and CUDA), or
 xformers' ``memory_efficient_attention`` when xformers is importable and the tensors are on CUDA.
 Masks are *key-validity* masks (True = a real key that may be attended to), the same convention as
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurofm.models.layers import dropout
+from neurofm.nn.layers import dropout
 
 try:  # xformers is an optional CUDA extra; its import fails on machines without its build.
     import xformers.ops as _xops
@@ -174,3 +174,54 @@ class SelfAttention(nn.Module):
         Tensor ``[S, L, E]``
         """
         return self.out_proj(self.attend_sequences(self.project_qkv(x), key_valid))
+
+
+class MaskedAttention(nn.Module):
+    """Cross-attention ``query [M, Q, D]`` over ``key_value [M, S, D]`` with ``key_mask [M, S]``.
+
+    Used by the channel unification (learned queries over sensors), the channel decoder (sensor
+    queries over latents) and the tokenizer's token-mixing blocks. Masked keys get exactly zero
+    weight, so padding channels never change a real token.
+
+    Parameters
+    ----------
+    dim : int
+        Width ``D``; must be divisible by ``n_heads``.
+    n_heads : int
+        Number of heads.
+    dropout : float
+        Attention dropout (training only).
+    """
+
+    def __init__(self, dim: int, n_heads: int, dropout: float = 0.0):
+        super().__init__()
+        if dim % n_heads:
+            raise ValueError(f"Attention width {dim} is not divisible by n_heads={n_heads}.")
+        self.n_heads = n_heads
+        self.q_proj = nn.Linear(dim, dim)
+        self.kv_proj = nn.Linear(dim, 2 * dim)
+        self.out_proj = nn.Linear(dim, dim)
+        self.dropout = dropout
+
+    def forward(self, query: torch.Tensor, key_value: torch.Tensor,
+                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Attend.
+
+        Parameters
+        ----------
+        query : Tensor ``[M, Q, D]``
+        key_value : Tensor ``[M, S, D]``
+        key_mask : bool Tensor ``[M, S]`` or None
+            True = the key takes part. Every row must have at least one True.
+
+        Returns
+        -------
+        Tensor ``[M, Q, D]``
+        """
+        m, q_len, d = query.shape
+        s_len = key_value.shape[1]
+        h = self.n_heads
+        q = self.q_proj(query).reshape(m, q_len, h, d // h).transpose(1, 2)
+        k, v = self.kv_proj(key_value).reshape(m, s_len, 2, h, d // h).permute(2, 0, 3, 1, 4)
+        out = attend(q, k, v, key_mask, self.dropout if self.training else 0.0)
+        return self.out_proj(out.transpose(1, 2).reshape(m, q_len, d))

@@ -1,4 +1,4 @@
-"""Building blocks shared by the backbones: dropout, feed-forward network, stochastic depth."""
+"""Layers shared by the backbones and the tokenizer: dropout, feed-forward network, stochastic depth."""
 
 from __future__ import annotations
 
@@ -52,7 +52,10 @@ class Dropout(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Position-wise MLP ``[..., D] -> [..., D]``: ``linear2(dropout(GELU(linear1(x))))``.
+    """Position-wise MLP ``[..., D] -> [..., D]``: ``dropout2(linear2(dropout(GELU(linear1(x)))))``.
+
+    The one feed-forward network of neurofm: the criss-cross layers (CBraMod's ``linear1/2``),
+    the tokenizer's blocks and channel (un)mixing, and LaBraM's MLP (``fc1/fc2``).
 
     Parameters
     ----------
@@ -62,14 +65,17 @@ class FeedForward(nn.Module):
         Hidden width (``4 * D`` is usual; CBraMod uses 800 for D = 200).
     dropout : float
         Dropout after the activation.
+    output_dropout : float
+        Dropout on the output (0 where the caller drops the residual branch itself).
     """
 
-    def __init__(self, dim: int, hidden: int, dropout: float = 0.0):
+    def __init__(self, dim: int, hidden: int, dropout: float = 0.0, output_dropout: float = 0.0):
         super().__init__()
         self.linear1 = nn.Linear(dim, hidden)
         self.activation = nn.GELU()
         self.dropout = Dropout(dropout)
         self.linear2 = nn.Linear(hidden, dim)
+        self.output_dropout = Dropout(output_dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.activation(self.linear1(x))
@@ -79,7 +85,7 @@ class FeedForward(nn.Module):
             hidden = hidden.mul_(keep_mask(hidden.shape, p, hidden.dtype))
         else:
             hidden = self.dropout(hidden)
-        return self.linear2(hidden)
+        return self.output_dropout(self.linear2(hidden))
 
 
 class DropPath(nn.Module):

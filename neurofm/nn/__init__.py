@@ -1,0 +1,34 @@
+"""Network parts shared by the tokenizer and the backbones (below both in the import graph).
+
+:mod:`~neurofm.nn.attention`: :func:`attend` (fused SDPA, xformers on CUDA), ``SelfAttention``,
+``MaskedAttention``; :mod:`~neurofm.nn.layers`: cheap CPU dropout, ``FeedForward``, drop-path and
+the fused residual add; :mod:`~neurofm.nn.state`: state-dict key migration helpers.
+"""
+
+from neurofm.nn.attention import MaskedAttention, SelfAttention, attend, reference_attention
+from neurofm.nn.layers import (
+    Dropout,
+    DropPath,
+    FeedForward,
+    add_residual,
+    drop_path_rates,
+    dropout,
+    keep_mask,
+)
+from neurofm.nn.state import rename_keys, upgrade_nested_state
+
+__all__ = [
+    "DropPath",
+    "Dropout",
+    "FeedForward",
+    "MaskedAttention",
+    "SelfAttention",
+    "add_residual",
+    "attend",
+    "drop_path_rates",
+    "dropout",
+    "keep_mask",
+    "reference_attention",
+    "rename_keys",
+    "upgrade_nested_state",
+]

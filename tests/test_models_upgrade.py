@@ -1,0 +1,80 @@
+"""Weights written by neurofm 0.1.0 (state-dict format 1) load into today's modules.
+
+Each folder of ``tests/fixtures/v0_1_0`` is read here without the persistence layer: the
+safetensors file as it is, ``upgrade_state_dict(state, 1)``, a strict load into
+``create_model(architecture, **hyperparameters)``, and the outputs compared with those 0.1.0
+gave (``expected.npz``, <= 1e-5).
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hub_helpers import LABRAM_NAMES
+from safetensors.torch import load_file
+
+from neurofm.models import create_model
+from neurofm.sensors import SensorBatch
+from neurofm.tokenizer import NeuralTokenizer, TokenizerConfig
+
+FIXTURES = Path(__file__).parent / "fixtures" / "v0_1_0"
+MODEL_FOLDERS = sorted(p for p in (FIXTURES / "models").iterdir() if p.is_dir()) + [
+    FIXTURES / "cbramod_converted"]
+TOLERANCE = 1e-5
+
+
+def _inputs(expected):
+    x = torch.from_numpy(expected["x"])
+    sensors = SensorBatch(pos=torch.from_numpy(expected["pos"]),
+                          ori=torch.from_numpy(expected["ori"]),
+                          kind=torch.from_numpy(expected["kind"]),
+                          chan_mask=torch.from_numpy(expected["chan_mask"]))
+    return x, sensors
+
+
+@pytest.mark.parametrize("folder", MODEL_FOLDERS, ids=lambda p: p.name)
+def test_upgraded_0_1_0_weights_load_strictly_and_give_the_same_outputs(folder):
+    config = json.loads((folder / "config.json").read_text())
+    model = create_model(config["architecture"], **config["hyperparameters"]).eval()
+    state = load_file(str(folder / "model.safetensors"))
+    with pytest.raises(RuntimeError, match="Missing key"):
+        model.load_state_dict(state, strict=True)  # the modules did move
+    model.load_state_dict(model.upgrade_state_dict(state, 1), strict=True)
+    assert model.upgrade_state_dict(model.state_dict(), 1).keys() == model.state_dict().keys()
+
+    expected = np.load(folder / "expected.npz")
+    x, sensors = _inputs(expected)
+    if hasattr(model, "set_channel_names"):
+        model.set_channel_names(LABRAM_NAMES[: x.shape[1]])
+    with torch.no_grad():
+        got = {"features": model(x, sensors), "embed": model.embed(x, sensors)}
+        if "out_reconstruct" in expected:
+            got["reconstruct"] = model.reconstruct(x, sensors)
+        if "out_classify" in expected:
+            got["classify"] = model.classify(x, sensors)
+    assert {f"out_{k}" for k in got} == {k for k in expected if k.startswith("out_")}
+    for key, value in got.items():
+        diff = float((value - torch.from_numpy(expected[f"out_{key}"])).abs().max())
+        assert diff <= TOLERANCE, f"{folder.name}: {key} differs by {diff:g}"
+
+
+def test_upgraded_0_1_0_tokenizer_gives_the_same_codes():
+    folder = FIXTURES / "tokenizer"
+    values = json.loads((folder / "config.json").read_text())
+    values.pop("model_type")
+    tokenizer = NeuralTokenizer(TokenizerConfig.from_dict(values)).eval()
+    state = load_file(str(folder / "model.safetensors"))
+    assert any(".ffn.0." in key for key in state)  # written with the tokenizer's old MLP
+    tokenizer.load_state_dict(tokenizer.upgrade_state_dict(state, 1), strict=True)
+    expected = np.load(folder / "expected.npz")
+    x, sensors = _inputs(expected)
+    assert np.array_equal(tokenizer.encode(x, sensors).numpy(), expected["codes"])
+
+
+def test_weights_of_this_format_are_left_alone():
+    model = create_model("criss_cross_small", dim=32, depth=1, n_heads=4, ffn_dim=64,
+                         patch_size=20)
+    state = model.state_dict()
+    assert model.upgrade_state_dict(state, 2) is state
