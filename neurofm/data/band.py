@@ -166,10 +166,10 @@ def plan_filter(sfreq_in: float, spec: PreprocessSpec, *, line_freq: float | Non
             f"or below the high-pass l_freq={l_freq:g} Hz, so nothing of the band is left. Leave "
             "the file out, or lower l_freq.", source=source)
     if h_freq is not None and h_freq >= nyquist:
-        band_note = (f"low-pass {h_freq:g} Hz is above what {source} holds: sampled at "
-                     f"{sfreq_in:g} Hz, its content ends at its Nyquist frequency {nyquist:g} Hz, "
-                     f"so the band ends there ({nyquist:g} Hz instead of h_freq={h_freq:g} Hz; "
-                     "the band edge of exact FFT resampling)")
+        band_note = (f"low-pass {h_freq:g} Hz is above the Nyquist frequency of {source} "
+                     f"({nyquist:g} Hz, sampled at {sfreq_in:g} Hz): the band ends at "
+                     f"{nyquist:g} Hz instead of h_freq={h_freq:g} Hz (the band edge of exact "
+                     "FFT resampling)")
         h_freq = None
     notes = [band_note] if band_note else []
     if trial_samples is not None and l_freq is not None:
