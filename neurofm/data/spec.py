@@ -21,6 +21,7 @@ and the fix.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 
 from neurofm.sensors.kinds import BRAIN_KINDS, ChannelKind
@@ -182,16 +183,8 @@ class PreprocessSpec:
 
     def differing_fields(self, other: PreprocessSpec) -> list[str]:
         """Names of the fields on which ``other`` differs (floats compared to 1e-9)."""
-        names = []
-        for f in fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(mine, float) and isinstance(theirs, float):
-                if math.isclose(mine, theirs, rel_tol=1e-9):
-                    continue
-            elif mine == theirs:
-                continue
-            names.append(f.name)
-        return names
+        return [f.name for f in fields(self)
+                if not _same(getattr(self, f.name), getattr(other, f.name))]
 
 
 def notch_to_line_freq(notch, line_freq=None):
@@ -218,36 +211,47 @@ def as_spec(value, *, where: str = "preprocessing") -> PreprocessSpec:
     raise TypeError(f"{where} must be a PreprocessSpec or a dict; got {type(value).__name__}.")
 
 
-def check_compatible(data: PreprocessSpec, model: PreprocessSpec, *,
+def check_compatible(data: PreprocessSpec | Mapping, model: PreprocessSpec, *,
                      fields: tuple[str, ...] = MODEL_FIELDS, data_name: str = "the data",
                      model_name: str = "the model") -> None:
     """Raise ``ValueError`` when ``data`` differ from ``model`` in any of ``fields``.
 
     Parameters
     ----------
-    data : PreprocessSpec
-        How the data were (or will be) prepared.
+    data : PreprocessSpec or mapping
+        How the data were (or will be) prepared; a mapping gives only what is known of them
+        (``{"sfreq": 256.0, "patch_samples": 200}``) and only its keys are compared.
     model : PreprocessSpec
         What the model was pretrained with.
     fields : tuple of str
         Fields that must agree (default :data:`MODEL_FIELDS`: sampling rate and patch length,
         which the weights are tied to).
     data_name, model_name : str
-        Used in the message (``"the corpus /data/tueg"``, ``"criss_cross_base"``).
+        Used in the message (``"the data (corpus /data/tueg)"``, ``"criss_cross_base"``).
 
     Raises
     ------
     ValueError
-        One paragraph per differing field: the field, both values and the fix.
+        One sentence per differing field: the field, both values and the fix.
     """
-    differing = [name for name in data.differing_fields(model) if name in fields]
+    have = (data.to_dict() if isinstance(data, PreprocessSpec) else dict(data))
+    differing = [name for name in fields if name in have
+                 and not _same(have[name], getattr(model, name))]
     if differing:
-        raise ValueError(" ".join(_mismatch(name, data, model, data_name, model_name)
+        raise ValueError(" ".join(_mismatch(name, have[name], model, data_name, model_name)
                                   for name in differing))
 
 
-def _mismatch(name, data, model, data_name, model_name) -> str:
-    have, want = getattr(data, name), getattr(model, name)
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-9)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return a == b
+
+
+def _mismatch(name, have, model, data_name, model_name) -> str:
+    want = getattr(model, name)
     if name == "sfreq" and have is not None and want is not None:
         return (f"sfreq: {model_name} was pretrained at {want:g} Hz but {data_name} are at "
                 f"{have:g} Hz (sfreq={want:g} Hz vs sfreq={have:g} Hz). Resample to {want:g} Hz: "

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neurofm.data.spec import PreprocessSpec
 from neurofm.tokenizer.model import TOKENIZER_CONFIGS, NeuralTokenizer, tokenizer_config
 from neurofm.tokenizer.train import (
     TrainConfig,
@@ -93,12 +94,16 @@ class TokenizerRun:
         run.model_config({})  # fail early on a bad tokenizer section
         return run
 
-    def model_config(self, preprocessing: dict):
+    def model_config(self, preprocessing: dict | PreprocessSpec):
         """The :class:`TokenizerConfig` for data prepared with ``preprocessing``."""
         spec = {"name": self.tokenizer} if isinstance(self.tokenizer, str) else dict(self.tokenizer)
         name = spec.pop("name", "small")
+        facts = preprocessing
+        if isinstance(preprocessing, PreprocessSpec):
+            facts = {"patch_size": preprocessing.patch_samples, "sfreq": preprocessing.sfreq}
+            preprocessing = preprocessing.to_dict()
         for key in ("patch_size", "sfreq"):
-            have = preprocessing.get(key)
+            have = facts.get(key)
             if have is None:
                 continue
             want = spec.setdefault(key, have)

@@ -17,7 +17,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from neurofm.data.spec import as_spec, check_compatible
 from neurofm.objectives import TokenCounts, batch_patch_mask, build_objective, real_tokens
 from neurofm.progress import progress_bar
 from neurofm.train.checkpoint import (
@@ -39,7 +40,6 @@ from neurofm.train.data import (
     IndexedWindows,
     MicroBatchSampler,
     TrainingData,
-    check_preprocessing,
     collate_training,
     open_training_data,
 )
@@ -109,9 +109,9 @@ def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> Trai
         data = open_training_data(cfg.data.path, cache_dir=cfg.data.cache_dir,
                                   is_main=env.is_main, wait=partial(barrier, env))
     model = create_model(cfg.model.name, **cfg.model.overrides)
-    preprocessing = {**data.preprocessing, "patch_size": int(data.dataset[0]["x"].shape[-1])}
-    check_preprocessing(preprocessing, {**model.preprocessing, "patch_size": model.patch_size},
-                        data_name=data.description, model_name=cfg.model.name)
+    preprocessing = replace(data.preprocessing, patch_samples=int(data.dataset[0]["x"].shape[-1]))
+    check_compatible(preprocessing, as_spec(model.preprocessing),
+                     data_name=f"the data ({data.description})", model_name=cfg.model.name)
     objective = build_objective(
         model, reconstruction_weight=cfg.objective.reconstruction_weight,
         reconstruction_loss=cfg.objective.reconstruction_loss,
@@ -230,7 +230,7 @@ def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> Trai
         final = create_model(cfg.model.name, **cfg.model.overrides)
         final.load_state_dict({k[len("model."):]: v for k, v in full_state.items()
                                if k.startswith("model.")})
-        export_pretrained(final, model_dir, preprocessing=preprocessing, summary={
+        export_pretrained(final, model_dir, preprocessing=preprocessing.to_dict(), summary={
             "data": data.description, "n_windows": len(data.dataset), "steps": run.steps,
             "global_batch": cfg.data.batch_size, "world_size": env.world_size,
             "objective": vars(cfg.objective), "optim": vars(cfg.optim), "final_loss": loss,
