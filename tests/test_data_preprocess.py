@@ -157,7 +157,7 @@ def test_low_pass_above_the_recordings_nyquist_becomes_its_nyquist_with_a_warnin
     assert spectrum[:, freqs > 52].sum() < 1e-6 * spectrum.sum()  # nothing above 50 Hz made up
     assert _amplitude(rec.data, 200.0) > 0.35  # the 40-Hz sine (0.4 units) is kept
     lines = describe_preprocessing(raw)
-    assert "band-pass: 0.3–50 Hz (Nyquist) (FIR, zero phase, at 100 Hz)" in lines
+    assert "band-pass: 0.3–50 Hz (FIR, zero phase, at 100 Hz; top edge = Nyquist frequency)" in lines
     assert not any(line.startswith("ERROR") for line in lines)
 
 
