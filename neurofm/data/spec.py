@@ -261,7 +261,7 @@ def _mismatch(name, have, model, data_name, model_name) -> str:
         seconds = f" ({want / model.sfreq:g} s at {model.sfreq:g} Hz)" if model.sfreq else ""
         fix = f"patch_seconds={want / model.sfreq:g}" if model.sfreq else f"patch_samples={want}"
         return (f"patch_samples: {model_name} expects patches of {want} samples{seconds} but "
-                f"{data_name} have {have}. Window with {fix} (neurofm.data.window_recording, "
-                "neurofm prepare --patch-seconds).")
+                f"{data_name} have {have} (patch_samples={want} vs patch_samples={have}). Window "
+                f"with {fix} (neurofm.data.window_recording, neurofm prepare --patch-seconds).")
     return (f"{name}: {model_name} was pretrained with {name}={want!r} but {data_name} have "
             f"{name}={have!r}. Prepare the data with the model's {name}.")
