@@ -69,7 +69,7 @@ class Corpus(torch.utils.data.Dataset):
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise ValueError("Corpus needs at least one corpus folder.")
-        configs = [_read_config(p) for p in self.paths]
+        configs = [read_corpus_json(p) for p in self.paths]
         specs = [corpus_spec(c, where=str(p / CORPUS_JSON)) for p, c in zip(self.paths, configs)]
         self.config, self.spec = configs[0], specs[0]
         for path, spec in zip(self.paths[1:], specs[1:]):
@@ -256,7 +256,7 @@ def _row(table, row: int) -> dict:
     }
 
 
-def _read_config(path: Path) -> dict:
+def read_corpus_json(path: Path) -> dict:
     """``corpus.json`` of ``path``; a newer format than this neurofm reads is refused."""
     file = path / CORPUS_JSON
     if not file.is_file():

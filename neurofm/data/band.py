@@ -116,8 +116,8 @@ class FilterPlan:
             low = f"{self.l_freq:g}" if self.l_freq is not None else "0"
             high = self.h_freq if self.h_freq is not None else self.sfreq_filter / 2
             edge = "" if self.h_freq is not None else "; top edge = Nyquist frequency"
-            lines = [f"band-pass: {low}–{high:g} Hz (FIR, zero phase, at "
-                     f"{self.sfreq_filter:g} Hz{edge})"]
+            lines = [(f"band-pass: {low}–{high:g} Hz (FIR, zero phase, at "
+                      f"{self.sfreq_filter:g} Hz{edge})")]
         lines.append(f"notch: {self.notch_reason}")
         if np.isclose(self.sfreq_in, self.sfreq_out):
             lines.append(f"resample: none (stays {self.sfreq_in:g} Hz)")

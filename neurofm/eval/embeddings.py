@@ -116,7 +116,7 @@ POOLINGS = ("mean", "channels")
 def extract_embeddings(model: torch.nn.Module, x: np.ndarray, sensors: SensorLayout,
                        patch_valid: np.ndarray, *, batch_size: int = 64, pool: str = "mean",
                        device: str | torch.device = "cpu", cache_dir: str | Path | None = None,
-                       preprocessing: dict | None = None, desc: str = "embedding",
+                       preprocessing: PreprocessSpec | None = None, desc: str = "embedding",
                        stats: dict | None = None) -> np.ndarray:
     """Pooled embeddings of every trial with the model frozen.
 
