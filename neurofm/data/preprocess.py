@@ -32,7 +32,7 @@ Trials (MNE epochs here, labelled trials in :mod:`neurofm.eval.inputs`) go throu
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import mne
@@ -123,7 +123,7 @@ class PreprocessConfig:
                             "montage.")
         spec = as_spec(spec or DEFAULT_RECORDING_SPEC, where="PreprocessConfig.spec")
         if recipe:
-            spec = PreprocessSpec(**{**_spec_values(spec), **recipe})
+            spec = replace(spec, **recipe)
         policies = {"on_flat": on_flat, "on_nan": on_nan, "on_unknown": on_unknown,
                     "on_units": on_units}
         for name, value in policies.items():
@@ -159,10 +159,6 @@ class PreprocessConfig:
         return cls(PreprocessSpec.from_dict(values, where=where), **policies)
 
 
-def _spec_values(spec: PreprocessSpec) -> dict:
-    return {name: getattr(spec, name) for name in _SPEC_FIELDS}
-
-
 @dataclass
 class PreprocessPlan:
     """What :func:`preprocess_raw` will do to one recording, decided from its ``Info`` alone.
@@ -182,7 +178,7 @@ class PreprocessPlan:
     filter: FilterPlan | None
     scales: np.ndarray  # [C] for the picked channels
     problems: list[str]
-    too_short: bool = False  # one of the problems: shorter than one patch
+    too_short: bool = False
 
 
 def recording_source(raw) -> str:
@@ -276,8 +272,9 @@ def describe_preprocessing(raw, config: PreprocessConfig | None = None) -> list[
         Lines such as ``"resample: 256 Hz -> 200 Hz"``; problems start with ``"ERROR: "``.
     """
     config = config or PreprocessConfig()
+    continuous = isinstance(raw, mne.io.BaseRaw)
     plan = plan_preprocessing(raw.info, config, source=recording_source(raw),
-                              n_times=getattr(raw, "n_times", None))
+                              n_times=raw.n_times if continuous else None)
     lines = []
     if plan.layout is not None:
         counts = {}
