@@ -124,5 +124,9 @@ def test_info_on_spkit_sample(capsys):
     assert "Recording: sample:emotiv14" in out and "Sampling rate: 128 Hz" in out
     assert "Duration: 16.00 s (2048 samples)" in out and "AF3" in out
     assert "resample: 128 Hz -> 200 Hz" in out and "ERROR" not in out
-    code, out, _ = run_info(capsys, "sample:emotiv14")
-    assert "ERROR: sample:emotiv14 is sampled at 128 Hz" in out
+    code, out, _ = run_info(capsys, "sample:emotiv14")  # default 75 Hz, above its 64 Hz
+    assert code == 0 and "ERROR" not in out
+    assert "band-pass: 0.3–64 Hz (FIR, zero phase, at 128 Hz; top edge = Nyquist frequency)" in out
+    assert ("low-pass 75 Hz is above the Nyquist frequency of sample:emotiv14 (64 Hz, sampled "
+            "at 128 Hz): the band ends at 64 Hz instead of h_freq=75 Hz") in out
+    assert "resample: 128 Hz -> 200 Hz (FFT, after filtering)" in out

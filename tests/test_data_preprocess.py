@@ -5,15 +5,19 @@ import numpy as np
 import pytest
 
 from neurofm.data import (
+    BandLimitWarning,
     PreprocessConfig,
+    PreprocessSpec,
     RecordingError,
+    RecordingTooShortError,
     describe_preprocessing,
     preprocess_raw,
+    read_raw,
     window_recording,
 )
 from tests.data_recordings import EEG_NAMES, make_raw, sine_raw
 
-NO_FILTER = PreprocessConfig(l_freq=None, h_freq=None, notch=None)
+NO_FILTER = PreprocessConfig(l_freq=None, h_freq=None, line_freq=None)
 
 
 def _amplitude(x, sfreq, edge_seconds=6.0):
@@ -65,7 +69,7 @@ def test_notch_removes_mains_named_in_the_file():
         return spec[np.argmin(np.abs(freqs - f))]
 
     notched = preprocess_raw(raw)
-    plain = preprocess_raw(raw, PreprocessConfig(notch=None))
+    plain = preprocess_raw(raw, PreprocessConfig(line_freq=None))
     assert power_at(notched, 50.0) < 0.01 * power_at(plain, 50.0)
     assert power_at(notched, 10.0) == pytest.approx(power_at(plain, 10.0), rel=0.02)
     assert any(line.startswith("notch: 50 Hz (mains 50 Hz from the file")
@@ -99,7 +103,7 @@ def test_flat_channels_reported_or_dropped():
     rec = preprocess_raw(raw, NO_FILTER)
     assert len(rec.sensors) == 10
     assert any("flat channels (kept" in line and "Fp2" in line for line in rec.report)
-    rec = preprocess_raw(raw, PreprocessConfig(l_freq=None, h_freq=None, notch=None,
+    rec = preprocess_raw(raw, PreprocessConfig(l_freq=None, h_freq=None, line_freq=None,
                                                on_flat="drop"))
     assert "Fp2" not in rec.sensors.names and len(rec.sensors) == 9
     assert "flat channels dropped: Fp2" in rec.report
@@ -114,7 +118,7 @@ def test_wrong_units_detected_fixed_and_reported(stored_factor, word):
     assert np.abs(rec.data).max() == pytest.approx(0.5, rel=1e-3)
     line = next(r for r in rec.report if word in r)
     assert f"extra scale of {1 / stored_factor:g}" in line
-    kept = preprocess_raw(raw, PreprocessConfig(l_freq=None, h_freq=None, notch=None,
+    kept = preprocess_raw(raw, PreprocessConfig(l_freq=None, h_freq=None, line_freq=None,
                                                 on_units="report"))
     assert np.abs(kept.data).max() == pytest.approx(0.5 * stored_factor, rel=1e-3)
     assert any("kept as is" in r for r in kept.report)
@@ -135,13 +139,42 @@ def test_two_labels_for_one_electrode_are_an_error():
         preprocess_raw(raw)
 
 
-def test_sampling_rate_below_twice_low_pass_is_an_error():
-    raw = make_raw(sfreq=100.0, seconds=4.0)
-    with pytest.raises(RecordingError, match=r"sampled at 100 Hz.*h_freq=75 Hz.*Lower h_freq "
-                                             r"below 50 Hz.*resampling up does not create"):
-        preprocess_raw(raw)
-    rec = preprocess_raw(raw, PreprocessConfig(h_freq=45.0))
-    assert rec.sfreq == 200.0 and rec.data.shape == (10, 800)
+def test_low_pass_above_the_recordings_nyquist_becomes_its_nyquist_with_a_warning():
+    """Rule: a 100-Hz file and h_freq=75 Hz: the band ends at the file's 50 Hz."""
+    t = np.arange(2000) / 100.0
+    raw = make_raw(sfreq=100.0, seconds=20.0, std_uv=5.0)
+    raw._data += 40e-6 * np.sin(2 * np.pi * 40.0 * t)  # 40 Hz: inside both bands
+    with pytest.warns(BandLimitWarning, match=r"low-pass 75 Hz is above the Nyquist frequency of .*\(50 Hz"):
+        rec = preprocess_raw(raw)
+    assert rec.sfreq == 200.0 and rec.data.shape == (10, 4000)
+    assert any("instead of h_freq=75 Hz" in line for line in rec.report)
+    # the same as asking for no low-pass: the resampler's band edge is the low-pass
+    open_top = preprocess_raw(raw, PreprocessConfig(h_freq=None))
+    np.testing.assert_array_equal(rec.data, open_top.data)
+    inner = rec.data[:, 1200:-1200]
+    spectrum = np.abs(np.fft.rfft(inner * np.hanning(inner.shape[-1]), axis=-1)) ** 2
+    freqs = np.fft.rfftfreq(inner.shape[-1], 1 / 200.0)
+    assert spectrum[:, freqs > 52].sum() < 1e-6 * spectrum.sum()  # nothing above 50 Hz made up
+    assert _amplitude(rec.data, 200.0) > 0.35  # the 40-Hz sine (0.4 units) is kept
+    lines = describe_preprocessing(raw)
+    assert "band-pass: 0.3–50 Hz (FIR, zero phase, at 100 Hz; top edge = Nyquist frequency)" in lines
+    assert not any(line.startswith("ERROR") for line in lines)
+
+
+def test_nyquist_below_the_high_pass_or_shorter_than_a_patch_is_an_error_naming_the_file(
+        tmp_path):
+    from tests.data_recordings import write_fif
+
+    path = write_fif(make_raw(sfreq=50.0, seconds=10.0), tmp_path / "slow_raw.fif")
+    config = PreprocessConfig(l_freq=30.0, h_freq=45.0)
+    with pytest.raises(RecordingError, match=r"slow_raw.fif is sampled at 50 Hz: its Nyquist "
+                                             r"frequency 25 Hz is at or below the high-pass "
+                                             r"l_freq=30 Hz"):
+        preprocess_raw(read_raw(path), config)
+    path = write_fif(make_raw(seconds=0.5), tmp_path / "blip_raw.fif")
+    with pytest.raises(RecordingTooShortError, match=r"blip_raw.fif lasts 0.5 s .* shorter than "
+                                                     r"one patch of 200 samples"):
+        preprocess_raw(read_raw(path))
 
 
 def test_config_round_trip_and_validation():
@@ -151,8 +184,33 @@ def test_config_round_trip_and_validation():
         PreprocessConfig(on_nan="ignore")
     with pytest.raises(ValueError, match="h_freq .* below half the output rate"):
         PreprocessConfig(sfreq=100.0)
-    with pytest.raises(ValueError, match=r"Unknown preprocessing setting\(s\) \['sfrq'\]"):
+    with pytest.raises(ValueError, match=r"preprocessing: unknown key\(s\) sfrq"):
         PreprocessConfig.from_dict({"sfrq": 100})
+    with pytest.raises(TypeError, match=r"unknown setting\(s\) \['sfrq'\]"):
+        PreprocessConfig(sfrq=100)
+
+
+def test_config_is_a_spec_plus_policies_and_reads_a_models_record():
+    spec = PreprocessSpec(sfreq=250.0, patch_samples=250, l_freq=0.5, line_freq=50.0)
+    config = PreprocessConfig.from_spec(spec, on_unknown="drop")
+    assert config.spec == spec and config.on_unknown == "drop"
+    assert (config.sfreq, config.l_freq, config.line_freq) == (250.0, 0.5, 50.0)
+    assert PreprocessConfig().line_freq == "auto"  # a recording's own mains by default
+    # a model's own record (0.1.0 keys and all) reads back
+    record = {"sfreq": 200.0, "patch_size": 20, "patch_seconds": 0.1, "notch": "auto",
+              "line_freq": 50.0, "on_flat": "drop"}
+    config = PreprocessConfig.from_dict(record)
+    assert (config.patch_samples, config.line_freq, config.on_flat) == (20, 50.0, "drop")
+
+
+@pytest.mark.parametrize(("notch", "line_freq", "expected"),
+                         [(None, None, None), (None, 60.0, None), ("auto", None, "auto"),
+                          ("auto", 60.0, 60.0), (50.0, None, 50.0)])
+def test_the_old_notch_spelling_still_works_with_a_deprecation_warning(notch, line_freq,
+                                                                        expected):
+    with pytest.warns(DeprecationWarning, match=r"notch=\.\.\.\) is deprecated; use line_freq"):
+        config = PreprocessConfig(notch=notch, line_freq=line_freq)
+    assert config.line_freq == expected
 
 
 def test_sources_in_messages_name_the_file(tmp_path):

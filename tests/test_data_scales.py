@@ -11,7 +11,7 @@ from tests.data_recordings import neuromag_raw
 
 def test_meg_recording_scaled_per_kind_with_unit_orientations():
     raw = neuromag_raw(seconds=2.0)
-    config = PreprocessConfig(l_freq=None, h_freq=None, notch=None, sfreq=None)
+    config = PreprocessConfig(l_freq=None, h_freq=None, line_freq=None, sfreq=None)
     rec = preprocess_raw(raw, config)
     assert rec.data.shape == (306, 2000)
     kinds = rec.sensors.kinds

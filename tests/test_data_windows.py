@@ -21,7 +21,7 @@ from neurofm.data import (
 )
 from tests.data_recordings import make_raw, write_edf
 
-NO_FILTER = PreprocessConfig(l_freq=None, h_freq=None, notch=None)
+NO_FILTER = PreprocessConfig(l_freq=None, h_freq=None, line_freq=None)
 
 
 def test_windows_are_consecutive_patches_of_the_signal():
@@ -104,7 +104,7 @@ def test_epochs_with_nan_raise_or_are_dropped():
     with pytest.raises(RecordingError, match=r"epoch 2: channel 'C4' has 1 NaN/Inf samples, the"
                                              r" first at t = 0\.500 s"):
         epochs_to_windows(epochs, NO_FILTER)
-    windows = epochs_to_windows(epochs, PreprocessConfig(l_freq=None, h_freq=None, notch=None,
+    windows = epochs_to_windows(epochs, PreprocessConfig(l_freq=None, h_freq=None, line_freq=None,
                                                          on_nan="drop_window"))
     assert len(windows) == 3 and windows.n_rejected == 1
     np.testing.assert_allclose(windows.start, [0.0, 1.0, 3.0])

@@ -42,7 +42,7 @@ def test_probe_cli_on_finger_movements_official_split(tmp_path):
     res = _results(out)
     assert res["data"]["n_trials"] == 416 and res["data"]["trial_seconds"] == 0.5
     applied = " | ".join(res["preprocessing"]["applied"])
-    assert "resampled 100 -> 200 Hz" in applied and "padded 100 samples to 200" in applied
+    assert "resample: 100 Hz -> 200 Hz" in applied and "padded 100 samples to 200" in applied
     assert res["preprocessing"]["input_shape"] == [416, 28, 1, 200]
     assert [f["n_test"] for f in res["methods"][0]["folds"]] == [100]
     assert len(res["methods"]) == 2 and (out / "confusion.png").is_file()

@@ -5,6 +5,7 @@ import pytest
 import torch
 from eval_helpers import TinyEncoder, alpha_trials
 
+from neurofm.data import BandLimitWarning
 from neurofm.eval.embeddings import FrozenModelError, extract_embeddings, frozen
 from neurofm.eval.inputs import prepare_trials, resolve_preprocessing
 from neurofm.eval.probe import DEFAULT_CS, fit_probe
@@ -13,7 +14,9 @@ from neurofm.eval.probe import DEFAULT_CS, fit_probe
 @pytest.fixture(scope="module")
 def inputs():
     trials = alpha_trials(n_subjects=2, per_class=6)
-    return prepare_trials(trials.X, trials.sfreq, trials.sensors, resolve_preprocessing(None))
+    with pytest.warns(BandLimitWarning, match="low-pass 75 Hz"):  # 100-Hz trials
+        return prepare_trials(trials.X, trials.sfreq, trials.sensors,
+                              resolve_preprocessing(None))
 
 
 def _snapshot(model):
@@ -24,10 +27,13 @@ def test_prepare_trials_follows_pad_rule_and_reports_steps(inputs):
     # 1 s at 100 Hz -> 200 samples at 200 Hz: exactly one 200-sample patch.
     assert inputs.x.shape == (24, 8, 1, 200) and inputs.x.dtype == np.float32
     assert inputs.patch_valid.all()
-    assert any("resampled 100 -> 200 Hz" in s for s in inputs.applied)
-    assert any("low-pass 75 Hz skipped" in s for s in inputs.applied)
+    assert "resample: 100 Hz -> 200 Hz (FFT, after filtering)" in inputs.applied
+    assert any(s.startswith("low-pass 75 Hz is above the Nyquist frequency of the trials (50 Hz")
+               for s in inputs.applied)
+    assert any(s.startswith("high-pass 0.3 Hz skipped: trials (1 s)") for s in inputs.applied)
     half = alpha_trials(n_subjects=1, per_class=2, seconds=0.5)
-    short = prepare_trials(half.X, half.sfreq, half.sensors, resolve_preprocessing(None))
+    with pytest.warns(BandLimitWarning):
+        short = prepare_trials(half.X, half.sfreq, half.sensors, resolve_preprocessing(None))
     assert short.x.shape[2:] == (1, 200) and short.n_times == 100
     assert np.all(short.x[..., 100:] == 0)  # padded half of the only patch
     assert short.continuous().shape == (4, 8, 100)

@@ -42,7 +42,7 @@ def test_probe_run_writes_table_figures_and_beats_chance(tmp_path):
     assert probe["n_runs"] == 2
     assert probe["summary"]["balanced_accuracy"]["mean"] > 0.75  # chance is 0.5
     assert set(probe["per_subject"]) == {"S00", "S01", "S02", "S03"}
-    assert any("resampled 100 -> 200 Hz" in s for s in saved["preprocessing"]["applied"])
+    assert any("resample: 100 Hz -> 200 Hz" in s for s in saved["preprocessing"]["applied"])
     assert saved["preprocessing"]["settings"]["sfreq"] == 200
     assert saved["protocol"]["subject_level"] is True
     # the synthetic effect sits on C3/C4: occlusion importance must rank one of them first

@@ -110,8 +110,8 @@ def test_push_refuses_broken_directory(model_dir, monkeypatch, tmp_path):
 def test_check_preprocessing(model_dir):
     model, directory = model_dir
     config = read_config(directory)
-    assert check_preprocessing(model, 200.0, 20)["patch_size"] == 20
-    assert check_preprocessing(config, 200, 20)["l_freq"] == 0.3
+    assert check_preprocessing(model, 200.0, 20).patch_samples == 20
+    assert check_preprocessing(config, 200, 20).l_freq == 0.3
     with pytest.raises(ValueError, match=r"200 Hz but the data are at 256 Hz.*resample\(200\)"):
         check_preprocessing(config, 256.0)
     with pytest.raises(ValueError, match="patches of 20 samples .* have 200"):
@@ -123,7 +123,7 @@ def test_check_preprocessing_of_a_tokenizer():
 
     tok = NeuralTokenizer(tokenizer_config("small", dim=32, n_heads=2, n_encoder_layers=1,
                                            code_dim=8, codebook_size=16))
-    assert check_preprocessing(tok, 200.0, 200)["sfreq"] == 200.0
+    assert check_preprocessing(tok, 200.0, 200).sfreq == 200.0
     with pytest.raises(ValueError, match="resample"):
         check_preprocessing(tok, 250.0, 200)
 

@@ -74,7 +74,7 @@ def test_a_run_logs_checkpoints_and_exports_a_model(tmp_path):
     model_dir = result.model_dir
     config = json.loads((model_dir / "config.json").read_text())
     assert config["preprocessing"]["sfreq"] == 200.0
-    assert config["preprocessing"]["patch_size"] == 20
+    assert config["preprocessing"]["patch_samples"] == 20
     card = (model_dir / "README.md").read_text()
     for fact in ("in-memory test windows", "Steps: 6", "masked patch reconstruction (mse",
                  f"{result.final_loss:.6g}", "library_name: neurofm"):
@@ -112,7 +112,7 @@ def test_corpus_with_another_sampling_rate_is_refused(tmp_path):
 def test_patch_size_mismatch_names_both_values(tmp_path):
     with pytest.raises(ValueError) as err:
         train(tiny_config(tmp_path / "run", "model.overrides.patch_size=40"), data=in_memory())
-    assert "patch_size=20 samples" in str(err.value) and "patch_size=40 samples" in str(err.value)
+    assert "patch_samples=20" in str(err.value) and "patch_samples=40" in str(err.value)
 
 
 def test_gradient_accumulation_gives_the_same_update_as_the_full_batch(tmp_path):

@@ -202,7 +202,7 @@ def test_corpus_with_another_patch_length_is_refused(corpus_dir, tmp_path):
         train(load_config(config))
     message = str(err.value)
     assert str(corpus_dir) in message
-    assert "patch_size=200 samples" in message and "patch_size=100 samples" in message
+    assert "patch_samples=200" in message and "patch_samples=100" in message
 
 
 def test_missing_corpus_is_a_clear_cli_error(tmp_path, capsys):

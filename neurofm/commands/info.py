@@ -19,6 +19,7 @@ from neurofm.data.checks import (
 )
 from neurofm.data.io import is_epochs_file, read_epochs, read_raw
 from neurofm.data.preprocess import (
+    DEFAULT_RECORDING_SPEC,
     PreprocessConfig,
     describe_preprocessing,
     epochs_source,
@@ -42,10 +43,16 @@ def register(subparsers) -> None:
                         help="MNE montage for channels without a stored position "
                              "(default: MNE's 10-05 montage for EEG)")
     parser.add_argument("--line-freq", type=float, default=None,
-                        help="mains frequency in Hz (50 or 60) when the file does not say")
-    parser.add_argument("--sfreq", type=float, default=200.0, help="target rate (default 200)")
-    parser.add_argument("--l-freq", type=float, default=0.3, help="high-pass Hz (default 0.3)")
-    parser.add_argument("--h-freq", type=float, default=75.0, help="low-pass Hz (default 75)")
+                        help="mains frequency in Hz (50 or 60) when the file does not say "
+                             "(default: the file's)")
+    spec = DEFAULT_RECORDING_SPEC
+    parser.add_argument("--sfreq", type=float, default=spec.sfreq,
+                        help=f"target rate (default {spec.sfreq:g})")
+    parser.add_argument("--l-freq", type=float, default=spec.l_freq,
+                        help=f"high-pass Hz (default {spec.l_freq:g})")
+    parser.add_argument("--h-freq", type=float, default=spec.h_freq,
+                        help=f"low-pass Hz (default {spec.h_freq:g}; a recording whose Nyquist "
+                             "frequency is lower gets that as its band edge)")
     parser.add_argument("--on-unknown", choices=("raise", "drop"), default="raise",
                         help="channels with no known position: error (default) or drop")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -55,7 +62,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     config = PreprocessConfig(sfreq=args.sfreq, l_freq=args.l_freq, h_freq=args.h_freq,
-                              line_freq=args.line_freq, montage=args.montage,
+                              line_freq=args.line_freq or "auto", montage=args.montage,
                               on_unknown=args.on_unknown)
     summary = summarise(args.path, config)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
@@ -68,7 +75,8 @@ def summarise(path, config: PreprocessConfig) -> dict:
     inst = read_epochs(path) if epochs else read_raw(path)
     info = inst.info
     source = epochs_source(inst) if epochs else recording_source(inst)
-    plan = plan_preprocessing(info, config, source=source)
+    plan = plan_preprocessing(info, config, source=source,
+                              n_times=None if epochs else inst.n_times)
     sfreq = float(info["sfreq"])
     if epochs:
         n_times = len(inst) * len(inst.times)

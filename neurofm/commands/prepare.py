@@ -44,7 +44,9 @@ def register(subparsers) -> None:
     parser.add_argument("--l-freq", type=float, default=defaults.l_freq,
                         help=f"high-pass edge in Hz (default {defaults.l_freq:g})")
     parser.add_argument("--h-freq", type=float, default=defaults.h_freq,
-                        help=f"low-pass edge in Hz (default {defaults.h_freq:g})")
+                        help=f"low-pass edge in Hz (default {defaults.h_freq:g}; a file whose "
+                             "Nyquist frequency is lower keeps its band up to that, noted in "
+                             "the manifest's report column)")
     parser.add_argument("--line-freq", type=float, default=defaults.line_freq,
                         help=f"mains frequency for the notch (default {defaults.line_freq:g}, "
                              "as in TUEG; 0: no notch)")

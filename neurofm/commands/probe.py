@@ -9,6 +9,7 @@ log-band-power baseline and, for a pretrained model, the same architecture at ra
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from neurofm.eval.baselines import BASELINES
@@ -58,7 +59,10 @@ def add_common_arguments(parser) -> None:
     pp.add_argument("--sfreq", type=float, default=None, help="resample to this rate (Hz)")
     pp.add_argument("--l-freq", type=float, default=None, help="high-pass (Hz)")
     pp.add_argument("--h-freq", type=float, default=None, help="low-pass (Hz)")
-    pp.add_argument("--notch", type=float, default=None, help="mains frequency to notch (Hz)")
+    pp.add_argument("--line-freq", type=float, default=None,
+                    help="mains frequency to notch, with its harmonics (Hz)")
+    pp.add_argument("--notch", type=float, default=None,
+                    help="deprecated spelling of --line-freq")
     parser.add_argument("--batch-size", type=int, default=64, help="forward-pass batch size")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
     parser.add_argument("--cache-dir", default=None,
@@ -103,9 +107,14 @@ def settings_from_args(args, mode: str):
         key, value = item.split("=", 1)
         overrides[key.strip()] = _parse_value(value)
     preprocessing = dict(config.get("preprocessing") or {})
+    if args.notch is not None:
+        warnings.warn("--notch is deprecated; use --line-freq.", FutureWarning, stacklevel=2)
+    line_freq = args.line_freq if args.line_freq is not None else args.notch
     preprocessing.update({k: v for k, v in (("sfreq", args.sfreq), ("l_freq", args.l_freq),
-                                            ("h_freq", args.h_freq), ("notch", args.notch))
+                                            ("h_freq", args.h_freq), ("line_freq", line_freq))
                           if v is not None})
+    if line_freq is not None:
+        preprocessing.pop("notch", None)  # the flag wins over the config's old spelling
     data = args.data or config.get("data")
     if not data:
         raise ValueError("No data set: pass --data or a --config that names one.")

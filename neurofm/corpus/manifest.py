@@ -15,9 +15,13 @@ column          type      meaning
 ``subject``     str       subject id parsed from the name
 ``session``     str       session id parsed from the name (empty if none)
 ``shard``       str       shard file under ``shards/`` holding the windows (empty if none)
+``report``      str       what preprocessing did to a kept file, ``; ``-separated (channels
+                          dropped, unit fixes, flat channels, a band cut at the file's
+                          Nyquist frequency); empty if nothing
 ==============  ========  ==================================================================
 
-Rows are in sorted ``path`` order, the order in which the corpus lists windows.
+Rows are in sorted ``path`` order, the order in which the corpus lists windows. Manifests of
+corpus format 1 (neurofm 0.1.0) have no ``report`` column; it reads as empty.
 """
 
 from __future__ import annotations
@@ -47,12 +51,15 @@ class ManifestRow:
     subject: str = ""
     session: str = ""
     shard: str = ""
+    report: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 COLUMNS = [f.name for f in fields(ManifestRow)]
+#: Columns that manifests of older corpus formats lack, with the value they read as.
+_ADDED_COLUMNS = {"report": ""}
 
 
 def manifest_frame(rows) -> pd.DataFrame:
@@ -62,7 +69,7 @@ def manifest_frame(rows) -> pd.DataFrame:
     frame = frame.astype({"path": str, "status": str, "reason": str, "n_windows": "int64",
                           "n_rejected": "int64",
                           "hours": "float64", "sha256": str, "subject": str, "session": str,
-                          "shard": str})
+                          "shard": str, "report": str})
     return frame.sort_values("path", kind="stable").reset_index(drop=True)
 
 
@@ -100,6 +107,9 @@ def read_manifest(corpus_dir) -> pd.DataFrame:
             f"{path} does not exist: {corpus_dir} is not a finished corpus. Run "
             f"'neurofm prepare SRC --out {corpus_dir}' (re-running resumes an interrupted run).")
     frame = pd.read_parquet(path)
+    for column, value in _ADDED_COLUMNS.items():
+        if column not in frame.columns:
+            frame[column] = value
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} lacks the columns {missing}; it was not written by "

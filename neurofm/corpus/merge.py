@@ -15,6 +15,7 @@ from pathlib import Path
 
 from neurofm.corpus.manifest import read_manifest, write_manifest
 from neurofm.corpus.prepare import CORPUS_JSON, SHARDS_DIR
+from neurofm.corpus.reader import read_corpus_json
 from neurofm.corpus.shards import TMP_PREFIX
 
 
@@ -44,7 +45,7 @@ def merge_corpora(parts, out) -> Path:
         if not file.is_file():
             raise FileNotFoundError(f"{file} does not exist: {part} is not a finished corpus "
                                     "part. Finish it by re-running its neurofm prepare command.")
-        configs.append(json.loads(file.read_text(encoding="utf-8")))
+        configs.append(read_corpus_json(part))
     first = configs[0]
     for part, config in zip(parts, configs):
         if config["options"] != first["options"]:

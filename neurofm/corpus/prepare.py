@@ -12,7 +12,8 @@
    notch, resample, rescale to 1.0 = 100 µV), cut into windows rejecting those above
    ``max_abs_uv`` (:func:`neurofm.data.window_recording`) and write the windows to one shard,
    atomically (:mod:`neurofm.corpus.shards`). A file that fails is skipped with its reason.
-3. **Finish**: write ``manifest.parquet`` and ``corpus.json`` and remove leftovers.
+3. **Finish**: write ``manifest.parquet`` and ``corpus.json`` (with the corpus's
+   :class:`~neurofm.data.spec.PreprocessSpec` under ``preprocessing``) and remove leftovers.
 
 Progress is recorded per file in ``<out>/_progress/`` right after its shard is in place, so
 re-running the same command after Ctrl-C, ``kill -9`` or a crash redoes only unfinished files;
@@ -52,11 +53,16 @@ from neurofm.corpus.shards import (
     windows_table,
     write_shard_atomic,
 )
+from neurofm.data.spec import BRAIN_KIND_LABELS, DEFAULT_SCALES, DEFAULT_SFREQ, PreprocessSpec
+from neurofm.strict import from_dict
 
 CORPUS_JSON = "corpus.json"
 PROGRESS_DIR = "_progress"
 SHARDS_DIR = "shards"
-CORPUS_FORMAT = 1
+#: Format of ``corpus.json`` and ``manifest.parquet`` this neurofm writes. 1: neurofm 0.1.0
+#: (``preprocess``, ``sfreq``, ``window_samples``, ``patch_samples``); 2: the spec under
+#: ``preprocessing`` and the manifest's ``report`` column.
+CORPUS_FORMAT = 2
 
 #: The 19 channels of the 10-20 system common to TUEG recordings, in CBraMod's order
 #: (10-05 spelling: T7/T8/P7/P8 are TUH's T3/T4/T5/T6).
@@ -97,7 +103,7 @@ class PrepareOptions:
         Mains frequency for the notch (60 Hz for TUEG; None: no notch).
     """
 
-    sfreq: float = 200.0
+    sfreq: float = DEFAULT_SFREQ
     window_seconds: float = 30.0
     patch_seconds: float = 1.0
     channels: str = "tueg19"
@@ -124,6 +130,7 @@ class PrepareOptions:
             raise ValueError(f"patch_seconds x sfreq = {patch} must be a whole number of samples.")
         if self.trim_seconds < 0 or self.min_minutes < 0:
             raise ValueError("trim_seconds and min_minutes must not be negative.")
+        self.spec()  # band edges against the rate, one place
 
     @property
     def patch_samples(self) -> int:
@@ -136,22 +143,24 @@ class PrepareOptions:
     @property
     def max_abs_model_units(self) -> float | None:
         """``max_abs_uv`` in model units (EEG: 1.0 = 100 µV)."""
-        from neurofm.data.preprocess import DEFAULT_SCALES
-
         if self.max_abs_uv is None:
             return None
         return self.max_abs_uv * 1e-6 * DEFAULT_SCALES["eeg"]
 
-    def preprocess_config(self):
-        """The :class:`neurofm.data.PreprocessConfig` these options imply."""
-        from neurofm.data.preprocess import PreprocessConfig
+    def spec(self) -> PreprocessSpec:
+        """The :class:`PreprocessSpec` of the corpus (written into ``corpus.json``)."""
+        kinds = ("eeg",) if self.channels in ("tueg19", "all-eeg") else BRAIN_KIND_LABELS
+        return PreprocessSpec(sfreq=self.sfreq, patch_samples=self.patch_samples,
+                              l_freq=self.l_freq, h_freq=self.h_freq, line_freq=self.line_freq,
+                              kinds=kinds, window_samples=self.window_samples)
 
-        kinds = ("eeg",) if self.channels in ("tueg19", "all-eeg") else \
-            ("eeg", "meg_mag", "meg_grad", "seeg", "ecog")
-        return PreprocessConfig(
-            sfreq=self.sfreq, l_freq=self.l_freq, h_freq=self.h_freq,
-            notch="auto" if self.line_freq else None, line_freq=self.line_freq, kinds=kinds,
-            on_unknown="raise" if self.channels == "tueg19" else "drop")
+    def preprocess_config(self):
+        """The :class:`neurofm.data.PreprocessConfig` applied to each file: the spec, and
+        channels without a position are an error in ``tueg19`` mode, dropped otherwise."""
+        from neurofm.data.preprocess import PreprocessConfig  # imports MNE: workers only
+
+        return PreprocessConfig.from_spec(
+            self.spec(), on_unknown="raise" if self.channels == "tueg19" else "drop")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -340,7 +349,8 @@ def prepare_file(source: SourceFile, sha256: str, options: PrepareOptions, shard
 def _windows_of(source: SourceFile, options: PrepareOptions, row: ManifestRow):
     """Windows, SensorLayout and window starts (s from file start) of one file.
 
-    Sets ``row.hours`` as soon as the duration is known, so skipped files report it too.
+    Sets ``row.hours`` as soon as the duration is known, so skipped files report it too, and
+    ``row.report`` to what preprocessing did.
     """
     from neurofm.data.errors import RecordingError
     from neurofm.data.io import read_raw
@@ -376,6 +386,7 @@ def _windows_of(source: SourceFile, options: PrepareOptions, row: ManifestRow):
         raw.crop(tmin=options.trim_seconds, tmax=duration - options.trim_seconds,
                  include_tmax=False)
     rec = preprocess_raw(raw, options.preprocess_config(), source=source.relpath)
+    row.report = "; ".join(rec.report)
     windows = window_recording(rec, window_seconds=options.window_seconds,
                                patch_seconds=options.patch_seconds,
                                max_abs=options.max_abs_model_units)
@@ -662,7 +673,7 @@ def _finish(out: Path, rows: list[ManifestRow], settings: dict, sources) -> None
     for shard in (out / SHARDS_DIR).glob(f"*{SHARD_SUFFIX}"):
         if shard.name not in referenced:
             shard.unlink()
-    options = PrepareOptions(**settings["options"])
+    options = from_dict(PrepareOptions, settings["options"], where="corpus options")
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     corpus = {
@@ -672,10 +683,7 @@ def _finish(out: Path, rows: list[ManifestRow], settings: dict, sources) -> None
         "sources": [str(Path(s).expanduser().resolve()) for s in sources],
         "options": settings["options"],
         "part": settings["part"],
-        "preprocess": options.preprocess_config().to_dict(),
-        "sfreq": options.sfreq,
-        "window_samples": options.window_samples,
-        "patch_samples": options.patch_samples,
+        "preprocessing": options.spec().to_dict(),
         "n_windows": int(sum(r.n_windows for r in rows)),
         "hours_kept": float(sum(r.hours for r in rows if r.status == KEPT)),
     }

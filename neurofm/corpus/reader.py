@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from neurofm._version import __version__
 from neurofm.corpus.manifest import KEPT, read_manifest
-from neurofm.corpus.prepare import CORPUS_JSON, SHARDS_DIR
+from neurofm.corpus.prepare import CORPUS_FORMAT, CORPUS_JSON, SHARDS_DIR
+from neurofm.data.spec import PreprocessSpec
 from neurofm.sensors import SensorBatch
-
-#: corpus.json entries that must agree for folders to be read as one corpus.
-_MUST_MATCH = ("sfreq", "window_samples", "patch_samples", "preprocess")
+from neurofm.strict import field_names
 
 
 class Corpus(torch.utils.data.Dataset):
@@ -46,7 +46,10 @@ class Corpus(torch.utils.data.Dataset):
     Attributes
     ----------
     config : dict
-        ``corpus.json`` of the first folder (preprocessing, window and patch lengths).
+        ``corpus.json`` of the first folder.
+    spec : PreprocessSpec
+        How the windows were made (rate, patch and window length, band, mains, scales); every
+        folder's must be the same.
     manifest : pandas.DataFrame
         Manifest rows of all folders, sorted by path, with a ``corpus`` column (folder).
     files : pandas.DataFrame
@@ -66,14 +69,15 @@ class Corpus(torch.utils.data.Dataset):
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise ValueError("Corpus needs at least one corpus folder.")
-        configs = [_read_config(p) for p in self.paths]
-        self.config = configs[0]
-        for path, config in zip(self.paths[1:], configs[1:]):
-            differ = [k for k in _MUST_MATCH if config.get(k) != self.config.get(k)]
+        configs = [read_corpus_json(p) for p in self.paths]
+        specs = [corpus_spec(c, where=str(p / CORPUS_JSON)) for p, c in zip(self.paths, configs)]
+        self.config, self.spec = configs[0], specs[0]
+        for path, spec in zip(self.paths[1:], specs[1:]):
+            differ = self.spec.differences(spec)
             if differ:
                 raise ValueError(
-                    f"{path} was prepared with other {differ} than {self.paths[0]}; folders "
-                    "read as one corpus must share preprocessing, window and patch lengths.")
+                    f"{path} was prepared with other preprocessing than {self.paths[0]} "
+                    f"({'; '.join(differ)}); folders read as one corpus must share it.")
         frames = []
         for path in self.paths:
             frame = read_manifest(path)
@@ -93,8 +97,8 @@ class Corpus(torch.utils.data.Dataset):
         files["first_window"] = self._ends - counts
         self.files = files
         self.window_subjects = np.repeat(files["subject"].to_numpy(dtype=object), counts)
-        self.n_patches = self.config["window_samples"] // self.config["patch_samples"]
-        self.patch_samples = int(self.config["patch_samples"])
+        self.n_patches = self.spec.window_samples // self.spec.patch_samples
+        self.patch_samples = self.spec.patch_samples
         self._max_open = max_open_shards
         self._open: OrderedDict[int, object] = OrderedDict()
 
@@ -103,7 +107,7 @@ class Corpus(torch.utils.data.Dataset):
 
     @property
     def sfreq(self) -> float:
-        return float(self.config["sfreq"])
+        return self.spec.sfreq
 
     def shard_paths(self) -> list[Path]:
         """Shard files in corpus order."""
@@ -252,10 +256,32 @@ def _row(table, row: int) -> dict:
     }
 
 
-def _read_config(path: Path) -> dict:
+def read_corpus_json(path: Path) -> dict:
+    """``corpus.json`` of ``path``; a newer format than this neurofm reads is refused."""
     file = path / CORPUS_JSON
     if not file.is_file():
         raise FileNotFoundError(
             f"{file} does not exist: {path} is not a finished corpus. Run 'neurofm prepare SRC "
             f"--out {path}' (re-running resumes an interrupted run).")
-    return json.loads(file.read_text(encoding="utf-8"))
+    config = json.loads(file.read_text(encoding="utf-8"))
+    version = int(config.get("format", 1))
+    if version > CORPUS_FORMAT:
+        raise ValueError(f"{file} has corpus format {version}, newer than the format "
+                         f"{CORPUS_FORMAT} that neurofm {__version__} reads; upgrade neurofm.")
+    return config
+
+
+def corpus_spec(config: dict, *, where: str = CORPUS_JSON) -> PreprocessSpec:
+    """The :class:`PreprocessSpec` a ``corpus.json`` records, in either format.
+
+    Format 2 stores it under ``preprocessing``. Format 1 (neurofm 0.1.0) stored the
+    ``PreprocessConfig`` (recipe and bad-input policies) under ``preprocess`` and the rate,
+    patch and window lengths beside it; the recipe is read from there.
+    """
+    if "preprocessing" in config:
+        return PreprocessSpec.from_dict(config["preprocessing"], where=where)
+    recipe = {k: v for k, v in config.get("preprocess", {}).items()
+              if k in field_names(PreprocessSpec) or k == "notch"}
+    recipe.update(sfreq=config["sfreq"], patch_samples=config["patch_samples"],
+                  window_samples=config["window_samples"])
+    return PreprocessSpec.from_dict(recipe, where=where)

@@ -49,7 +49,7 @@ def corpus_stats(corpus, *, max_windows: int = 2000, seed: int = 0) -> dict:
         per_window_channels[len(first["channels"])] += int(n_windows)
         for name in first["channels"]:
             names[name] += int(n_windows)
-    window_seconds = corpus.config["window_samples"] / corpus.config["sfreq"]
+    window_seconds = corpus.spec.window_seconds
     stats = {
         "corpus": [str(p) for p in corpus.paths],
         "files": {"total": len(manifest),

@@ -1,39 +1,44 @@
 """One preprocessing recipe for every recording (CBraMod/LaBraM defaults, all configurable).
 
+The recipe is a :class:`~neurofm.data.spec.PreprocessSpec` (rate, patch, band, mains, kinds,
+scales: what a model saw); :class:`PreprocessConfig` is that spec plus how to treat bad input
+(flat channels, NaN/Inf, channels without positions, unit mix-ups) and where positions come from.
+
 Steps, in order (:func:`preprocess_raw`):
 
-1. **Pick** channels of the brain kinds (``eeg, meg_mag, meg_grad, seeg, ecog``); EOG, ECG, EMG,
+1. **Pick** channels of the kinds kept (``eeg, meg_mag, meg_grad, seeg, ecog``); EOG, ECG, EMG,
    stimulus and misc channels are dropped and listed in the report. Positions come from
    :func:`neurofm.sensors.positions.resolve_sensors` (file, else montage by normalised name);
    a channel with no known position is an error unless ``on_unknown="drop"``.
 2. **Check** the samples: NaN/Inf (error naming channel and time, or ``on_nan="drop_window"``),
    flat channels (reported, or dropped with ``on_flat="drop"``), EEG/iEEG amplitudes off by 1e6
    (µV stored as V or the reverse: fixed and reported, ``on_units="fix"``).
-3. **Rescale** each channel from SI units to model units with :data:`DEFAULT_SCALES`; from here
-   on the samples are float32.
+3. **Rescale** each channel from SI units to model units with the spec's ``scales``
+   (:data:`DEFAULT_SCALES`); from here on the samples are float32.
 4. **Resample** to ``sfreq`` (200 Hz) and **filter** at the lower of the two rates, in one
-   pass (:func:`neurofm.data.filters.filter_and_resample`): exact band-limited (FFT)
-   resampling and one zero-phase FIR (firwin, Hamming; MNE's ``"auto"`` lengths) designed at
-   the lower rate that holds the band-pass ``l_freq``–``h_freq`` (0.3–75 Hz) and a notch at
-   the mains frequency and its harmonics up to 1.25 x ``h_freq`` (those below the lower
-   rate's Nyquist frequency). For a file above ``sfreq`` this is the same as resampling first
-   and filtering at ``sfreq``; for one below, filtering first and resampling up. The mains
-   frequency is ``line_freq`` when given, else ``info["line_freq"]`` from the file; with
-   neither, no notch is applied and the report says how to set it.
+   pass, by the plan of :mod:`neurofm.data.band` (:func:`neurofm.data.filters.filter_and_resample`:
+   exact band-limited (FFT) resampling and one zero-phase FIR holding the band-pass
+   ``l_freq``–``h_freq`` and the notch at the mains frequency and its harmonics).
 
-Rule for low sampling rates: a file whose sampling rate is not above ``2 * h_freq`` cannot hold
-the band the model expects. neurofm raises an error rather than upsampling (upsampling does not
-create the missing band); lower ``h_freq`` below half the file's rate to use such a file.
+A recording whose Nyquist frequency is below ``h_freq`` (a 128-Hz file and 75 Hz) gets its
+Nyquist frequency as the band edge, with a :class:`~neurofm.data.band.BandLimitWarning` and a
+report line; one whose Nyquist frequency is at or below ``l_freq``, or shorter than one patch, is
+an error naming the file.
+
+Trials (MNE epochs here, labelled trials in :mod:`neurofm.eval.inputs`) go through
+:func:`preprocess_trials`: the same scaling, kernel and resampler, trial by trial.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+import warnings
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import mne
 import numpy as np
 
+from neurofm.data.band import FilterPlan, plan_filter
 from neurofm.data.checks import (
     VOLTAGE_KINDS,
     channel_std,
@@ -41,63 +46,44 @@ from neurofm.data.checks import (
     find_flat,
     find_nonfinite,
 )
-from neurofm.data.errors import RecordingError
-from neurofm.data.filters import filter_and_resample, fir_kernel, notch_fits
+from neurofm.data.errors import RecordingError, RecordingTooShortError
 from neurofm.data.recording import Recording
-from neurofm.sensors import BRAIN_KINDS, ChannelKind, SensorLayout, kind_from_mne
+from neurofm.data.spec import (  # DEFAULT_SCALES: re-exported from its former home
+    DEFAULT_SCALES,  # noqa: F401
+    SCALE_UNITS,
+    PreprocessSpec,
+    as_spec,
+    notch_to_line_freq,
+)
+from neurofm.sensors import ChannelKind, SensorLayout, kind_from_mne
 
-#: Multiplier from SI units to model units, per channel kind.
-#: EEG/iEEG: volts x 1e4, so 1.0 = 100 µV (CBraMod/LaBraM units).
-#: MEG: chosen so that brain activity has about the spread EEG has in these units. Check (see
-#: docs/data.md and tests/test_data_scales.py): 400 random 10-nAm dipoles in a spherical head seen
-#: by MNE's canonical Neuromag-306 helmet and 60 10-20 electrodes give median channel stds of
-#: 8.1 µV (EEG), 0.52 pT (mag) and 9.8 pT/m (grad); with 1.0 = 5 pT for magnetometers (x 2e11)
-#: and 1.0 = 100 pT/m (1 pT/cm) for planar gradiometers (x 1e10) these are 0.081, 0.10 and 0.098.
-DEFAULT_SCALES = {
-    "eeg": 1e4,
-    "seeg": 1e4,
-    "ecog": 1e4,
-    "meg_mag": 2e11,
-    "meg_grad": 1e10,
-}
-
-#: Physical size of 1.0 model unit per kind, for reports.
-SCALE_UNITS = {
-    "eeg": "1.0 = 100 µV",
-    "seeg": "1.0 = 100 µV",
-    "ecog": "1.0 = 100 µV",
-    "meg_mag": "1.0 = 5 pT",
-    "meg_grad": "1.0 = 100 pT/m",
-}
-
-_BRAIN_LABELS = tuple(k.label for k in sorted(BRAIN_KINDS))
-_CHOICES = {
+#: The bad-input policies of :class:`PreprocessConfig` and their allowed values.
+POLICIES = {
     "on_flat": ("report", "drop"),
     "on_nan": ("raise", "drop_window"),
     "on_unknown": ("raise", "drop"),
     "on_units": ("fix", "report"),
 }
+#: The spec of :class:`PreprocessConfig` when none is given: the model defaults, with the notch
+#: at each recording's own mains frequency (``info["line_freq"]``).
+DEFAULT_RECORDING_SPEC = PreprocessSpec(line_freq="auto")
+_SPEC_FIELDS = tuple(f.name for f in fields(PreprocessSpec))
 
 
-@dataclass
+@dataclass(frozen=True, init=False)
 class PreprocessConfig:
-    """Settings of :func:`preprocess_raw`; the defaults follow CBraMod/LaBraM.
+    """Settings of :func:`preprocess_raw`: a :class:`PreprocessSpec` plus the bad-input policies.
+
+    ``PreprocessConfig(spec, on_flat="drop")`` or, for the spec's fields, keywords that change
+    :data:`DEFAULT_RECORDING_SPEC`: ``PreprocessConfig(h_freq=60.0, line_freq=50.0)``. The spec's
+    fields read through: ``config.h_freq`` is ``config.spec.h_freq``. To repeat a model's
+    preprocessing: ``PreprocessConfig.from_spec(model.preprocessing, on_unknown="drop")``.
 
     Attributes
     ----------
-    sfreq : float or None
-        Output sampling rate in Hz (None keeps the file's rate).
-    l_freq, h_freq : float or None
-        Band-pass edges in Hz (None skips that side).
-    notch : "auto", float or None
-        "auto": notch at ``line_freq`` or the file's ``info["line_freq"]``; a number forces
-        that mains frequency; None: no notch.
-    line_freq : float or None
-        Mains frequency (50 or 60 Hz) used by ``notch="auto"``; overrides the file's value.
-    kinds : tuple of str
-        Channel kinds to keep.
-    scales : dict of str -> float
-        Multiplier from SI to model units per kind (default :data:`DEFAULT_SCALES`).
+    spec : PreprocessSpec
+        Rate, patch, band, mains, kinds and scales (defaults follow CBraMod/LaBraM; the notch is
+        at each recording's own ``info["line_freq"]``).
     on_flat : {"report", "drop"}
     on_nan : {"raise", "drop_window"}
     on_unknown : {"raise", "drop"}
@@ -106,60 +92,71 @@ class PreprocessConfig:
         EEG/iEEG amplitudes off by 1e6: rescale them (and report), or only report.
     montage : str or None
         Montage for channels the file has no position for (default: MNE's 10-05).
+
+    Notes
+    -----
+    ``notch=`` (0.1.0's spelling) still works with a ``DeprecationWarning``: ``notch=None`` is
+    ``line_freq=None``, ``notch="auto"`` is ``line_freq="auto"`` (or the ``line_freq`` given), a
+    number is that ``line_freq``.
     """
 
-    sfreq: float | None = 200.0
-    l_freq: float | None = 0.3
-    h_freq: float | None = 75.0
-    notch: str | float | None = "auto"
-    line_freq: float | None = None
-    kinds: tuple[str, ...] = _BRAIN_LABELS
-    scales: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SCALES))
+    spec: PreprocessSpec
     on_flat: str = "report"
     on_nan: str = "raise"
     on_unknown: str = "raise"
     on_units: str = "fix"
     montage: str | None = None
 
-    def __post_init__(self):
-        self.kinds = tuple(ChannelKind.from_label(k).label if isinstance(k, str)
-                           else ChannelKind(int(k)).label for k in self.kinds)
-        for name, allowed in _CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"PreprocessConfig.{name} must be one of {allowed}, "
-                                 f"got {getattr(self, name)!r}.")
-        if self.notch not in ("auto", None) and not (isinstance(self.notch, (int, float))
-                                                      and self.notch > 0):
-            raise ValueError(f"PreprocessConfig.notch must be 'auto', None or a frequency in Hz, "
-                             f"got {self.notch!r}.")
-        if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
-            raise ValueError(f"PreprocessConfig: l_freq ({self.l_freq} Hz) must be below h_freq "
-                             f"({self.h_freq} Hz).")
-        if self.sfreq is not None and self.h_freq is not None and self.h_freq >= self.sfreq / 2:
-            raise ValueError(f"PreprocessConfig: h_freq ({self.h_freq} Hz) must be below half the "
-                             f"output rate sfreq ({self.sfreq} Hz); lower h_freq or raise sfreq.")
-        missing = [k for k in self.kinds if k in DEFAULT_SCALES and k not in self.scales]
-        if missing:
-            raise ValueError(f"PreprocessConfig.scales has no entry for kind(s) {missing}; give "
-                             "a multiplier from SI units to model units for each kept kind.")
+    def __init__(self, spec: PreprocessSpec | None = None, *, on_flat: str = "report",
+                 on_nan: str = "raise", on_unknown: str = "raise", on_units: str = "fix",
+                 montage: str | None = None, **recipe):
+        if "notch" in recipe:
+            warnings.warn("PreprocessConfig(notch=...) is deprecated; use line_freq=<Hz>, "
+                          "'auto' (the recording's own) or None (no notch).", DeprecationWarning,
+                          stacklevel=2)
+            recipe["line_freq"] = notch_to_line_freq(recipe.pop("notch"),
+                                                     recipe.get("line_freq"))
+        unknown = sorted(set(recipe) - set(_SPEC_FIELDS))
+        if unknown:
+            raise TypeError(f"PreprocessConfig got unknown setting(s) {unknown}; the recipe "
+                            f"takes {list(_SPEC_FIELDS)}, the policies {list(POLICIES)} and "
+                            "montage.")
+        spec = as_spec(spec or DEFAULT_RECORDING_SPEC, where="PreprocessConfig.spec")
+        if recipe:
+            spec = replace(spec, **recipe)
+        policies = {"on_flat": on_flat, "on_nan": on_nan, "on_unknown": on_unknown,
+                    "on_units": on_units}
+        for name, value in policies.items():
+            if value not in POLICIES[name]:
+                raise ValueError(f"PreprocessConfig.{name} must be one of {POLICIES[name]}, "
+                                 f"got {value!r}.")
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "spec", spec)
+        object.__setattr__(self, "montage", montage)
 
-    def to_dict(self) -> dict:
-        """Plain-JSON form (stored in model config.json so evaluation can repeat it)."""
-        out = asdict(self)
-        out["kinds"] = list(self.kinds)
-        return out
+    def __getattr__(self, name):
+        if name in _SPEC_FIELDS:  # the recipe reads through to the spec
+            return getattr(object.__getattribute__(self, "spec"), name)
+        raise AttributeError(f"'PreprocessConfig' object has no attribute {name!r}")
 
     @classmethod
-    def from_dict(cls, values: dict) -> PreprocessConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"Unknown preprocessing setting(s) {unknown}; known: {sorted(known)}.")
+    def from_spec(cls, spec: PreprocessSpec | dict, **policies) -> PreprocessConfig:
+        """The config that applies ``spec`` (a spec, or a dict such as a model's record)."""
+        return cls(as_spec(spec), **policies)
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form: the spec's :meth:`~PreprocessSpec.to_dict` plus the policies."""
+        return {**self.spec.to_dict(), "on_flat": self.on_flat, "on_nan": self.on_nan,
+                "on_unknown": self.on_unknown, "on_units": self.on_units,
+                "montage": self.montage}
+
+    @classmethod
+    def from_dict(cls, values: dict, *, where: str = "preprocessing") -> PreprocessConfig:
+        """Inverse of :meth:`to_dict`; also reads a bare spec dict in any known form (a model's
+        ``preprocessing``, 0.1.0's keys). Unknown keys are an error naming them."""
         values = dict(values)
-        if "kinds" in values:
-            values["kinds"] = tuple(values["kinds"])
-        return cls(**values)
+        policies = {k: values.pop(k) for k in (*POLICIES, "montage") if k in values}
+        return cls(PreprocessSpec.from_dict(values, where=where), **policies)
 
 
 @dataclass
@@ -167,21 +164,21 @@ class PreprocessPlan:
     """What :func:`preprocess_raw` will do to one recording, decided from its ``Info`` alone.
 
     ``picks`` are indices into the recording's channels, in order; ``layout`` the sensors of
-    those channels; ``dropped`` pairs of (channel, reason); ``sfreq_filter`` the rate the
-    band-pass and notch run at (the lower of input and output rate); ``problems`` reasons it
-    cannot run.
+    those channels; ``dropped`` pairs of (channel, reason); ``filter`` the band, notch and
+    rates (None when the recording cannot be filtered, see ``problems``); ``scales`` the
+    multiplier to model units per picked channel; ``problems`` reasons it cannot run;
+    ``too_short`` whether one of them is a recording shorter than one patch.
     """
 
     source: str
     sfreq_in: float
-    sfreq_filter: float
     picks: list[int]
     layout: SensorLayout | None
     dropped: list[tuple[str, str]]
-    notch_freqs: tuple[float, ...]
-    notch_reason: str
+    filter: FilterPlan | None
     scales: np.ndarray  # [C] for the picked channels
     problems: list[str]
+    too_short: bool = False
 
 
 def recording_source(raw) -> str:
@@ -202,27 +199,37 @@ def epochs_source(epochs) -> str:
 
 
 def plan_preprocessing(info: mne.Info, config: PreprocessConfig | None = None, *,
-                       source: str = "<in-memory recording>") -> PreprocessPlan:
-    """Decide channels, positions, notch and scales for a recording from its ``Info``.
+                       source: str = "<in-memory recording>", n_times: int | None = None
+                       ) -> PreprocessPlan:
+    """Decide channels, positions, filter and scales for a recording from its ``Info``.
 
-    Problems that stop preprocessing (sampling rate too low, unknown positions, duplicate
-    channels, no channel left) are collected in ``plan.problems`` rather than raised, so
-    ``neurofm info`` can show all of them.
+    Problems that stop preprocessing (Nyquist frequency below the high-pass, shorter than one
+    patch when ``n_times`` is given, unknown positions, duplicate channels, no channel left)
+    are collected in ``plan.problems`` rather than raised, so ``neurofm info`` can show all of
+    them.
     """
     from neurofm.sensors.positions import resolve_sensors
 
     config = config or PreprocessConfig()
+    spec = config.spec
     sfreq_in = float(info["sfreq"])
     problems = []
-    if config.h_freq is not None and sfreq_in <= 2 * config.h_freq:
-        problems.append(
-            f"{source} is sampled at {sfreq_in:g} Hz, so it holds content only up to "
-            f"{sfreq_in / 2:g} Hz, not up to the low-pass h_freq={config.h_freq:g} Hz. Lower "
-            f"h_freq below {sfreq_in / 2:g} Hz (PreprocessConfig(h_freq=...) or --h-freq); "
-            f"resampling up does not create the missing band, so neurofm does not do it.")
+    filter_plan, too_short = None, False
+    try:
+        filter_plan = plan_filter(sfreq_in, spec, line_freq=info.get("line_freq"),
+                                  source=source)
+    except RecordingError as err:
+        problems.append(str(err))
+    if n_times is not None and filter_plan is not None:
+        n_out = round(n_times * filter_plan.sfreq_out / sfreq_in)
+        too_short = n_out < spec.patch_samples
+        if too_short:
+            problems.append(f"{source} lasts {n_times / sfreq_in:g} s ({n_out} samples at "
+                            f"{filter_plan.sfreq_out:g} Hz), shorter than one patch of "
+                            f"{spec.patch_samples} samples. Leave the file out.")
 
     dropped = []
-    wanted = {ChannelKind.from_label(k) for k in config.kinds}
+    wanted = {ChannelKind.from_label(k) for k in spec.kinds}
     kinds = [kind_from_mne(ch) for ch in info["chs"]]
     for name, kind in zip(info["ch_names"], kinds):
         if kind not in wanted:
@@ -241,16 +248,13 @@ def plan_preprocessing(info: mne.Info, config: PreprocessConfig | None = None, *
                 dropped.append((name, "no known position"))
         index = {name: i for i, name in enumerate(info["ch_names"])}
         picks = [index[name] for name in layout.names]
-        scales = [config.scales[label] for label in layout.kind_labels()]
+        scales = [spec.scales[label] for label in layout.kind_labels()]
         if not picks:
-            problems.append(f"{source} has no channel of the kinds {list(config.kinds)} with a "
+            problems.append(f"{source} has no channel of the kinds {list(spec.kinds)} with a "
                             "known position. Check the channel types (raw.set_channel_types) "
                             "or pass a montage.")
-    sfreq_filter = min(sfreq_in, config.sfreq or sfreq_in)
-    notch_freqs, notch_reason = _notch_frequencies(info, config, sfreq_filter)
-    return PreprocessPlan(source, sfreq_in, sfreq_filter, picks, layout, dropped, notch_freqs,
-                          notch_reason,
-                          np.asarray(scales, dtype=np.float64), problems)
+    return PreprocessPlan(source, sfreq_in, picks, layout, dropped, filter_plan,
+                          np.asarray(scales, dtype=np.float64), problems, too_short)
 
 
 def describe_preprocessing(raw, config: PreprocessConfig | None = None) -> list[str]:
@@ -259,7 +263,7 @@ def describe_preprocessing(raw, config: PreprocessConfig | None = None) -> list[
     Parameters
     ----------
     raw : mne.io.BaseRaw or mne.Epochs
-        Only ``raw.info`` is used.
+        Only ``raw.info`` (and a continuous recording's length) is used.
     config : PreprocessConfig, optional
 
     Returns
@@ -268,7 +272,9 @@ def describe_preprocessing(raw, config: PreprocessConfig | None = None) -> list[
         Lines such as ``"resample: 256 Hz -> 200 Hz"``; problems start with ``"ERROR: "``.
     """
     config = config or PreprocessConfig()
-    plan = plan_preprocessing(raw.info, config, source=recording_source(raw))
+    continuous = isinstance(raw, mne.io.BaseRaw)
+    plan = plan_preprocessing(raw.info, config, source=recording_source(raw),
+                              n_times=raw.n_times if continuous else None)
     lines = []
     if plan.layout is not None:
         counts = {}
@@ -278,20 +284,11 @@ def describe_preprocessing(raw, config: PreprocessConfig | None = None) -> list[
         lines.append(f"channels: keep {len(plan.picks)} of {len(raw.ch_names)} ({kept})")
     for name, reason in plan.dropped:
         lines.append(f"drop channel {name}: {reason}")
-    band = (f"{config.l_freq:g}" if config.l_freq is not None else "0") + "–" + \
-        (f"{config.h_freq:g} Hz" if config.h_freq is not None else "Nyquist")
-    lines.append(f"band-pass: {band} (FIR, zero phase, at {plan.sfreq_filter:g} Hz)"
-                 if (config.l_freq or config.h_freq) else "band-pass: none")
-    lines.append(f"notch: {plan.notch_reason}")
-    if config.sfreq is None or np.isclose(config.sfreq, plan.sfreq_in):
-        lines.append(f"resample: none (stays {plan.sfreq_in:g} Hz)")
-    else:
-        order = "before" if config.sfreq < plan.sfreq_in else "after"
-        lines.append(f"resample: {plan.sfreq_in:g} Hz -> {config.sfreq:g} Hz (FFT, "
-                     f"{order} filtering)")
+    if plan.filter is not None:
+        lines.extend(plan.filter.describe())
     if plan.layout is not None:
         for label in dict.fromkeys(plan.layout.kind_labels()):
-            lines.append(f"scale {label}: x {config.scales[label]:g} "
+            lines.append(f"scale {label}: x {config.spec.scales[label]:g} "
                          f"({SCALE_UNITS.get(label, 'custom')})")
     lines.extend(f"ERROR: {p}" for p in plan.problems)
     return lines
@@ -301,64 +298,114 @@ def preprocess_raw(raw, config: PreprocessConfig | None = None, *,
                    source: str | None = None) -> Recording:
     """Pick, check, rescale, resample and filter one continuous recording.
 
-    The order and methods are those of the module docstring: a file above ``config.sfreq`` is
-    resampled before its band-pass and notch, which then run at ``config.sfreq``.
+    The order and methods are those of the module docstring: a file above the spec's ``sfreq``
+    is resampled before its band-pass and notch, which then run at ``sfreq``.
 
     Parameters
     ----------
     raw : mne.io.BaseRaw
         As returned by :func:`neurofm.data.read_raw`.
     config : PreprocessConfig, optional
-        Defaults: 200 Hz, 0.3–75 Hz, notch at the mains frequency, 1.0 = 100 µV.
+        Defaults: 200 Hz, 0.3–75 Hz, notch at the file's mains frequency, 1.0 = 100 µV.
     source : str, optional
         Name used in messages (default: the raw object's file).
 
     Returns
     -------
     Recording
-        ``data`` float32 [C, T] in model units at ``config.sfreq``.
+        ``data`` float32 [C, T] in model units at the spec's ``sfreq``.
 
     Raises
     ------
     RecordingError
-        Sampling rate too low for ``h_freq``, channels without positions, duplicate channels,
-        NaN/Inf samples (``on_nan="raise"``), no usable channel. Messages name the file.
+        Nyquist frequency at or below ``l_freq``, channels without positions, duplicate
+        channels, NaN/Inf samples (``on_nan="raise"``), no usable channel. Messages name the
+        file. :class:`RecordingTooShortError` for a recording shorter than one patch.
+
+    Warns
+    -----
+    BandLimitWarning
+        The file's Nyquist frequency is at or below ``h_freq``: the band ends there.
     """
     config = config or PreprocessConfig()
     source = source or recording_source(raw)
-    plan = plan_preprocessing(raw.info, config, source=source)
+    plan = plan_preprocessing(raw.info, config, source=source, n_times=raw.n_times)
     if plan.problems:
-        raise RecordingError(" ".join(plan.problems), source=source)
+        error = RecordingTooShortError if plan.too_short and len(plan.problems) == 1 \
+            else RecordingError
+        raise error(" ".join(plan.problems), source=source)
     data = raw.get_data(picks=plan.picks)  # [C, T] SI units
-    layout = plan.layout
     report = [f"drop channel {name}: {reason}" for name, reason in plan.dropped]
+    report.extend(plan.filter.notes)
 
-    data, layout, scales, bad_in = _check_samples(data, layout, plan, config, report)
-    sfreq_out = config.sfreq or plan.sfreq_in
+    data, layout, scales, bad_in = _check_samples(data, plan.layout, plan, config, report)
     data = _to_model_units(data, scales)
-    data = _filter_and_resample(data, plan, config, report)
+    n_seconds = data.shape[-1] / plan.sfreq_in
+    if plan.filter.bandpass_seconds() > n_seconds:
+        report.append(f"band-pass filter ({plan.filter.bandpass_seconds():.1f} s) is longer "
+                      f"than the data ({n_seconds:.1f} s): edges may be distorted")
+    data = plan.filter.apply(data)
+    sfreq_out = plan.filter.sfreq_out
     bad_out = None
     if bad_in is not None:
         bad_out = _bad_samples_after(bad_in, plan.sfreq_in, sfreq_out, data.shape[-1],
-                                     _filter_reach_seconds(plan, config))
+                                     plan.filter.reach_seconds())
     subject, session = _bids_entities(source)
-    return Recording(data=data, sfreq=float(sfreq_out), sensors=layout,
+    return Recording(data=data, sfreq=sfreq_out, sensors=layout,
                      source=source, subject=subject, session=session, report=report,
                      bad_samples=bad_out)
+
+
+def preprocess_trials(data: np.ndarray, sfreq: float, scales: np.ndarray,
+                      spec: PreprocessSpec, *, line_freq: float | None = None,
+                      source: str = "<trials>") -> tuple[np.ndarray, FilterPlan]:
+    """Rescale, filter and resample trials the way :func:`preprocess_raw` does a recording.
+
+    The one path of labelled trials (:func:`neurofm.eval.inputs.prepare_trials`) and MNE epochs
+    (:func:`preprocess_epochs_data`): each trial is scaled to float32 model units and then
+    filtered and resampled by :meth:`FilterPlan.apply` with the kernel, resampler and edge
+    handling (odd reflection) a continuous recording gets. So a trial cut from a recording
+    equals the same stretch of the preprocessed recording, except within half a filter length
+    of the trial's ends, where the recording had its neighbouring samples and the trial has
+    their reflection. Trials shorter than the band-pass filter are demeaned instead of
+    high-passed (:func:`neurofm.data.band.plan_filter`).
+
+    Parameters
+    ----------
+    data : ndarray, shape [E, C, T]
+        SI units at ``sfreq``, all finite.
+    sfreq : float
+    scales : ndarray, shape [C]
+        Multiplier from SI to model units per channel.
+    spec : PreprocessSpec
+    line_freq : float, optional
+        The recording's mains frequency, for ``spec.line_freq == "auto"``.
+    source : str
+
+    Returns
+    -------
+    data : ndarray of float32, shape [E, C, T']
+        Model units at ``spec.sfreq`` (``T' = round(T * spec.sfreq / sfreq)``).
+    plan : FilterPlan
+        What was applied (:meth:`FilterPlan.describe`).
+    """
+    plan = plan_filter(sfreq, spec, line_freq=line_freq, trial_samples=data.shape[-1],
+                       source=source)
+    return plan.apply(_to_model_units(data, scales)), plan
 
 
 def preprocess_epochs_data(epochs, config: PreprocessConfig | None = None, *,
                            source: str | None = None):
     """Preprocess MNE ``Epochs`` like :func:`preprocess_raw`, epoch by epoch.
 
-    Epochs shorter than the high-pass filter cannot be high-passed without distortion; each
-    epoch is then demeaned per channel instead, and the report says so. Epochs with NaN/Inf
-    samples raise, or are dropped with ``on_nan="drop_window"``.
+    Epochs go through :func:`preprocess_trials`: epochs shorter than the high-pass filter are
+    demeaned per channel instead, and the report says so. Epochs with NaN/Inf samples raise,
+    or are dropped with ``on_nan="drop_window"``.
 
     Returns
     -------
     data : ndarray of float32, shape [E, C, T]
-        Model units at ``config.sfreq``.
+        Model units at the spec's ``sfreq``.
     sfreq : float
     layout : SensorLayout
     keep : ndarray of int, shape [E]
@@ -393,17 +440,10 @@ def preprocess_epochs_data(epochs, config: PreprocessConfig | None = None, *,
         report, source)  # epochs end to end: [C, E * T]
     if len(rows) < data.shape[1]:
         data = data[:, rows]
-    n_times = data.shape[-1]
-    filter_seconds = _bandpass_seconds(plan.sfreq_filter, config)
-    if config.l_freq is not None and n_times / plan.sfreq_in < filter_seconds:
-        report.append(f"high-pass {config.l_freq:g} Hz skipped: epochs "
-                      f"({n_times / plan.sfreq_in:g} s) are shorter than the filter "
-                      f"({filter_seconds:.1f} s); each epoch is demeaned per channel instead")
-        data = data - data.mean(axis=-1, keepdims=True)
-        config = replace(config, l_freq=None)
-    data = _to_model_units(data, scales)
-    data = _filter_and_resample(data, plan, config, report)
-    return data, float(config.sfreq or plan.sfreq_in), layout, keep, report
+    data, filter_plan = preprocess_trials(data, plan.sfreq_in, scales, config.spec,
+                                          line_freq=epochs.info.get("line_freq"), source=source)
+    report.extend(filter_plan.notes)
+    return data, filter_plan.sfreq_out, layout, keep, report
 
 
 def _check_samples(data, layout, plan, config, report):
@@ -479,52 +519,6 @@ def _to_model_units(data: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """``data [..., C, T]`` (SI) x ``scales [C]`` as float32 in one pass."""
     out = np.empty(data.shape, dtype=np.float32)
     return np.multiply(data, np.asarray(scales)[:, None], out=out, casting="same_kind")
-
-
-def _notch_frequencies(info, config, sfreq_filter):
-    if config.notch is None:
-        return (), "none (disabled)"
-    if config.notch == "auto":
-        if config.line_freq is not None:
-            base, where = float(config.line_freq), "line_freq setting"
-        elif info.get("line_freq"):
-            base, where = float(info["line_freq"]), "the file's line_freq"
-        else:
-            return (), ("none: the file does not say its mains frequency; pass line_freq=50 "
-                        "or 60 (CLI: --line-freq)")
-    else:
-        base, where = float(config.notch), "notch setting"
-    top = min(sfreq_filter / 2, (config.h_freq or sfreq_filter / 2) * 1.25)
-    freqs = tuple(float(f) for f in np.arange(base, top, base) if notch_fits(f, sfreq_filter))
-    if not freqs:
-        return (), f"none: mains {base:g} Hz (from {where}) is above the band"
-    shown = ", ".join(f"{f:g}" for f in freqs)
-    return freqs, f"{shown} Hz (mains {base:g} Hz from {where})"
-
-
-def _bandpass_seconds(sfreq_filter: float, config: PreprocessConfig) -> float:
-    """Length of the band-pass FIR alone, in seconds (0 without a band-pass)."""
-    if config.l_freq is None and config.h_freq is None:
-        return 0.0
-    return len(fir_kernel(sfreq_filter, config.l_freq, config.h_freq)) / sfreq_filter
-
-
-def _filter_reach_seconds(plan: PreprocessPlan, config: PreprocessConfig) -> float:
-    """How far (s) one bad input sample spreads: half the FIR (band-pass and notch)."""
-    kernel = fir_kernel(plan.sfreq_filter, config.l_freq, config.h_freq, plan.notch_freqs)
-    return (len(kernel) // 2) / plan.sfreq_filter
-
-
-def _filter_and_resample(data, plan, config, report):
-    """Resample and filter at the lower rate; ``data [..., C, T]`` float32 -> new array."""
-    sfreq_out = config.sfreq or plan.sfreq_in
-    n_seconds = data.shape[-1] / plan.sfreq_in
-    filter_seconds = _bandpass_seconds(plan.sfreq_filter, config)
-    if filter_seconds > n_seconds:
-        report.append(f"band-pass filter ({filter_seconds:.1f} s) is longer than the data "
-                      f"({n_seconds:.1f} s): edges may be distorted")
-    kernel = fir_kernel(plan.sfreq_filter, config.l_freq, config.h_freq, plan.notch_freqs)
-    return filter_and_resample(data, plan.sfreq_in, sfreq_out, kernel)
 
 
 def _bad_samples_after(bad_in, sfreq_in, sfreq_out, n_out, margin_seconds):

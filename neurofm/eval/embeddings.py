@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neurofm.data.spec import PreprocessSpec
 from neurofm.progress import progress_bar
 from neurofm.sensors import SensorBatch, SensorLayout
 
@@ -48,7 +49,10 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
 def inputs_fingerprint(x: np.ndarray, patch_valid: np.ndarray, sensors: SensorLayout,
                        preprocessing: dict) -> str:
-    """SHA-256 over preprocessed patches, validity, sensor geometry and settings."""
+    """SHA-256 over preprocessed patches, validity, sensor geometry and settings.
+
+    ``preprocessing`` is a plain dict (:meth:`PreprocessSpec.to_dict` plus the pooling).
+    """
     h = hashlib.sha256()
     for arr in (x, patch_valid, sensors.kinds, sensors.pos, sensors.ori):
         arr = np.ascontiguousarray(arr)
@@ -112,7 +116,7 @@ POOLINGS = ("mean", "channels")
 def extract_embeddings(model: torch.nn.Module, x: np.ndarray, sensors: SensorLayout,
                        patch_valid: np.ndarray, *, batch_size: int = 64, pool: str = "mean",
                        device: str | torch.device = "cpu", cache_dir: str | Path | None = None,
-                       preprocessing: dict | None = None, desc: str = "embedding",
+                       preprocessing: PreprocessSpec | None = None, desc: str = "embedding",
                        stats: dict | None = None) -> np.ndarray:
     """Pooled embeddings of every trial with the model frozen.
 
@@ -135,7 +139,7 @@ def extract_embeddings(model: torch.nn.Module, x: np.ndarray, sensors: SensorLay
         (``[n, C' * D]``); keeps spatial information for fixed-montage data sets.
     cache_dir : path, optional
         Where ``<model-hash>-<inputs-hash>.npy`` is read from / written to.
-    preprocessing : dict, optional
+    preprocessing : PreprocessSpec, optional
         Goes into the cache key (what produced ``x``).
     stats : dict, optional
         Filled with ``seconds``, ``n``, ``seconds_per_1000``, ``cached`` and, on CUDA,
@@ -150,7 +154,7 @@ def extract_embeddings(model: torch.nn.Module, x: np.ndarray, sensors: SensorLay
     stats = {} if stats is None else stats
     cache_file = None
     if cache_dir is not None:
-        settings = {**(preprocessing or {}), "pool": pool}
+        settings = {**(preprocessing.to_dict() if preprocessing else {}), "pool": pool}
         key = (model_fingerprint(model)[:20] + "-"
                + inputs_fingerprint(x, patch_valid, sensors, settings)[:20])
         cache_file = Path(cache_dir) / f"{key}.npy"

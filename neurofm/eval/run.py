@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from neurofm._version import __version__
-from neurofm.data.spec import legacy_preprocessing
+from neurofm.data.spec import as_spec, check_compatible
 from neurofm.eval import baselines as bl
 from neurofm.eval import report
 from neurofm.eval.embeddings import extract_embeddings
@@ -56,7 +56,9 @@ class EvalSettings:
     model_overrides : dict
         Hyperparameter overrides for a registry name (``dim=32``).
     preprocessing : dict
-        Overrides of the model's recorded preprocessing (None values are ignored).
+        Overrides of the model's recorded preprocessing: :class:`~neurofm.data.spec.PreprocessSpec`
+        fields (None values are ignored). A pretrained model refuses other ``sfreq`` or
+        ``patch_samples`` than its own; other overrides are listed in ``results.json``.
     baselines : list of str
         Baseline rows (:data:`neurofm.eval.baselines.BASELINES`).
     random_init_reference : bool
@@ -210,8 +212,7 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
 
     model0, model_kind = load_model(settings.model, settings.model_overrides, seed=0)
     arch = model0.model_name or type(model0).__name__
-    pp = resolve_preprocessing(legacy_preprocessing(model0.preprocessing), settings.preprocessing)
-    inputs = prepare_trials(trials.X, trials.sfreq, trials.sensors, pp)
+    inputs = _model_inputs(settings, trials, model0, model_kind)
 
     folds_by_seed = {s: make_folds(settings.protocol, y=y, subjects=subjects, split=trials.split,
                                    seed=s, n_folds=settings.n_folds, shots=settings.shots,
@@ -278,6 +279,24 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
     return payload
 
 
+def _model_inputs(settings: EvalSettings, trials, model, model_kind: str) -> ModelInputs:
+    """The trials prepared the way ``model`` was pretrained, with the settings' overrides.
+
+    A pretrained model's sampling rate and patch length cannot be overridden
+    (:func:`neurofm.data.spec.check_compatible`); other overrides (band, notch, scales) are
+    allowed and listed first in ``applied``.
+    """
+    pretrained = as_spec(model.preprocessing, where=f"{settings.model}'s preprocessing")
+    spec = resolve_preprocessing(pretrained, settings.preprocessing)
+    if model_kind == "pretrained":
+        check_compatible(spec, pretrained, data_name="the evaluation inputs",
+                         model_name=settings.model)
+    inputs = prepare_trials(trials.X, trials.sfreq, trials.sensors, spec, source=trials.name)
+    inputs.applied[:0] = [f"differs from the model's pretraining preprocessing (override): "
+                          f"{line}" for line in pretrained.differences(spec)]
+    return inputs
+
+
 def _baseline_rows(settings, trials, inputs, task, folds_by_seed) -> list[MethodResult]:
     rows = []
     regression = task.kind == "regression"
@@ -318,7 +337,7 @@ def _payload(settings, trials, task, inputs, results, timings, arch, model_kind,
                  "class_names": task.class_names, "sfreq": float(trials.sfreq),
                  "channels": list(trials.sensors.names), "trial_seconds":
                      float(trials.X.shape[-1] / trials.sfreq)},
-        "preprocessing": {"settings": inputs.preprocessing, "applied": inputs.applied,
+        "preprocessing": {"settings": inputs.preprocessing.to_dict(), "applied": inputs.applied,
                           "input_shape": list(inputs.x.shape)},
         "protocol": {"name": settings.protocol, "subject_level": settings.protocol in SUBJECT_LEVEL,
                      "seeds": list(range(settings.seeds)), "n_folds_per_seed": len(folds0)

@@ -1,43 +1,61 @@
 """Check that data are prepared the way a pretrained model expects (sampling rate, patch length).
 
-A checkpoint's ``config.json`` records the sampling rate and patch length it was trained with; a
-model fed 256-Hz data or 0.5-s patches still runs, but its outputs mean nothing. Evaluation and
-user code call :func:`check_preprocessing` before encoding to turn that into a clear error.
+A checkpoint's ``config.json`` records the :class:`~neurofm.data.spec.PreprocessSpec` it was
+trained with; a model fed 256-Hz data or 0.5-s patches still runs, but its outputs mean nothing.
+:func:`check_preprocessing` is the public door onto the one check,
+:func:`neurofm.data.spec.check_compatible`, which training and evaluation use too.
 """
 
 from __future__ import annotations
 
-import math
+from neurofm.data.spec import PreprocessSpec, check_compatible
 
-from neurofm.data.spec import legacy_preprocessing
+#: Keys that give the patch length in a preprocessing record (0.1.0's names included).
+_PATCH_KEYS = {"patch_samples", "patch_size", "patch_seconds", "n_steps"}
 
 
-def expected_preprocessing(config) -> dict:
-    """The preprocessing dict of a model, a tokenizer or a ``config.json`` dict.
+def expected_preprocessing(source) -> PreprocessSpec:
+    """The :class:`PreprocessSpec` of a model, a tokenizer or a ``config.json`` dict.
 
-    Returns a dict with at least ``sfreq`` (Hz) and ``patch_size`` (samples) when recorded.
+    A record that lacks the sampling rate or the patch length gets the model's own
+    (``hyperparameters``, the tokenizer's ``sfreq`` / ``patch_size``, ``model.patch_size``).
+
+    Raises
+    ------
+    TypeError
+        ``source`` is none of these.
+    ValueError
+        No sampling rate is recorded anywhere.
     """
-    if hasattr(config, "preprocessing") and hasattr(config, "patch_size"):
-        out = legacy_preprocessing(config.preprocessing)  # a BrainEncoder
-        if "patch_size" not in out and hasattr(config, "patch_size"):
-            out["patch_size"] = int(config.patch_size)
-        return out
-    if hasattr(config, "config") and hasattr(config.config, "to_dict"):
-        config = config.config.to_dict()  # a NeuralTokenizer
-    if not isinstance(config, dict):
+    record = getattr(source, "preprocessing", None)
+    if isinstance(record, PreprocessSpec):  # a model of this neurofm
+        return record
+    if isinstance(record, dict):  # a model whose record is still a dict
+        return _spec(record, None, getattr(source, "patch_size", None), "the model's "
+                     "preprocessing")
+    if hasattr(source, "config") and hasattr(source.config, "to_dict"):
+        source = source.config.to_dict()  # a NeuralTokenizer
+    if not isinstance(source, dict):
         raise TypeError(f"check_preprocessing needs a model, a tokenizer or a config.json dict; "
-                        f"got {type(config).__name__}.")
-    out = dict(config.get("preprocessing") or {})
-    hyper = config.get("hyperparameters") or {}
-    for key in ("sfreq", "patch_size"):
-        if key not in out:
-            value = config.get(key, hyper.get(key))
-            if value is not None:
-                out[key] = value
-    return out
+                        f"got {type(source).__name__}.")
+    hyper = source.get("hyperparameters") or {}
+    return _spec(source.get("preprocessing") or {}, source.get("sfreq", hyper.get("sfreq")),
+                 source.get("patch_size", hyper.get("patch_size")), "config.json preprocessing")
 
 
-def check_preprocessing(config, sfreq: float, patch_size: int | None = None) -> dict:
+def _spec(record: dict, sfreq, patch, where: str) -> PreprocessSpec:
+    record = dict(record)
+    if sfreq is not None:
+        record.setdefault("sfreq", sfreq)
+    if patch is not None and not _PATCH_KEYS & set(record):
+        record["patch_samples"] = patch
+    if record.get("sfreq") is None:
+        raise ValueError("The model's config records no sampling rate ('sfreq' in its "
+                         "preprocessing); it cannot be checked -- re-save it with neurofm.")
+    return PreprocessSpec.from_dict(record, where=where)
+
+
+def check_preprocessing(config, sfreq: float, patch_size: int | None = None) -> PreprocessSpec:
     """Raise ``ValueError`` when data at ``sfreq`` Hz in ``patch_size``-sample patches do not fit.
 
     Parameters
@@ -51,27 +69,18 @@ def check_preprocessing(config, sfreq: float, patch_size: int | None = None) -> 
 
     Returns
     -------
-    dict: the model's expected preprocessing (``sfreq``, ``patch_size``, band, notch, scales …).
+    PreprocessSpec
+        The model's preprocessing (``sfreq``, ``patch_samples``, band, mains, scales ...).
 
     Raises
     ------
     ValueError
-        Naming the mismatch and the fix (resample, or window with the model's patch length).
+        Naming the field, both values and the fix (resample, or window with the model's patch
+        length).
     """
     expected = expected_preprocessing(config)
-    want_sfreq = expected.get("sfreq")
-    want_patch = expected.get("patch_size")
-    if want_sfreq is None:
-        raise ValueError("The model's config records no sampling rate ('sfreq' in its "
-                         "preprocessing); it cannot be checked -- re-save it with neurofm.")
-    if not math.isclose(float(sfreq), float(want_sfreq), rel_tol=1e-6):
-        raise ValueError(f"The model was pretrained at {want_sfreq:g} Hz but the data are at "
-                         f"{float(sfreq):g} Hz; resample first (raw.resample({want_sfreq:g}) or "
-                         f"neurofm.data.PreprocessConfig(sfreq={want_sfreq:g})).")
-    if patch_size is not None and want_patch is not None and int(patch_size) != int(want_patch):
-        seconds = int(want_patch) / float(want_sfreq)
-        raise ValueError(f"The model expects patches of {int(want_patch)} samples "
-                         f"({seconds:g} s at {want_sfreq:g} Hz) but the data have {int(patch_size)}; "
-                         f"window with patch_seconds={seconds:g} "
-                         "(neurofm.data.window_recording).")
+    have = {"sfreq": float(sfreq)}
+    if patch_size is not None:
+        have["patch_samples"] = int(patch_size)
+    check_compatible(have, expected)
     return expected

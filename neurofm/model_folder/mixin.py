@@ -39,6 +39,7 @@ from neurofm.model_folder.remote import resolve_folder, upload_folder
 from neurofm.model_folder.weights import WEIGHTS_NAME, load_weights, save_weights
 from neurofm.strict import check_keys
 
+
 def preprocessing_record(recorded, override=None) -> dict:
     """``config.json``'s ``preprocessing``: a model's record with ``override`` over it.
 

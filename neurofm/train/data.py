@@ -1,4 +1,8 @@
-"""Training data: open the corpus, check it fits the model, and feed each rank its micro-batches.
+"""Training data: open the corpus, read its preprocessing, and feed each rank its micro-batches.
+
+The corpus's :class:`~neurofm.data.spec.PreprocessSpec` (``corpus.json``) travels with the data;
+the training loop checks it against the model's with :func:`neurofm.data.spec.check_compatible`
+and writes it into the exported model's ``config.json``.
 
 The order of windows comes from the corpus's deterministic sampler
 (:class:`neurofm.corpus.DistributedWindowSampler`): for a given seed, epoch and step it yields the
@@ -17,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from neurofm.data.dataset import collate_windows
+from neurofm.data.spec import PreprocessSpec, as_spec
 
 
 @dataclass
@@ -27,16 +32,20 @@ class TrainingData:
     ----------
     dataset : torch.utils.data.Dataset
         Items ``{"x": [C, N, P], "sensors": SensorBatch (B=1), "patch_valid": [N]}``.
-    preprocessing : dict
-        How the windows were made (``sfreq``, ``patch_size``, band, notch, scales, ...), recorded
-        in the exported ``config.json``.
+    preprocessing : PreprocessSpec
+        How the windows were made, recorded in the exported ``config.json``. A dict (any form
+        :meth:`PreprocessSpec.from_dict` reads) is turned into one.
     description : str
         Where the data came from (corpus path or simulated source).
     """
 
     dataset: Dataset
-    preprocessing: dict = field(default_factory=dict)
+    preprocessing: PreprocessSpec = field(default_factory=PreprocessSpec)
     description: str = "in-memory windows"
+
+    def __post_init__(self):
+        self.preprocessing = as_spec(self.preprocessing,
+                                     where=f"preprocessing of {self.description}")
 
 
 class IndexedWindows(Dataset):
@@ -148,40 +157,4 @@ def open_training_data(path: str, *, cache_dir: str | None = None, is_main: bool
                 "trainer on simulated data.")
         description = str(corpus_dir)
     corpus = Corpus(corpus_dir)
-    return TrainingData(corpus, corpus_preprocessing(corpus), description)
-
-
-def corpus_preprocessing(corpus) -> dict:
-    """Preprocessing recorded in a corpus's ``corpus.json``, in the keys a model config uses.
-
-    ``sfreq``, ``patch_size`` (samples), ``patch_seconds``, ``window_samples`` plus the
-    filtering and scaling parameters (``l_freq``, ``h_freq``, ``notch``, ``line_freq``,
-    ``scales``, ``kinds``).
-    """
-    config = corpus.config
-    pre = {k: v for k, v in config.get("preprocess", {}).items()
-           if k in ("l_freq", "h_freq", "notch", "line_freq", "scales", "kinds")}
-    pre.update(sfreq=float(config["sfreq"]), patch_size=int(config["patch_samples"]),
-               patch_seconds=config["patch_samples"] / float(config["sfreq"]),
-               window_samples=int(config["window_samples"]))
-    return pre
-
-
-def check_preprocessing(data_pre: dict, model_pre: dict, *, data_name: str, model_name: str
-                        ) -> None:
-    """Refuse a corpus made with another sampling rate or patch length than the model expects.
-
-    Raises
-    ------
-    ValueError
-        Naming both values and what to do.
-    """
-    for key, unit in (("sfreq", "Hz"), ("patch_size", "samples")):
-        have, want = data_pre.get(key), model_pre.get(key)
-        if have is None or want is None:
-            continue
-        if abs(float(have) - float(want)) > 1e-6:
-            raise ValueError(
-                f"The corpus {data_name} was prepared with {key}={have:g} {unit} but the model "
-                f"{model_name} expects {key}={want:g} {unit}. Re-prepare the corpus with the "
-                f"model's value, or pick a model config made for {have:g} {unit}.")
+    return TrainingData(corpus, corpus.spec, description)

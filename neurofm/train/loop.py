@@ -20,7 +20,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from neurofm.data.spec import as_spec, check_compatible
 from neurofm.models import create_model
 from neurofm.nn import upgrade_nested_state
 from neurofm.objectives import PretrainingObjective, TokenCounts, build_objective, real_tokens
@@ -44,7 +45,6 @@ from neurofm.train.data import (
     IndexedWindows,
     MicroBatchSampler,
     TrainingData,
-    check_preprocessing,
     collate_training,
     open_training_data,
 )
@@ -185,10 +185,9 @@ def _set_up(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> _Se
         data = open_training_data(cfg.data.path, cache_dir=cfg.data.cache_dir,
                                   is_main=env.is_main, wait=partial(barrier, env))
     model = create_model(cfg.model.name, **cfg.model.overrides)
-    preprocessing = {**data.preprocessing, "patch_size": int(data.dataset[0]["x"].shape[-1])}
-    check_preprocessing(preprocessing, {"sfreq": model.preprocessing.sfreq,
-                                        "patch_size": model.patch_size},
-                        data_name=data.description, model_name=cfg.model.name)
+    preprocessing = replace(data.preprocessing, patch_samples=int(data.dataset[0]["x"].shape[-1]))
+    check_compatible(preprocessing, as_spec(model.preprocessing),
+                     data_name=f"the data ({data.description})", model_name=cfg.model.name)
     objective = build_objective(cfg.objective, model=model).to(env.device)
     wrapped = wrap_model(objective, env, run.parallel, run.find_unused_parameters)
 

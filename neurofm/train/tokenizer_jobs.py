@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from neurofm.corpus import split_by_subject
 from neurofm.data.dataset import WindowDataset, collate_windows, load_windows
 from neurofm.data.preprocess import PreprocessConfig
+from neurofm.data.spec import PreprocessSpec
 from neurofm.sensors import SensorBatch
 from neurofm.strict import from_dict
 from neurofm.tokenizer.model import TOKENIZER_CONFIGS, NeuralTokenizer, tokenizer_config
@@ -97,12 +98,16 @@ class TokenizerRun:
         run.model_config({})  # fail early on a bad tokenizer section
         return run
 
-    def model_config(self, preprocessing: dict):
+    def model_config(self, preprocessing: dict | PreprocessSpec):
         """The :class:`TokenizerConfig` for data prepared with ``preprocessing``."""
         spec = {"name": self.tokenizer} if isinstance(self.tokenizer, str) else dict(self.tokenizer)
         name = spec.pop("name", "small")
+        facts = preprocessing
+        if isinstance(preprocessing, PreprocessSpec):
+            facts = {"patch_size": preprocessing.patch_samples, "sfreq": preprocessing.sfreq}
+            preprocessing = preprocessing.to_dict()
         for key in ("patch_size", "sfreq"):
-            have = preprocessing.get(key)
+            have = facts.get(key)
             if have is None:
                 continue
             want = spec.setdefault(key, have)
