@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from neurofm.eval.baselines import BASELINES
-from neurofm.eval.protocols import PROTOCOLS
 from neurofm.cli import build_parser
 from neurofm.commands.probe import settings_from_args
+from neurofm.eval.baselines import BASELINES
+from neurofm.eval.protocols import PROTOCOLS
 from neurofm.eval.settings import TaskConfig, evaluation_settings, read_task_config
 from neurofm.eval.training import FinetuneConfig
 

@@ -17,6 +17,7 @@ from neurofm.eval.protocols import PROTOCOLS
 from neurofm.eval.run import run_evaluation
 from neurofm.eval.settings import EvalSettings, TaskConfig, evaluation_settings, read_task_config
 
+
 def add_common_arguments(parser) -> None:
     """Flags shared by ``probe`` and ``finetune`` (None = take the config's / default value)."""
     parser.add_argument("--model", required=True,

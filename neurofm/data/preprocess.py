@@ -56,6 +56,7 @@ from neurofm.data.spec import (  # DEFAULT_SCALES: re-exported from its former h
     notch_to_line_freq,
 )
 from neurofm.sensors import ChannelKind, SensorLayout, kind_from_mne
+from neurofm.sensors.positions import resolve_sensors
 
 #: The bad-input policies of :class:`PreprocessConfig` and their allowed values.
 POLICIES = {
@@ -208,8 +209,6 @@ def plan_preprocessing(info: mne.Info, config: PreprocessConfig | None = None, *
     are collected in ``plan.problems`` rather than raised, so ``neurofm info`` can show all of
     them.
     """
-    from neurofm.sensors.positions import resolve_sensors
-
     config = config or PreprocessConfig()
     spec = config.spec
     sfreq_in = float(info["sfreq"])
