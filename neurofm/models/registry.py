@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from neurofm.model_folder import ModelFolderMixin
+from neurofm.strict import check_keys
 
 if TYPE_CHECKING:
     from neurofm.models.base import BrainEncoder
@@ -83,12 +84,8 @@ def register_model(cls: type, *, sfreq: float = 200.0):
 
 
 def _check_arguments(name: str, cls: type, kwargs: dict) -> None:
-    accepted = [p for p in inspect.signature(cls).parameters]
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"{name}: unknown hyperparameter(s) {unknown}; {cls.__name__} accepts {accepted}."
-        )
+    check_keys(kwargs, inspect.signature(cls).parameters,
+               where=f"{name}: hyperparameters of {cls.__name__}")
 
 
 def list_models(details: bool = False):
