@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from neurofm.data.spec import PreprocessSpec
 from neurofm.model_folder import ModelFolderMixin
 from neurofm.strict import check_keys
 
@@ -132,9 +133,6 @@ def create_model(name: str, **overrides) -> BrainEncoder:
 
 def _preprocessing(name: str, spec: ModelSpec, model: BrainEncoder):
     """The model's ``PreprocessSpec``, with a code input's tokenizer's band, notch, scales..."""
-    # Imported here: the neurofm.data package pulls in MNE, which `import neurofm.models` avoids.
-    from neurofm.data.spec import PreprocessSpec
-
     tokenizer = model.stem.code_tokenizer
     if tokenizer is None:
         return PreprocessSpec(sfreq=spec.sfreq, patch_samples=model.patch_size)
