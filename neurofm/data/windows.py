@@ -218,6 +218,7 @@ def epochs_to_windows(epochs, config=None, *, patch_seconds: float = 1.0, rule: 
     Windows
         ``x [E, C, N, P]``, ``y`` the event codes, ``start`` the event times in seconds.
     """
+    # preprocess imports MNE and SciPy; this module stays free of them (eval, training)
     from neurofm.data.preprocess import epochs_source, preprocess_epochs_data
 
     source = source or epochs_source(epochs)
