@@ -7,25 +7,26 @@ Each sub-command lives in its own module under :mod:`neurofm.commands` and expos
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from neurofm._version import __version__
+from neurofm.commands import (
+    convert,
+    corpus,
+    demo,
+    finetune,
+    hub,
+    info,
+    prepare,
+    pretrain,
+    probe,
+    simulate,
+    tokenizer,
+)
 
 #: Sub-command modules, in the order ``neurofm --help`` lists them.
-COMMAND_MODULES = [
-    "neurofm.commands.info",
-    "neurofm.commands.prepare",
-    "neurofm.commands.corpus",
-    "neurofm.commands.pretrain",
-    "neurofm.commands.probe",
-    "neurofm.commands.finetune",
-    "neurofm.commands.simulate",
-    "neurofm.commands.tokenizer",
-    "neurofm.commands.hub",
-    "neurofm.commands.convert",
-    "neurofm.commands.demo",
-]
+COMMANDS = [info, prepare, corpus, pretrain, probe, finetune, simulate, tokenizer, hub, convert,
+            demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"neurofm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 

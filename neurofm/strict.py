@@ -3,8 +3,10 @@
 >>> from_dict(PrepareOptions, {"sfreq": 200.0}, where="corpus.json")
 
 Every settings object that is read from a file or a dict (task configs, corpus options,
-tokenizer configs, training settings) goes through :func:`from_dict`, so an unknown key is always
-the same clear error: it names where the mapping came from, the unknown keys and the valid ones.
+tokenizer configs, training settings) goes through :func:`from_dict` (or :func:`check_keys` for a
+mapping that is not one dataclass), so an unknown key is always the same clear error: it names
+where the mapping came from, the unknown keys and the valid ones. Readers that ignore unknown
+keys with a warning (files written by a newer neurofm) find them with :func:`unknown_keys`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from collections.abc import Iterable, Mapping
 def field_names(cls) -> list[str]:
     """The init fields of dataclass ``cls``, in declaration order."""
     return [f.name for f in dataclasses.fields(cls) if f.init]
+
+
+def unknown_keys(values: Mapping, known: Iterable[str]) -> list[str]:
+    """The keys of ``values`` that are not in ``known``, sorted (for callers that ignore them
+    with a warning, such as readers of files written by a newer neurofm)."""
+    return sorted(set(values) - set(known))
 
 
 def check_keys(values: Mapping, known: Iterable[str], *, where: str, prefix: str = "") -> None:
@@ -31,7 +39,7 @@ def check_keys(values: Mapping, known: Iterable[str], *, where: str, prefix: str
         Prepended to each key in the message (``"model."`` for a nested section).
     """
     known = list(known)
-    unknown = sorted(set(values) - set(known))
+    unknown = unknown_keys(values, known)
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {', '.join(prefix + str(k) for k in unknown)}; "
                          f"valid keys: {', '.join(sorted(prefix + k for k in known))}.")

@@ -9,9 +9,8 @@ the same job functions in their own process, or launch this module through torch
 ``--nproc N`` (:func:`neurofm.commands.launch.launch_workers`).
 ``python -m neurofm.pretrain --config FILE`` is ``python -m neurofm.worker pretrain --config FILE``.
 
-This module only parses arguments; the jobs (:mod:`neurofm.train.loop`,
-:mod:`neurofm.train.tokenizer_jobs`) are imported when one runs, which keeps ``neurofm --help``
-from importing ``torch.distributed``.
+This module only parses arguments and calls the jobs (:mod:`neurofm.train.loop`,
+:mod:`neurofm.train.tokenizer_jobs`).
 """
 
 from __future__ import annotations
@@ -21,6 +20,12 @@ import os
 import sys
 from collections.abc import Callable
 from typing import NamedTuple
+
+from neurofm.train import tokenizer_jobs
+from neurofm.train.config import load_config
+from neurofm.train.distributed import barrier, init_distributed
+from neurofm.train.loop import train
+from neurofm.train.tokenizer_jobs import TokenizerRun, open_tokenizer_data
 
 #: The module torchrun launches on every rank.
 WORKER_MODULE = "neurofm.worker"
@@ -88,8 +93,6 @@ def tokenizer_argv(args: argparse.Namespace) -> list[str]:
 
 def pretrain_config(args: argparse.Namespace):
     """The :class:`~neurofm.train.config.PretrainConfig` of the pretraining arguments."""
-    from neurofm.train.config import load_config
-
     overrides = list(args.overrides)
     if args.out:
         overrides.append(f"run.out_dir={args.out}")
@@ -100,16 +103,12 @@ def pretrain_config(args: argparse.Namespace):
 
 def tokenizer_run(args: argparse.Namespace):
     """The :class:`~neurofm.train.tokenizer_jobs.TokenizerRun` of the tokenizer arguments."""
-    from neurofm.train.tokenizer_jobs import TokenizerRun
-
     return TokenizerRun.from_source(args.config, steps=args.steps, batch_size=args.batch_size,
                                     lr=args.lr, seed=args.seed)
 
 
 def run_pretraining(args: argparse.Namespace) -> int:
     """Pretrain on this process (one rank of a torchrun launch, or alone)."""
-    from neurofm.train.loop import train
-
     result = train(pretrain_config(args))
     if _rank() == 0:
         print(f"Finished {result.steps} steps, final loss {result.final_loss:.6g}; model in "
@@ -119,16 +118,12 @@ def run_pretraining(args: argparse.Namespace) -> int:
 
 def run_tokenizer_training(args: argparse.Namespace) -> int:
     """Train a tokenizer on this process (one rank of a torchrun launch, or alone)."""
-    from neurofm.train.distributed import barrier, init_distributed
-    from neurofm.train.tokenizer_jobs import open_tokenizer_data
-    from neurofm.train.tokenizer_jobs import run_tokenizer_training as train_tokenizer
-
     run = tokenizer_run(args)
     env = init_distributed(args.device)
     data = open_tokenizer_data(args.data, run, cache_dir=args.cache_dir, is_main=env.is_main,
                                wait=lambda: barrier(env), progress=not args.no_progress)
-    result = train_tokenizer(data, run, args.out, device=args.device,
-                             progress=not args.no_progress)
+    result = tokenizer_jobs.run_tokenizer_training(data, run, args.out, device=args.device,
+                                                   progress=not args.no_progress)
     if env.is_main:
         print(f"Tokenizer written to {args.out}/tokenizer after {result['steps']} steps. "
               f"{'Held-out' if result['held_out'] else 'Training'} data: relative amplitude error "

@@ -1,6 +1,7 @@
 """``neurofm demo``: stage plumbing and resume on tiny settings; the quick demo end to end (slow)."""
 
 import json
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -77,10 +78,16 @@ def test_pretrain_config_is_a_valid_neurofm_pretrain_config(tmp_path):
     from neurofm.train.config import PretrainConfig
 
     plan = QUICK.models[1]
-    config = PretrainConfig.from_dict(pretrain_config(plan, tmp_path / "corpus", tmp_path / "r"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # objective.terms, no flat keys
+        config = PretrainConfig.from_dict(pretrain_config(plan, tmp_path / "corpus",
+                                                          tmp_path / "r"))
     assert config.model.name == "mamba_small" and config.model.overrides == plan.overrides
     assert config.run.steps == plan.steps and config.data.path == str(tmp_path / "corpus")
     assert config.objective.mask_ratio == 0.5 and config.run.checkpoint_every == plan.steps
+    reconstruction = config.objective.terms["reconstruction"]
+    assert (reconstruction.weight, reconstruction.loss, reconstruction.target) == \
+        (1.0, "mse", "spectrum")
 
 
 def test_task_needing_a_missing_package_says_how_to_install(tmp_path):

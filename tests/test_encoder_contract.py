@@ -2,20 +2,27 @@
 
 Parametrised over ``list_models()`` (at test size), the code-input variants of the backbones
 that offer it, and a toy backbone defined below exactly as ``docs/contributing.md`` ("Add a
-backbone") says: a trunk, a ``BrainEncoder`` that puts the stem in front of it, a registration.
+backbone") says: a trunk, a ``BrainEncoder`` that puts the stem in front of it, a registration;
+the toy backbone also takes one pretraining step through :func:`neurofm.train.train`.
 Models with the sensor encoding promise more (padding never changes real outputs, channel order
 carries no meaning); models with a reconstruction head take masks and train end to end.
 """
 
+import math
+
 import pytest
 import torch
+from test_train_loop import in_memory, make_windows
 from torch import nn
 
+from neurofm import from_pretrained
 from neurofm.eval.finetune import EncoderWithHead, apply_freeze
 from neurofm.models import BrainEncoder, Trunk, create_model, list_models, register_model
 from neurofm.nn import FeedForward
 from neurofm.sensors import SensorBatch
 from neurofm.tokenizer import NeuralTokenizer, SensorTokenizer, tokenizer_config
+from neurofm.train import load_config, train
+from neurofm.train.metrics import read_metrics
 
 
 # -- a toy backbone, added through the recipe of docs/contributing.md --------------------------
@@ -266,3 +273,17 @@ def test_the_toy_backbone_is_registered_by_its_decorator():
     model = toy_backbone(depth=3)
     assert isinstance(model.trunk, ToyTrunk) and len(model.blocks) == 3
     assert model.config == {"patch_size": 20, "dim": 16, "depth": 3}
+
+
+def test_the_toy_backbone_pretrains_through_the_training_loop(tmp_path):
+    config = load_config(None, ["model.name=toy_backbone", "data.batch_size=4", "run.steps=1",
+                                f"run.out_dir={tmp_path / 'run'}", "run.progress=false",
+                                "run.tensorboard=false", "optim.warmup_steps=1",
+                                "run.log_every=1", "run.checkpoint_every=1"])
+    result = train(config, data=in_memory(make_windows(n=8, c=3, n_patches=4, p=20)))
+    record, = read_metrics(result.out_dir / "metrics.jsonl")
+    assert result.steps == 1 and math.isfinite(result.final_loss)
+    assert record["reconstruction"] > 0 and record["grad_norm"] > 0
+    exported = from_pretrained(result.model_dir)
+    assert isinstance(exported, ToyEncoder) and exported.model_name == "toy_backbone"
+    assert exported.config == {"patch_size": 20, "dim": 16, "depth": 2}

@@ -78,13 +78,13 @@ def test_permute_channels_equals_batch_of_the_permuted_recording():
         torch.testing.assert_close(getattr(moved, field), getattr(permuted_info, field))
 
 
-def test_layout_to_batch_round_trip_and_subset():
+def test_batch_from_layout_round_trip_and_subset():
     layout = resolve_sensors(_info(["Cz", "Pz", "Oz"]))
     sub = layout.subset([2, 0])
     assert sub.names == ["Oz", "Cz"]
     np.testing.assert_array_equal(sub.pos, layout.pos[[2, 0]])
     assert layout.subset(np.array([True, False, True])).names == ["Cz", "Oz"]
-    torch.testing.assert_close(layout.to_batch().pos[0], torch.from_numpy(layout.pos))
+    torch.testing.assert_close(SensorBatch.from_layout(layout).pos[0], torch.from_numpy(layout.pos))
 
 
 def test_shape_mismatch_is_a_clear_error():

@@ -94,7 +94,7 @@ def test_torchrun_two_processes_on_simulated_corpus(tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text(TINY_RUN)
     out = tmp_path / "run"
-    assert main(["tokenizer", "train", "--data", "sim:tiny,recordings=2,seconds=20",
+    assert main(["tokenizer", "train", "--data", "sim:tiny?recordings=2&seconds=20",
                  "--cache-dir", str(tmp_path / "cache"), "--config", str(config),
                  "--out", str(out), "--nproc", "2", "--no-progress"]) == 0
     tokenizer = NeuralTokenizer.from_pretrained(out / "tokenizer")

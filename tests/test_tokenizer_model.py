@@ -147,7 +147,8 @@ def test_config_registry_and_bad_input():
     assert tokenizer_config("small_unified").n_latent > 0
     with pytest.raises(ValueError, match="Unknown tokenizer config 'huge'"):
         tokenizer_config("huge")
-    with pytest.raises(ValueError, match=r"Unknown tokenizer config keys \['dimension'\]"):
+    with pytest.raises(ValueError,
+                       match=r"tokenizer config: unknown key\(s\) dimension; valid keys"):
         TokenizerConfig.from_dict({"dimension": 3})
     with pytest.raises(ValueError, match="targets"):
         TokenizerConfig(targets=("wavelet",))

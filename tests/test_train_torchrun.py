@@ -255,7 +255,7 @@ def test_cli_launches_torchrun_on_a_simulated_corpus(tmp_path):
 
     out = tmp_path / "run"
     code = main(["pretrain", "--config", "pretrain/configs/sim_tiny.yaml", "--out", str(out),
-                 "--nproc", "2", "--set", "data.path=sim:tiny,recordings=2,seconds=30",
+                 "--nproc", "2", "--set", "data.path=sim:tiny?recordings=2&seconds=30",
                  "--set", f"data.cache_dir={tmp_path / 'cache'}", "--set", "run.steps=4",
                  "--set", "data.batch_size=4", "--set", "run.progress=false"])
     assert code == 0

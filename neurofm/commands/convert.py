@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from neurofm.hub.convert_cbramod import convert_cbramod
+from neurofm.hub.convert_labram import convert_labram
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -24,12 +27,8 @@ def register(subparsers) -> None:
 
 def run_convert(args) -> int:
     if args.source_model == "cbramod":
-        from neurofm.hub.convert_cbramod import convert_cbramod
-
         model = convert_cbramod(args.src, args.out_dir, n_heads=args.n_heads or 8)
     else:
-        from neurofm.hub.convert_labram import convert_labram
-
         model = convert_labram(args.src, args.out_dir, n_heads=args.n_heads)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"Wrote {model.model_name} ({n_params:,} parameters) to {args.out_dir}; load it with "

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+import torch
+
+from neurofm.demo import PRESETS, run_demo
 
 DESCRIPTION = """\
 Run neurofm end to end on this machine, with nothing to download:
@@ -51,12 +56,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    import sys
-
-    import torch
-
-    from neurofm.demo import PRESETS, run_demo
-
     settings = PRESETS["quick" if args.quick else "full"]
     if args.tasks:
         settings = settings.with_tasks([t.strip() for t in args.tasks.split(",") if t.strip()])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from neurofm.commands.probe import add_common_arguments, print_summary, settings_from_args
+from neurofm.eval.run import run_evaluation
 
 
 def register(subparsers) -> None:
@@ -28,15 +29,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from neurofm.eval.run import run_evaluation
-
-    settings = settings_from_args(args, "finetune")
-    if args.epochs is not None:
-        settings.train["epochs"] = args.epochs
-    if args.lora is not None:
-        settings.lora = args.lora
-        if args.freeze is None:
-            settings.freeze = "backbone"
-    payload = run_evaluation(settings)
+    payload = run_evaluation(settings_from_args(args, "finetune", lora=args.lora))
     print_summary(payload)
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from neurofm.hub.push import push_to_hub
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -38,8 +40,6 @@ def register(subparsers) -> None:
 
 
 def run_push(args) -> int:
-    from neurofm.hub.push import push_to_hub
-
     card = {k: getattr(args, k) for k in ("intended_use", "training_data", "objective",
                                           "license") if getattr(args, k)}
     if args.metrics:

@@ -8,16 +8,14 @@ log-band-power baseline and, for a pretrained model, the same architecture at ra
 
 from __future__ import annotations
 
-import os
 import warnings
-from pathlib import Path
+
+import yaml
 
 from neurofm.eval.baselines import BASELINES
 from neurofm.eval.protocols import PROTOCOLS
-
-#: Keys a task config (``finetune/*.yaml``) may set.
-CONFIG_KEYS = {"task", "data", "protocol", "shots", "n_folds", "seeds", "pool", "freeze",
-               "preprocessing", "train", "baselines", "reference", "notes", "published"}
+from neurofm.eval.run import run_evaluation
+from neurofm.eval.settings import EvalSettings, TaskConfig, evaluation_settings, read_task_config
 
 
 def add_common_arguments(parser) -> None:
@@ -70,79 +68,47 @@ def add_common_arguments(parser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
-def _parse_value(text: str):
-    import yaml
-
-    return yaml.safe_load(text)
-
-
-def read_task_config(path) -> dict:
-    """Read a task YAML and check its keys."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Task config {path} not found; see finetune/ for examples.")
-    try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path} is not valid YAML: {err}") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{path} must hold a mapping of settings.")  # noqa: TRY004
-    unknown = sorted(set(config) - CONFIG_KEYS)
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {unknown}; known: {sorted(CONFIG_KEYS)}.")
-    return config
-
-
-def settings_from_args(args, mode: str):
-    """Merge defaults < task config < flags into :class:`neurofm.eval.run.EvalSettings`."""
-    from neurofm.eval.run import EvalSettings
-
-    config = read_task_config(args.config) if args.config else {}
-    overrides = {}
-    for item in args.model_arg:
-        if "=" not in item:
-            raise ValueError(f"--model-arg {item!r}: expected KEY=VALUE, e.g. dim=32.")
-        key, value = item.split("=", 1)
-        overrides[key.strip()] = _parse_value(value)
-    preprocessing = dict(config.get("preprocessing") or {})
+def task_from_flags(args) -> TaskConfig:
+    """What the flags of ``probe`` / ``finetune`` set, as a :class:`TaskConfig` (None = unset)."""
     if args.notch is not None:
         warnings.warn("--notch is deprecated; use --line-freq.", FutureWarning, stacklevel=2)
     line_freq = args.line_freq if args.line_freq is not None else args.notch
-    preprocessing.update({k: v for k, v in (("sfreq", args.sfreq), ("l_freq", args.l_freq),
-                                            ("h_freq", args.h_freq), ("line_freq", line_freq))
-                          if v is not None})
-    if line_freq is not None:
-        preprocessing.pop("notch", None)  # the flag wins over the config's old spelling
-    data = args.data or config.get("data")
-    if not data:
-        raise ValueError("No data set: pass --data or a --config that names one.")
-    if data.startswith("~"):
-        data = os.path.expanduser(data)
-    baselines = args.baselines if args.baselines is not None else config.get("baselines",
-                                                                              "bandpower")
-    if isinstance(baselines, str):
-        baselines = [] if baselines.strip() == "none" else \
-            [b.strip() for b in baselines.split(",") if b.strip()]
-    unknown = sorted(set(baselines) - set(BASELINES))
-    if unknown:
-        raise ValueError(f"Unknown baseline(s) {unknown}; choose from {', '.join(BASELINES)}.")
+    preprocessing = {k: v for k, v in (("sfreq", args.sfreq), ("l_freq", args.l_freq),
+                                       ("h_freq", args.h_freq), ("line_freq", line_freq))
+                     if v is not None}
+    epochs = getattr(args, "epochs", None)
+    freeze = getattr(args, "freeze", None)
+    if freeze is None and getattr(args, "lora", None) is not None:
+        freeze = "backbone"  # LoRA adapters train instead of the backbone's weights
+    return TaskConfig(data=args.data, protocol=args.protocol, shots=args.shots,
+                      n_folds=args.n_folds, seeds=args.seeds, pool=args.pool,
+                      freeze=freeze, baselines=args.baselines,
+                      preprocessing=preprocessing,
+                      train={} if epochs is None else {"epochs": epochs})
 
-    def pick(name, default):
-        flag = getattr(args, name, None)
-        return flag if flag is not None else config.get(name, default)
 
-    return EvalSettings(
-        model=args.model, data=data, out=args.out, mode=mode,
-        protocol=pick("protocol", "cross-subject"), shots=pick("shots", None),
-        n_folds=pick("n_folds", 5), seeds=pick("seeds", 5), pool=pick("pool", "mean"),
-        model_overrides=overrides, preprocessing=preprocessing, baselines=baselines,
-        batch_size=args.batch_size, device=args.device, cache_dir=args.cache_dir,
-        freeze=pick("freeze", "none"), train=dict(config.get("train") or {}),
+def model_arguments(items: list[str]) -> dict:
+    """``--model-arg KEY=VALUE`` flags as ``{key: value}`` (values read as YAML: ``dim=32``)."""
+    overrides = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--model-arg {item!r}: expected KEY=VALUE, e.g. dim=32.")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def settings_from_args(args, mode: str, **options) -> EvalSettings:
+    """Defaults < task config (``--config``) < flags, as :class:`EvalSettings`; ``options``
+    are further run settings of the mode (``lora``)."""
+    task = read_task_config(args.config) if args.config else TaskConfig()
+    return evaluation_settings(
+        mode, task.merged(task_from_flags(args)), model=args.model, out=args.out,
+        model_overrides=model_arguments(args.model_arg), batch_size=args.batch_size,
+        device=args.device, cache_dir=args.cache_dir,
         importance=not getattr(args, "no_importance", False),
         random_init_reference=not getattr(args, "no_random_init", False),
-        task_config=args.config)
+        task_config=args.config, **options)
 
 
 def print_summary(payload: dict) -> None:
@@ -175,8 +141,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from neurofm.eval.run import run_evaluation
-
     payload = run_evaluation(settings_from_args(args, "probe"))
     print_summary(payload)
     return 0

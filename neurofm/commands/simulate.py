@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neurofm.progress import progress_bar
+from neurofm.datasets.simulated import write_simulated
+from neurofm.simulate.artefacts import ARTEFACTS
+from neurofm.simulate.sensor_sets import MODALITY_DEFAULTS
+from neurofm.simulate.tasks import list_tasks
+from neurofm.simulate.tueg import simulate_tueg_tree
+from neurofm.simulate.writers import FORMATS
 
 DESCRIPTION = """\
 Simulate recordings with known ground truth: sources in a spherical head projected to EEG, MEG,
@@ -21,11 +26,6 @@ Examples:
 
 
 def register(subparsers) -> None:
-    from neurofm.simulate.artefacts import ARTEFACTS
-    from neurofm.simulate.sensor_sets import MODALITY_DEFAULTS
-    from neurofm.simulate.tasks import list_tasks
-    from neurofm.simulate.writers import FORMATS
-
     p = subparsers.add_parser("simulate", help="write simulated EEG/MEG/iEEG recordings",
                               description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,39 +60,24 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from neurofm.simulate.recording import simulate_recording
-    from neurofm.simulate.sensor_sets import normalise_modality
-    from neurofm.simulate.writers import check_format, write_recording
-
-    if args.subjects < 1 or args.minutes <= 0:
-        raise ValueError("--subjects must be >= 1 and --minutes > 0.")
     if args.layout == "tueg":
         return _run_tueg(args)
     artefacts = () if args.artefacts.strip().lower() in ("", "none") else \
         tuple(a.strip() for a in args.artefacts.split(",") if a.strip())
-    task = args.task or "motor_imagery"
-    check_format(args.fmt, normalise_modality(args.modality))
-    written, rec = [], None
-    for index in progress_bar(range(args.subjects), desc=f"simulate {task}/{args.modality}",
-                              unit="subject"):
-        rec = simulate_recording(task, args.modality, montage=args.montage,
-                                 duration=60.0 * args.minutes, sfreq=args.sfreq, subject=index,
-                                 seed=args.seed, effect=args.effect, artefacts=artefacts,
-                                 line_freq=args.line_freq, grid_mm=args.grid_mm)
-        written.append(write_recording(rec, args.out, args.fmt))
-    if args.fmt == "bids" and rec.plan.class_names and rec.plan.recording_label is None:
-        from neurofm.datasets.folders import write_trials_sidecar
-
-        write_trials_sidecar(args.out, rec.plan.class_names, *rec.plan.window)
-    print(f"Wrote {len(written)} {args.fmt.upper()} recording(s) of {task} "
-          f"({rec.modality}, {len(rec.raw.ch_names)} channels, {args.minutes:g} min, "
+    written = write_simulated(args.out, args.task or "motor_imagery", args.modality,
+                              fmt=args.fmt, montage=args.montage, subjects=args.subjects,
+                              minutes=args.minutes, sfreq=args.sfreq, seed=args.seed,
+                              effect=args.effect, artefacts=artefacts, line_freq=args.line_freq,
+                              grid_mm=args.grid_mm, progress=True)
+    print(f"Wrote {len(written.paths)} {args.fmt.upper()} recording(s) of {written.task} "
+          f"({written.modality}, {written.n_channels} channels, {args.minutes:g} min, "
           f"{args.sfreq:g} Hz) under {args.out}")
     return 0
 
 
 def _run_tueg(args) -> int:
-    from neurofm.simulate.tueg import simulate_tueg_tree
-
+    if args.subjects < 1 or args.minutes <= 0:
+        raise ValueError("--subjects must be >= 1 and --minutes > 0.")
     if (args.task not in (None, "resting") or args.modality != "eeg" or args.fmt != "fif"
             or args.montage is not None):
         raise ValueError("--layout tueg writes resting EEG as EDF with TUH channel names; drop "

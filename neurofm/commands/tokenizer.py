@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from neurofm.commands.launch import launch_workers
+from neurofm.tokenizer import NeuralTokenizer
+from neurofm.train.tokenizer_jobs import write_codes
 from neurofm.worker import add_tokenizer_arguments, run_tokenizer_training, tokenizer_run
 
 DESCRIPTION = """\
@@ -59,15 +63,10 @@ def run_train(args) -> int:
 
 
 def run_encode(args) -> int:
-    import numpy as np
-
-    from neurofm.tokenizer import NeuralTokenizer
-    from neurofm.train.tokenizer_jobs import encode_recording
-
     tokenizer = NeuralTokenizer.from_pretrained(args.tokenizer)
-    result = encode_recording(tokenizer, args.recording, window_seconds=args.window_seconds,
-                              batch_size=args.batch_size, montage=args.montage)
-    np.savez_compressed(args.out, **result)
+    result = write_codes(tokenizer, args.recording, args.out,
+                         window_seconds=args.window_seconds, batch_size=args.batch_size,
+                         montage=args.montage)
     codes = result["codes"]
     used = len(np.unique(codes[codes >= 0]))
     print(f"Wrote {args.out}: codes {list(codes.shape)} (windows, channels, patches, levels) "

@@ -42,6 +42,8 @@ _LAZY = {
     "preprocess_raw": "neurofm.data.preprocess",
     "preprocess_trials": "neurofm.data.preprocess",
     "list_samples": "neurofm.data.samples",
+    "format_summary": "neurofm.data.summary",
+    "summarise_recording": "neurofm.data.summary",
     "load_sample": "neurofm.data.samples",
     "Windows": "neurofm.data.windows",
     "epochs_to_patches": "neurofm.data.windows",
@@ -78,6 +80,7 @@ __all__ = [
     "epochs_to_patches",
     "epochs_to_windows",
     "find_bids_root",
+    "format_summary",
     "is_epochs_file",
     "list_samples",
     "load_sample",
@@ -87,5 +90,6 @@ __all__ = [
     "preprocess_trials",
     "read_epochs",
     "read_raw",
+    "summarise_recording",
     "window_recording",
 ]

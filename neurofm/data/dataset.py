@@ -21,6 +21,7 @@ from neurofm.data.errors import RecordingError
 from neurofm.data.io import is_epochs_file, read_epochs, read_raw
 from neurofm.data.preprocess import PreprocessConfig, preprocess_raw
 from neurofm.data.windows import Windows, epochs_to_windows, window_recording
+from neurofm.progress import progress_bar
 from neurofm.sensors import SensorBatch
 
 
@@ -94,8 +95,6 @@ class WindowDataset(Dataset):
         RecordingError
             No file gave a single window (the message lists every reason).
         """
-        from neurofm.progress import progress_bar
-
         if on_error not in ("skip", "raise"):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}.")
         paths = list(paths)

@@ -23,6 +23,7 @@ from pathlib import Path
 import mne
 
 from neurofm.data.errors import RecordingError
+from neurofm.data.samples import load_sample
 
 SAMPLE_PREFIX = "sample:"
 _DUPLICATE_WARNING = re.compile(r"Channel names are not unique, found duplicates for: \{(.*)\}")
@@ -57,8 +58,6 @@ def read_raw(path, *, preload: bool = True, verbose=None) -> mne.io.BaseRaw:
         could open it. The message names the file and says what to do.
     """
     if isinstance(path, str) and path.startswith(SAMPLE_PREFIX):
-        from neurofm.data.samples import load_sample
-
         return load_sample(path[len(SAMPLE_PREFIX):])
     path = _existing_file(path)
     if is_epochs_file(path):

@@ -56,6 +56,8 @@ from neurofm.data.spec import (  # DEFAULT_SCALES: re-exported from its former h
     notch_to_line_freq,
 )
 from neurofm.sensors import ChannelKind, SensorLayout, kind_from_mne
+from neurofm.sensors.positions import resolve_sensors
+from neurofm.strict import unknown_keys
 
 #: The bad-input policies of :class:`PreprocessConfig` and their allowed values.
 POLICIES = {
@@ -116,7 +118,7 @@ class PreprocessConfig:
                           stacklevel=2)
             recipe["line_freq"] = notch_to_line_freq(recipe.pop("notch"),
                                                      recipe.get("line_freq"))
-        unknown = sorted(set(recipe) - set(_SPEC_FIELDS))
+        unknown = unknown_keys(recipe, _SPEC_FIELDS)
         if unknown:
             raise TypeError(f"PreprocessConfig got unknown setting(s) {unknown}; the recipe "
                             f"takes {list(_SPEC_FIELDS)}, the policies {list(POLICIES)} and "
@@ -208,8 +210,6 @@ def plan_preprocessing(info: mne.Info, config: PreprocessConfig | None = None, *
     are collected in ``plan.problems`` rather than raised, so ``neurofm info`` can show all of
     them.
     """
-    from neurofm.sensors.positions import resolve_sensors
-
     config = config or PreprocessConfig()
     spec = config.spec
     sfreq_in = float(info["sfreq"])

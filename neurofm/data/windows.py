@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neurofm.data.errors import RecordingError, RecordingTooShortError
+from neurofm.data.preprocess import epochs_source, preprocess_epochs_data
 from neurofm.data.recording import Recording
 from neurofm.sensors import SensorLayout
 
@@ -218,8 +219,6 @@ def epochs_to_windows(epochs, config=None, *, patch_seconds: float = 1.0, rule: 
     Windows
         ``x [E, C, N, P]``, ``y`` the event codes, ``start`` the event times in seconds.
     """
-    from neurofm.data.preprocess import epochs_source, preprocess_epochs_data
-
     source = source or epochs_source(epochs)
     data, sfreq, layout, keep, report = preprocess_epochs_data(epochs, config, source=source)
     if len(keep) == 0:

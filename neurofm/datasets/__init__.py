@@ -3,13 +3,14 @@ and folders of MNE epochs, all named by one spec string (:func:`load_dataset`)."
 
 from neurofm.datasets.aeon import AEON_DATASETS, load_aeon
 from neurofm.datasets.folders import load_bids_trials, load_epochs_folder
-from neurofm.datasets.registry import list_datasets, load_dataset
-from neurofm.datasets.simulated import load_simulated
+from neurofm.datasets.load import list_datasets, load_dataset
+from neurofm.datasets.simulated import SimulatedFiles, load_simulated, write_simulated
 from neurofm.datasets.trials import TrialSet
 from neurofm.datasets.ts_format import TsData, read_ts
 
 __all__ = [
     "AEON_DATASETS",
+    "SimulatedFiles",
     "TrialSet",
     "TsData",
     "list_datasets",
@@ -19,4 +20,5 @@ __all__ = [
     "load_epochs_folder",
     "load_simulated",
     "read_ts",
+    "write_simulated",
 ]

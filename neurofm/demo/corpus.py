@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neurofm.corpus import PrepareOptions, prepare_corpus
 from neurofm.demo.settings import DemoSettings
 from neurofm.progress import progress_bar
+from neurofm.simulate import simulate_recording
 
 #: Mains frequency of the simulated recordings (also notched by the preparation).
 LINE_FREQ = 50.0
@@ -56,8 +58,6 @@ def simulate_corpus_recordings(settings: DemoSettings, folder: str | Path, *,
     list of Path
         The FIF files, in plan order.
     """
-    from neurofm.simulate import simulate_recording
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -85,8 +85,6 @@ def prepare_options(settings: DemoSettings):
     Short simulated recordings: no trimming, no minimum length, no amplitude rejection (there
     are no artefacts to reject), EEG and MEG channels kept (``channels="all"``).
     """
-    from neurofm.corpus import PrepareOptions
-
     return PrepareOptions(sfreq=settings.sfreq, window_seconds=settings.window_seconds,
                           patch_seconds=1.0, channels="all", max_abs_uv=None, trim_seconds=0.0,
                           min_minutes=0.0, dtype="float32", line_freq=LINE_FREQ)
@@ -105,8 +103,6 @@ def prepare_demo_corpus(settings: DemoSettings, recordings: str | Path, corpus: 
     ValueError
         No recording was kept (the skip reasons are in the message).
     """
-    from neurofm.corpus import prepare_corpus
-
     summary = prepare_corpus(recordings, corpus, prepare_options(settings), progress=progress)
     if summary.n_kept == 0:
         reasons = "; ".join(f"{count} x {reason}" for reason, count in summary.reasons.items())

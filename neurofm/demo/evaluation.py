@@ -20,7 +20,9 @@ import json
 import math
 from pathlib import Path
 
+from neurofm.datasets import load_dataset
 from neurofm.demo.settings import DemoSettings, ModelPlan, TaskPlan
+from neurofm.eval.run import EvalSettings, run_evaluation
 
 SUMMARY_NAME = "summary.json"
 
@@ -62,9 +64,6 @@ def evaluate_task(task: TaskPlan, settings: DemoSettings, model_dirs: dict[str, 
         each row ``{"method", "kind", "model", "mean", "ci_low", "ci_high", "std", "n_runs",
         "run"}``; ``figures`` maps each run folder to its figures (paths relative to ``out``).
     """
-    from neurofm.datasets import load_dataset
-    from neurofm.eval.run import EvalSettings, run_evaluation
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {"task": task.label, "title": task.title, "data": task.data, "status": "done",

@@ -25,8 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neurofm.demo.corpus import prepare_demo_corpus, simulate_corpus_recordings
+from neurofm.demo.evaluation import evaluate_task, read_summary, write_summary
+from neurofm.demo.pretraining import default_nproc, pretrain_model, publish_model
+from neurofm.demo.report import write_report
+from neurofm.demo.results import results_table
 from neurofm.demo.settings import DemoSettings
 from neurofm.progress import progress_bar
+from neurofm.train.metrics import read_metrics
 
 #: Settings sections each stage depends on (a stage also depends on every earlier stage).
 STAGE_SECTIONS = {
@@ -103,15 +109,11 @@ def stage_fingerprint(settings: DemoSettings, name: str) -> str:
 
 
 def _simulate(run: DemoRun) -> dict:
-    from neurofm.demo.corpus import simulate_corpus_recordings
-
     paths = simulate_corpus_recordings(run.settings, run.recordings, progress=run.progress)
     return {"n_recordings": len(paths)}
 
 
 def _prepare(run: DemoRun) -> dict:
-    from neurofm.demo.corpus import prepare_demo_corpus
-
     summary = prepare_demo_corpus(run.settings, run.recordings, run.corpus,
                                   progress=run.progress)
     return {"n_windows": summary.n_windows, "n_kept": summary.n_kept,
@@ -119,8 +121,6 @@ def _prepare(run: DemoRun) -> dict:
 
 
 def _pretrain(run: DemoRun) -> dict:
-    from neurofm.demo.pretraining import pretrain_model
-
     losses = {}
     for i, plan in enumerate(run.settings.models):
         pretrain_model(plan, run.corpus, run.run_dir(plan.label), nproc=run.nproc,
@@ -130,16 +130,12 @@ def _pretrain(run: DemoRun) -> dict:
 
 
 def _loss_trace(run_dir: Path) -> dict:
-    from neurofm.train.metrics import read_metrics
-
     records = [r for r in read_metrics(run_dir / "metrics.jsonl") if "loss" in r]
     return {"first": records[0]["loss"], "last": records[-1]["loss"],
             "steps": records[-1]["step"]} if records else {}
 
 
 def _publish(run: DemoRun) -> dict:
-    from neurofm.demo.pretraining import publish_model
-
     params = {}
     for plan in progress_bar(run.settings.models, desc="4/6 publish models", unit="model",
                              disable=not run.progress):
@@ -149,8 +145,6 @@ def _publish(run: DemoRun) -> dict:
 
 
 def _evaluate(run: DemoRun) -> dict:
-    from neurofm.demo.evaluation import evaluate_task, read_summary, write_summary
-
     model_dirs = {p.label: run.model_dir(p.label) for p in run.settings.models}
     done = []
     fingerprint = stage_fingerprint(run.settings, "evaluate")
@@ -168,10 +162,6 @@ def _evaluate(run: DemoRun) -> dict:
 
 
 def _report(run: DemoRun) -> dict:
-    from neurofm.demo.evaluation import read_summary
-    from neurofm.demo.report import write_report
-    from neurofm.demo.results import results_table
-
     summaries = [read_summary(run.task_dir(t.label)) for t in run.settings.tasks]
     table = results_table(summaries)
     (run.out / "results.md").write_text(table)
@@ -229,8 +219,6 @@ def run_demo(settings: DemoSettings, out: str | Path, *, nproc: int | None = Non
     ValueError
         Unknown stage name in ``until``.
     """
-    from neurofm.demo.pretraining import default_nproc
-
     if until is not None and until not in STAGES:
         raise ValueError(f"Unknown demo stage {until!r}; stages are {', '.join(STAGES)}.")
     out = Path(out)

@@ -9,6 +9,7 @@ would load a checkpoint downloaded from the Hub.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from neurofm.demo.settings import ModelPlan
+from neurofm.hub import from_pretrained
 
 
 def default_nproc() -> int:
@@ -38,7 +40,7 @@ def pretrain_config(plan: ModelPlan, corpus: str | Path, run_dir: str | Path) ->
     return {
         "data": {"path": str(corpus), "batch_size": plan.batch_size, "num_workers": 0},
         "model": {"name": plan.name, "overrides": dict(plan.overrides)},
-        "objective": dict(plan.objective),
+        "objective": copy.deepcopy(plan.objective),
         "optim": {"lr": plan.lr, "min_lr": plan.lr / 20, "weight_decay": 0.05,
                   "warmup_steps": max(1, plan.steps // 20), "grad_clip": 1.0},
         "run": {"out_dir": str(run_dir), "steps": plan.steps, "precision": "fp32",
@@ -110,8 +112,6 @@ def publish_model(model_dir: str | Path, destination: str | Path):
     neurofm.models.BrainEncoder
         The model as :func:`neurofm.hub.from_pretrained` loads it from ``destination``.
     """
-    from neurofm.hub import from_pretrained
-
     destination = Path(destination)
     tmp = destination.with_name(destination.name + ".tmp")
     if tmp.exists():

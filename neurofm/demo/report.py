@@ -14,6 +14,7 @@ from neurofm._version import __version__
 from neurofm.demo.evaluation import task_seeds
 from neurofm.demo.results import pretraining_gains, results_table
 from neurofm.demo.settings import DemoSettings
+from neurofm.train.metrics import read_metrics
 
 
 def plot_loss_curves(run_dirs: dict[str, Path], png_path: str | Path) -> Path | None:
@@ -30,8 +31,6 @@ def plot_loss_curves(run_dirs: dict[str, Path], png_path: str | Path) -> Path | 
     Path or None
         None when no run has logged a loss.
     """
-    from neurofm.train.metrics import read_metrics
-
     curves = {}
     for label, run_dir in run_dirs.items():
         path = Path(run_dir) / "metrics.jsonl"

@@ -9,6 +9,7 @@ stage can tell whether its outputs were made with the same settings.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
@@ -17,8 +18,8 @@ from dataclasses import asdict, dataclass, field, replace
 #: masked patches' log Fourier amplitude. On the quick corpus it raised the motor-imagery probe
 #: of criss-cross from 0.677 (waveform MSE) to 0.889 (random init 0.670), and of Mamba without
 #: channel unification from 0.656 to 0.833 (random init 0.625); see docs/demo.md.
-DEMO_OBJECTIVE = {"mask_ratio": 0.5, "mask_mode": "bernoulli", "reconstruction_loss": "mse",
-                  "reconstruction_target": "spectrum"}
+DEMO_OBJECTIVE = {"mask_ratio": 0.5, "mask_mode": "bernoulli",
+                  "terms": {"reconstruction": {"loss": "mse", "target": "spectrum"}}}
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class ModelPlan:
     steps: int
     batch_size: int = 16
     lr: float = 1e-3
-    objective: dict = field(default_factory=lambda: dict(DEMO_OBJECTIVE))
+    objective: dict = field(default_factory=lambda: copy.deepcopy(DEMO_OBJECTIVE))
 
 
 @dataclass(frozen=True)

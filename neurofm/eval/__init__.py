@@ -10,7 +10,8 @@
   early-stopping training loop.
 - :mod:`~neurofm.eval.baselines`: log band power, filter-bank CSP, EEGNet, ShallowFBCSPNet.
 - :mod:`~neurofm.eval.harness`: one method over seeds x folds; :mod:`~neurofm.eval.report`:
-  results.json, markdown table, figures; :mod:`~neurofm.eval.run`: the whole run.
+  results.json, markdown table, figures; :mod:`~neurofm.eval.run`: the whole run, set up by
+  :mod:`~neurofm.eval.settings` (task configs, defaults < task config < flags).
 """
 
 from neurofm.eval.embeddings import FrozenModelError, extract_embeddings, frozen

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from scipy import signal
 
+from neurofm.compat import braindecode_models
 from neurofm.eval.probe import fit_probe
 from neurofm.eval.protocols import Fold, validation_split
 from neurofm.eval.training import FinetuneConfig, predict, train_model
@@ -105,8 +106,6 @@ def fbcsp_method(X, sfreq, y, subjects, *, n_components: int = 4):
 
 
 def _braindecode_net(name: str, n_chans: int, n_outputs: int, n_times: int, sfreq: float):
-    from neurofm.compat import braindecode_models
-
     models = braindecode_models()
     if name == "eegnet":
         return models.EEGNet(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,

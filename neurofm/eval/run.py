@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ import torch
 
 from neurofm._version import __version__
 from neurofm.data.spec import as_spec, check_compatible
+from neurofm.datasets import load_dataset
 from neurofm.eval import baselines as bl
 from neurofm.eval import report
 from neurofm.eval.embeddings import extract_embeddings
@@ -32,77 +33,10 @@ from neurofm.eval.inputs import ModelInputs, prepare_trials, resolve_preprocessi
 from neurofm.eval.metrics import METRICS, chance_level, task_kind
 from neurofm.eval.probe import fit_probe
 from neurofm.eval.protocols import SUBJECT_LEVEL, make_folds
+from neurofm.eval.settings import EvalSettings, check_settings
 from neurofm.eval.training import FinetuneConfig
-
-
-@dataclass
-class EvalSettings:
-    """Everything one evaluation run needs (the CLI flags and the task config, merged).
-
-    Attributes
-    ----------
-    model : str
-        A model directory (``config.json`` + ``model.safetensors``) or a registry name
-        (random init).
-    data : str
-        Anything :func:`neurofm.datasets.load_dataset` accepts.
-    out : str
-        Output directory.
-    mode : {"probe", "finetune"}
-    protocol : str
-        One of :data:`neurofm.eval.protocols.PROTOCOLS`.
-    seeds : int
-        Number of seeds (0 .. seeds-1).
-    model_overrides : dict
-        Hyperparameter overrides for a registry name (``dim=32``).
-    preprocessing : dict
-        Overrides of the model's recorded preprocessing: :class:`~neurofm.data.spec.PreprocessSpec`
-        fields (None values are ignored). A pretrained model refuses other ``sfreq`` or
-        ``patch_samples`` than its own; other overrides are listed in ``results.json``.
-    baselines : list of str
-        Baseline rows (:data:`neurofm.eval.baselines.BASELINES`).
-    random_init_reference : bool
-        Add a random-init row of the same architecture when ``model`` is pretrained.
-    """
-
-    model: str
-    data: str
-    out: str
-    mode: str = "probe"
-    protocol: str = "cross-subject"
-    shots: int | None = None
-    n_folds: int = 5
-    seeds: int = 5
-    pool: str = "mean"
-    model_overrides: dict = field(default_factory=dict)
-    preprocessing: dict = field(default_factory=dict)
-    baselines: list = field(default_factory=lambda: ["bandpower"])
-    random_init_reference: bool = True
-    importance: bool = True
-    importance_trials: int = 100
-    batch_size: int = 64
-    device: str = "cpu"
-    cache_dir: str | None = None
-    freeze: str = "none"
-    lora: int | None = None
-    train: dict = field(default_factory=dict)
-    task_config: str | None = None
-
-
-#: Poolings each mode supports: ``channels`` concatenates per-channel features (one fixed
-#: montage), for the probe and for a fine-tuned head alike.
-POOLINGS = {"probe": ("mean", "channels", "attention"),
-            "finetune": ("mean", "channels", "attention")}
-
-
-def check_settings(settings: EvalSettings) -> None:
-    """Reject option combinations that cannot run, before any work is done."""
-    if settings.mode not in POOLINGS:
-        raise ValueError(f"mode must be one of {', '.join(POOLINGS)}; got {settings.mode!r}.")
-    allowed = POOLINGS[settings.mode]
-    if settings.pool not in allowed:
-        raise ValueError(f"--pool {settings.pool} is not available for {settings.mode}; "
-                         f"use one of: {', '.join(allowed)}.")
+from neurofm.hub import from_pretrained
+from neurofm.models import create_model, list_models
 
 
 def load_model(spec: str, overrides: dict, seed: int):
@@ -112,8 +46,6 @@ def load_model(spec: str, overrides: dict, seed: int):
     (``org/name``, cache and ``HF_HUB_OFFLINE`` honoured) or ``cbramod:PATH`` /
     ``labram:PATH`` published weights.
     """
-    from neurofm.models import create_model, list_models
-
     if spec in list_models():
         torch.manual_seed(seed)
         return create_model(spec, **overrides), "random-init"
@@ -123,8 +55,6 @@ def load_model(spec: str, overrides: dict, seed: int):
     if not (Path(spec).exists() or "/" in spec or ":" in spec):
         raise ValueError(f"Unknown model {spec!r}; pass a model directory, a Hub repo id "
                          f"(org/name) or a registry name: {', '.join(list_models())}.")
-    from neurofm.hub import from_pretrained
-
     model = from_pretrained(spec)
     if not hasattr(model, "embed"):
         raise ValueError(f"{spec} holds a {type(model).__name__}, not an encoder with embed(); "
@@ -202,8 +132,6 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     if trials is None:
-        from neurofm.datasets import load_dataset
-
         trials = load_dataset(settings.data)
     y, class_names = encode_labels(trials)
     subjects = np.asarray(trials.subject).astype(str)
@@ -225,10 +153,7 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
 
     def random_model(seed: int):
         torch.manual_seed(seed)
-        from neurofm.models import create_model
         return create_model(arch, **model0.config)
-
-    from neurofm.models import list_models
 
     # imported architectures that are not in the registry cannot be rebuilt at random init
     with_reference = (model_kind == "pretrained" and settings.random_init_reference

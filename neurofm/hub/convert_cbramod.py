@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 
 from neurofm.hub.checkpoints import read_state_dict
+from neurofm.models.cbramod import convert_cbramod_state_dict
+from neurofm.models.registry import create_model
 
 #: Preprocessing CBraMod was pretrained with (TUEG), as its authors report it.
 CBRAMOD_PREPROCESSING = {"sfreq": 200.0, "patch_size": 200, "patch_seconds": 1.0, "l_freq": 0.3,
@@ -67,9 +69,6 @@ def convert_cbramod(src, out_dir=None, *, n_heads: int = 8):
     -------
     The model (a ``CrissCrossTransformer`` named ``cbramod_base``), in eval mode.
     """
-    from neurofm.models.cbramod import convert_cbramod_state_dict
-    from neurofm.models.registry import create_model
-
     state, path = read_state_dict(src)
     try:
         converted = convert_cbramod_state_dict(state)

@@ -18,6 +18,7 @@ import re
 
 from neurofm.hub.checkpoints import read_state_dict
 from neurofm.models.labram import upgrade_labram_state
+from neurofm.models.registry import create_model
 
 #: Preprocessing LaBraM was pretrained with, as its authors report it.
 LABRAM_PREPROCESSING = {"sfreq": 200.0, "patch_size": 200, "patch_seconds": 1.0, "l_freq": 0.1,
@@ -110,8 +111,6 @@ def convert_labram(src, out_dir=None, *, n_heads: int | None = None, patch_size:
     -------
     :class:`~neurofm.models.labram.LabramEncoder` named ``labram_base``, in eval mode.
     """
-    from neurofm.models.registry import create_model
-
     state, path = read_state_dict(src)
     converted = convert_labram_state_dict(state)
     hyper = _infer_hyperparameters(converted, n_heads, patch_size)

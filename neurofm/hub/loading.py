@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neurofm.hub.convert_cbramod import convert_cbramod
+from neurofm.hub.convert_labram import convert_labram
 from neurofm.model_folder import CONFIG_NAME, folder_kind, load_folder, read_config, resolve_folder
 from neurofm.models import BrainEncoder, create_model, list_models
 from neurofm.tokenizer.model import NeuralTokenizer
@@ -86,12 +88,8 @@ def from_pretrained(id_or_dir, revision: str | None = None, cache_dir=None,
     text = str(id_or_dir)
     prefix, source = _split_import_prefix(text)
     if prefix == "cbramod":
-        from neurofm.hub.convert_cbramod import convert_cbramod
-
         return convert_cbramod(source).to(map_location)
     if prefix == "labram":
-        from neurofm.hub.convert_labram import convert_labram
-
         return convert_labram(source).to(map_location)
     if isinstance(id_or_dir, str) and text in list_models():
         return _random_init(text, revision, map_location)

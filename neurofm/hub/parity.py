@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 
 from neurofm.compat import braindecode_models
+from neurofm.hub.convert_cbramod import convert_cbramod
+from neurofm.hub.convert_labram import convert_labram
 
 RTOL, ATOL = 1e-5, 1e-6
 #: Channel labels as recordings spell them, and the LaBraM table rows braindecode is given.
@@ -71,8 +73,6 @@ def cbramod_parity(layout: str = "original", *, depth: int = 12, batch: int = 2,
     (``proj_out(encoder(x))``) and ``reconstruct_masked`` (half the patches masked).
     ``layout="braindecode"`` exports a model with a classification head (dropped on import).
     """
-    from neurofm.hub.convert_cbramod import convert_cbramod
-
     bd = braindecode_models()
     torch.manual_seed(seed)
     n_times = n_patches * 200
@@ -111,8 +111,6 @@ def labram_parity(layout: str = "braindecode", *, depth: int = 12, pooling: str 
     checked too. Outputs: ``features`` (final-normed patch tokens), ``embed`` ([CLS] token, only
     with ``pooling="cls"``) and ``classify`` (the linear head on the pooled token).
     """
-    from neurofm.hub.convert_labram import convert_labram
-
     if layout != "braindecode":
         raise ValueError("LaBraM parity is measured against braindecode's layout "
                          "(layout='braindecode').")

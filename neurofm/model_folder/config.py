@@ -23,6 +23,7 @@ from pathlib import Path
 
 from neurofm._version import __version__
 from neurofm.model_folder.files import write_text_atomically
+from neurofm.strict import unknown_keys
 
 CONFIG_NAME = "config.json"
 #: Format of the model and tokenizer folders this release writes.
@@ -111,7 +112,7 @@ def warn_about_version(config: dict, path=CONFIG_NAME) -> None:
     which the tokenizer checks itself.
     """
     written_by = str(config.get("neurofm_version", ""))
-    unknown = sorted(set(config) - MODEL_CONFIG_KEYS) if "architecture" in config else []
+    unknown = unknown_keys(config, MODEL_CONFIG_KEYS) if "architecture" in config else []
     if unknown or (written_by and _is_newer(written_by)):
         warnings.warn(f"{path} was written by neurofm {written_by or '(unknown version)'}; this is "
                       f"neurofm {__version__}. Unknown fields {unknown} are ignored; "

@@ -25,6 +25,7 @@ from neurofm.models import registry
 from neurofm.models.heads import ReconstructionHead, masked_mean_pool
 from neurofm.nn import rename_keys
 from neurofm.sensors import SensorBatch
+from neurofm.strict import unknown_keys
 from neurofm.tokenizer.model import FEED_FORWARD_RENAMES
 from neurofm.tokenizer.stem import SensorTokenizer
 
@@ -317,7 +318,7 @@ class BrainEncoder(nn.Module, ModelFolderMixin):
                 f"with {target.__name__}.from_pretrained or neurofm.from_pretrained.")
         accepted = set(inspect.signature(target).parameters)
         hyperparameters = dict(config["hyperparameters"])
-        unknown = sorted(set(hyperparameters) - accepted)
+        unknown = unknown_keys(hyperparameters, accepted)
         if unknown:
             warnings.warn(f"{where} has hyperparameters {unknown} unknown to neurofm "
                           f"{__version__} (written by {config.get('neurofm_version', '?')}); "

@@ -32,6 +32,7 @@ from neurofm.models.base import STEM_RENAMES, BrainEncoder, Trunk
 from neurofm.models.registry import register_model
 from neurofm.nn import DropPath, FeedForward, attend, drop_path_rates, rename_keys
 from neurofm.sensors import SensorBatch
+from neurofm.sensors.names import OLD_1020_ALIASES, normalise_channel_name
 from neurofm.tokenizer.stem import SensorTokenizer
 
 #: LaBraM's channel table, in the order of the rows of ``stem.channel_embedding`` (LaBraM's
@@ -54,8 +55,6 @@ _TOKEN = re.compile(r"[A-Z0-9]+")
 
 def _table_key(name: str) -> str | None:
     """Row name in :data:`LABRAM_CHANNELS` for a recording label, or None."""
-    from neurofm.sensors.names import OLD_1020_ALIASES, normalise_channel_name
-
     upper = name.strip().upper()
     if upper in _TABLE_INDEX:
         return upper

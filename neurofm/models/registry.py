@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from neurofm.data.spec import PreprocessSpec
 from neurofm.model_folder import ModelFolderMixin
+from neurofm.strict import check_keys
 
 if TYPE_CHECKING:
     from neurofm.models.base import BrainEncoder
@@ -83,12 +85,8 @@ def register_model(cls: type, *, sfreq: float = 200.0):
 
 
 def _check_arguments(name: str, cls: type, kwargs: dict) -> None:
-    accepted = [p for p in inspect.signature(cls).parameters]
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"{name}: unknown hyperparameter(s) {unknown}; {cls.__name__} accepts {accepted}."
-        )
+    check_keys(kwargs, inspect.signature(cls).parameters,
+               where=f"{name}: hyperparameters of {cls.__name__}")
 
 
 def list_models(details: bool = False):
@@ -135,9 +133,6 @@ def create_model(name: str, **overrides) -> BrainEncoder:
 
 def _preprocessing(name: str, spec: ModelSpec, model: BrainEncoder):
     """The model's ``PreprocessSpec``, with a code input's tokenizer's band, notch, scales..."""
-    # Imported here: the neurofm.data package pulls in MNE, which `import neurofm.models` avoids.
-    from neurofm.data.spec import PreprocessSpec
-
     tokenizer = model.stem.code_tokenizer
     if tokenizer is None:
         return PreprocessSpec(sfreq=spec.sfreq, patch_samples=model.patch_size)

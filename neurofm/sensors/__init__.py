@@ -7,6 +7,7 @@ head frame and, for MEG, a unit orientation. :func:`resolve_sensors` finds them 
 """
 
 from neurofm.sensors.batch import SensorBatch
+from neurofm.sensors.frames import mni_to_head
 from neurofm.sensors.kinds import BRAIN_KINDS, N_BRAIN_KINDS, ChannelKind, kind_from_mne
 from neurofm.sensors.layout import SensorLayout
 from neurofm.sensors.montages import (
@@ -20,7 +21,6 @@ from neurofm.sensors.names import NormalisedName, normalise_channel_name
 from neurofm.sensors.positions import (
     DuplicateChannelError,
     UnknownChannelError,
-    mni_to_head,
     resolve_sensors,
 )
 

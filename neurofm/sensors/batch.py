@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from neurofm.sensors.layout import SensorLayout
+from neurofm.sensors.positions import resolve_sensors
 
 
 @dataclass
@@ -76,8 +77,6 @@ class SensorBatch:
     @classmethod
     def from_info(cls, info, **kwargs) -> SensorBatch:
         """Batch of one from an MNE ``Info``; ``kwargs`` go to :func:`resolve_sensors`."""
-        from neurofm.sensors.positions import resolve_sensors
-
         return cls.from_layout(resolve_sensors(info, **kwargs))
 
     @classmethod

@@ -3,7 +3,7 @@
 A layout is what :func:`neurofm.sensors.resolve_sensors` returns for an MNE ``Info``: one row per
 channel with its name, kind, 3-D position in metres in MNE's head frame, unit orientation (MEG;
 zeros otherwise), where the position came from and whether the channel is a bipolar derivation.
-``layout.to_batch()`` turns it into the tensors models read (:class:`SensorBatch`, batch size 1).
+``SensorBatch.from_layout(layout)`` turns it into the tensors models read (batch size 1).
 """
 
 from __future__ import annotations
@@ -82,9 +82,3 @@ class SensorLayout:
 
     def kind_labels(self) -> list[str]:
         return [ChannelKind(int(k)).label for k in self.kinds]
-
-    def to_batch(self):
-        """:class:`SensorBatch` with batch size 1 and all channels real."""
-        from neurofm.sensors.batch import SensorBatch
-
-        return SensorBatch.from_layout(self)

@@ -9,7 +9,7 @@ Positions are computed exactly as MNE computes them for a recording: the montage
 temporary ``Info`` holding its electrodes and ``info["chs"][i]["loc"][:3]`` is read back, so they
 equal what ``raw.set_montage(name)`` gives (head frame defined by the montage's fiducials). A
 DigMontage in MNI/fsaverage space without fiducials (``mni_tal`` or ``mri`` frame) is mapped into
-the head frame with :func:`neurofm.sensors.positions.mni_to_head`.
+the head frame with :func:`neurofm.sensors.frames.mni_to_head`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+
+from neurofm.sensors.frames import file_positions_in_mni, mni_to_head
 
 #: Montage used to look EEG channels up by name when the recording has no positions.
 DEFAULT_EEG_MONTAGE = "colin27_1005"
@@ -126,8 +128,6 @@ def _positions_in_head(montage) -> dict[str, np.ndarray]:
     names = list(montage.ch_names)
     if not names:
         return {}
-    from neurofm.sensors.positions import file_positions_in_mni, mni_to_head
-
     info = mne.create_info(names, sfreq=100.0, ch_types="eeg")
     info.set_montage(montage, on_missing="ignore", verbose="error")
     out = {}

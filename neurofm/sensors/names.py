@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from neurofm.sensors.montages import DEFAULT_EEG_MONTAGE, get_montage
+
 #: Old 10-20 names and their 10-05 equivalents (same scalp site).
 OLD_1020_ALIASES = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
 
@@ -77,8 +79,6 @@ def canonical_1005_names() -> dict[str, str]:
 
     The old names T3/T4/T5/T6 map to T7/T8/P7/P8.
     """
-    from neurofm.sensors.montages import DEFAULT_EEG_MONTAGE, get_montage
-
     table = {name.upper(): name for name in get_montage(DEFAULT_EEG_MONTAGE).ch_names}
     for old, new in OLD_1020_ALIASES.items():
         table[old] = new

@@ -8,7 +8,7 @@ Where each channel's position comes from, first match wins:
    bipolar channel that also stores its second electrode (``loc[3:6]``), their midpoint. EEG,
    sEEG and ECoG positions stored in MNI/fsaverage space (digitisation points in the ``mni_tal``
    or ``mri`` frame, as mne-bids sets for ``electrodes.tsv`` in MNI space) are mapped into the
-   head frame with :func:`mni_to_head`, ``"mni:fsaverage"``. MEG sensors are moved from the
+   head frame with :func:`~neurofm.sensors.frames.mni_to_head`, ``"mni:fsaverage"``. MEG sensors are moved from the
    device to the head frame with ``info["dev_head_t"]``; their orientation is the coil normal
    (``loc[9:12]``), rotated the same way.
 3. A montage, looked up after name normalisation (:mod:`neurofm.sensors.names`):
@@ -26,10 +26,10 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
+from neurofm.sensors.frames import file_positions_in_mni, mni_to_head
 from neurofm.sensors.kinds import BRAIN_KINDS, ChannelKind, kind_from_mne
 from neurofm.sensors.layout import SensorLayout
 from neurofm.sensors.montages import (
@@ -78,44 +78,6 @@ class DuplicateChannelError(ValueError):
 
     def __reduce__(self):
         return type(self), (self.groups,)
-
-
-@lru_cache(maxsize=1)
-def _fsaverage_mri_to_head():
-    import mne
-
-    path = Path(mne.__file__).parent / "data" / "fsaverage" / "fsaverage-trans.fif"
-    head_to_mri = mne.read_trans(path, verbose="error")
-    return mne.transforms.invert_transform(head_to_mri)
-
-
-def mni_to_head(xyz) -> np.ndarray:
-    """Map MNI / fsaverage coordinates (metres) into the head frame of fsaverage.
-
-    Uses the head<->MRI transform that the MNE wheel ships for fsaverage
-    (``mne/data/fsaverage/fsaverage-trans.fif``, inverted). fsaverage's MRI space is MNI305.
-
-    Parameters
-    ----------
-    xyz : array-like, shape [n, 3] or [3]
-        Coordinates in metres (not millimetres).
-
-    Returns
-    -------
-    ndarray of float64, shape like ``xyz``
-        Head-frame coordinates in metres.
-    """
-    import mne
-
-    pts = np.asarray(xyz, dtype=float)
-    if pts.shape[-1:] != (3,) or pts.ndim not in (1, 2):
-        raise ValueError(f"mni_to_head expects coordinates of shape [n, 3] or [3], got {pts.shape}.")
-    if not np.all(np.isfinite(pts)):
-        raise ValueError("mni_to_head got non-finite coordinates; remove NaN/Inf positions first.")
-    if np.abs(pts).max(initial=0.0) > 1.0:
-        raise ValueError("mni_to_head expects metres, but a coordinate exceeds 1 m: the values "
-                         "look like millimetres; divide them by 1000.")
-    return mne.transforms.apply_trans(_fsaverage_mri_to_head(), pts)
 
 
 def resolve_sensors(info, *, montage=None, positions=None, on_unknown: str = "raise",
@@ -309,16 +271,6 @@ def _user_position(user: dict, norm: NormalisedName):
 
 def _valid(xyz) -> bool:
     return bool(np.all(np.isfinite(xyz)) and np.any(xyz != 0))
-
-
-def file_positions_in_mni(info) -> bool:
-    """True when the recording's electrode digitisation is in MNI/fsaverage (template) space."""
-    from mne.io.constants import FIFF
-
-    template = {FIFF.FIFFV_MNE_COORD_MNI_TAL, FIFF.FIFFV_COORD_MRI}
-    frames = {int(d["coord_frame"]) for d in (info.get("dig") or [])
-              if d["kind"] == FIFF.FIFFV_POINT_EEG}
-    return bool(frames) and frames <= template
 
 
 def _file_position(ch, in_mni: bool, bipolar: bool):

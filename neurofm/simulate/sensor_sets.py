@@ -29,6 +29,8 @@ from functools import lru_cache
 import mne
 import numpy as np
 
+from neurofm.sensors.montages import get_montage, montage_name
+
 #: Modalities the simulator knows, and the sensor set each uses by default.
 MODALITY_DEFAULTS = {
     "eeg": "colin27_1020",
@@ -133,8 +135,6 @@ def _cached_sensor_set(modality: str, montage: str) -> SensorSet:
 
 
 def _eeg_set(montage: str) -> SensorSet:
-    from neurofm.sensors.montages import get_montage, montage_name
-
     name = montage_name(montage)
     dig = get_montage(name)
     names = [n for n in dig.ch_names if n not in _LEGACY_OR_REFERENCE]

@@ -19,7 +19,7 @@ A tokenizer saves and loads like a model (:class:`~neurofm.model_folder.ModelFol
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -34,6 +34,7 @@ from neurofm.model_folder import (
 from neurofm.model_folder.config import VERSION_KEYS
 from neurofm.nn import rename_keys
 from neurofm.sensors import SensorBatch
+from neurofm.strict import field_names, from_dict, unknown_keys
 from neurofm.tokenizer.blocks import TokenMixingBlock
 from neurofm.tokenizer.patch_embed import PatchEmbedding
 from neurofm.tokenizer.quantize import QuantizerOutput, VectorQuantizer
@@ -93,12 +94,8 @@ class TokenizerConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TokenizerConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"Unknown tokenizer config keys {unknown}; valid keys: "
-                             f"{sorted(known)}.")
-        return cls(**values)
+        """Build from a mapping, refusing unknown keys (the error names them)."""
+        return from_dict(cls, values, where="tokenizer config")
 
 
 #: Named configurations; ``tokenizer_config(name, **overrides)`` builds one.
@@ -370,9 +367,9 @@ class NeuralTokenizer(nn.Module, ModelFolderMixin):
         if config["model_type"] != MODEL_TYPE:
             raise ValueError(f"{where} describes model_type={config['model_type']!r}, not a "
                              f"{MODEL_TYPE!r}; load it with the matching class.")
-        known = {f.name for f in fields(TokenizerConfig)}
+        known = field_names(TokenizerConfig)
         values = {k: v for k, v in config.items() if k not in ("model_type", *VERSION_KEYS)}
-        unknown = sorted(set(values) - known)
+        unknown = unknown_keys(values, known)
         if unknown:
             warnings.warn(f"{where} has tokenizer fields {unknown} unknown to neurofm "
                           f"{__version__} (written by a newer version?); ignoring them.",

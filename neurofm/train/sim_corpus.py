@@ -3,7 +3,9 @@
 On first use the recordings are simulated (:func:`neurofm.simulate.recording.simulate_recording`),
 written as FIF files and prepared with :func:`neurofm.corpus.prepare_corpus` into a cache folder
 named after the full specification; later runs (and the other ranks) just open it. A spec may
-change the recipe's numbers: ``sim:tiny,recordings=8,seconds=120``.
+change the recipe's numbers, in the syntax of every data spec (:mod:`neurofm.data.data_spec`):
+``sim:tiny?recordings=8&seconds=120`` (0.1's ``sim:tiny,recordings=8`` is still read, with a
+``DeprecationWarning``).
 
 =============  ==========================================================  ========================
 name           recordings                                                   windows
@@ -20,6 +22,11 @@ import os
 import shutil
 from pathlib import Path
 
+from neurofm.corpus import Corpus, PrepareOptions, prepare_corpus
+from neurofm.data.data_spec import DataSpec, parse_data_spec, typed_options
+from neurofm.simulate.recording import simulate_recording
+from neurofm.strict import check_keys
+
 #: Recipes: modalities with their sensor set, and the corpus's options.
 RECIPES = {
     "tiny": {"modalities": [("eeg", "biosemi16")], "recordings": 6, "seconds": 60.0,
@@ -31,28 +38,30 @@ RECIPES = {
 }
 SIM_SFREQ = 200.0
 SIM_LINE_FREQ = 50.0
+#: Recipe numbers a spec may change, and their types.
+SETTINGS = {"recordings": int, "seconds": float, "window_seconds": float, "patch_seconds": float}
 
 
 def parse_sim_spec(spec: str) -> tuple[str, dict]:
-    """``"sim:tiny,recordings=8"`` -> ``("tiny", {recipe with recordings=8})``.
+    """``"sim:tiny?recordings=8"`` -> ``("tiny", {recipe with recordings=8})``.
 
     Raises
     ------
     ValueError
-        Unknown recipe name or setting.
+        Not a ``sim:`` spec, unknown recipe name or setting, a setting that is not a number.
     """
-    body = spec.removeprefix("sim:")
-    name, *settings = [part.strip() for part in body.split(",")]
-    if name not in RECIPES:
-        raise ValueError(f"Unknown simulated corpus {spec!r}; use sim:{' or sim:'.join(RECIPES)}.")
-    recipe = dict(RECIPES[name])
-    for item in settings:
-        key, sep, value = item.partition("=")
-        if not sep or key not in ("recordings", "seconds", "window_seconds", "patch_seconds"):
-            raise ValueError(f"In {spec!r}: {item!r} is not one of recordings=, seconds=, "
-                             "window_seconds=, patch_seconds=.")
-        recipe[key] = int(value) if key == "recordings" else float(value)
-    return name, recipe
+    parsed = parse_data_spec(spec)
+    return parsed.name, _recipe(parsed)
+
+
+def _recipe(spec: DataSpec) -> dict:
+    if spec.scheme != "sim" or spec.name not in RECIPES:
+        raise ValueError(f"Unknown simulated corpus {spec.text!r}; use "
+                         f"sim:{' or sim:'.join(RECIPES)}.")
+    check_keys(spec.options, SETTINGS, where=f"simulated corpus {spec.text!r}")
+    settings = typed_options(spec, ints=[k for k, t in SETTINGS.items() if t is int],
+                             floats=[k for k, t in SETTINGS.items() if t is float])
+    return {**RECIPES[spec.name], **settings}
 
 
 def default_cache_dir() -> Path:
@@ -66,7 +75,8 @@ def simulated_corpus(spec: str, cache_dir: str | Path | None = None, *, build: b
     Parameters
     ----------
     spec : str
-        ``sim:NAME[,key=value...]``.
+        ``sim:NAME[?key=value&...]``: a recipe of :data:`RECIPES`, with :data:`SETTINGS`
+        changed.
     cache_dir : str or Path, optional
         Parent folder of the cached corpora (default ``$NEUROFM_CACHE/sim`` or
         ``~/.cache/neurofm/sim``).
@@ -80,9 +90,10 @@ def simulated_corpus(spec: str, cache_dir: str | Path | None = None, *, build: b
     Path
         A corpus folder readable by :class:`neurofm.corpus.Corpus`.
     """
-    _, recipe = parse_sim_spec(spec)
+    parsed = parse_data_spec(spec)
+    recipe = _recipe(parsed)
     root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    key = spec[len("sim:"):].replace(",", "_").replace("=", "-")
+    key = parsed.key()
     corpus_dir = root / key / "corpus"
     if (corpus_dir / "corpus.json").is_file():
         if _readable(corpus_dir) or not build:
@@ -91,9 +102,6 @@ def simulated_corpus(spec: str, cache_dir: str | Path | None = None, *, build: b
     if not build:
         raise FileNotFoundError(f"The simulated corpus {spec} is not in {root}; it is built by "
                                 "the main rank on first use.")
-    from neurofm.corpus import PrepareOptions, prepare_corpus
-    from neurofm.simulate.recording import simulate_recording
-
     recordings = root / key / "recordings"
     if recordings.exists():
         shutil.rmtree(recordings)  # left by an interrupted build
@@ -116,8 +124,6 @@ def simulated_corpus(spec: str, cache_dir: str | Path | None = None, *, build: b
 
 
 def _readable(corpus_dir: Path) -> bool:
-    from neurofm.corpus import Corpus
-
     try:
         Corpus(corpus_dir)
     except (ValueError, KeyError, OSError):

@@ -2,7 +2,7 @@
 
 ``neurofm tokenizer train`` (through :mod:`neurofm.worker`, on one process or every torchrun
 rank) runs :func:`open_tokenizer_data` and :func:`run_tokenizer_training`; ``neurofm tokenizer
-encode`` runs :func:`encode_recording`. A run is described by a :class:`TokenizerRun` (a named
+encode`` runs :func:`write_codes` (:func:`encode_recording`, then an ``.npz`` file). A run is described by a :class:`TokenizerRun` (a named
 tokenizer config or a YAML file, plus ``--steps`` etc.). (Moved from ``neurofm.tokenizer.pipeline``
 in neurofm 0.2.)
 """
@@ -293,3 +293,26 @@ def encode_recording(tokenizer: NeuralTokenizer, path: str, *, window_seconds: f
     return {"codes": torch.cat(codes).numpy(), "start": np.asarray(windows.start),
             "channels": np.asarray(windows.sensors.names), "kinds": windows.sensors.kinds,
             "patch_valid": np.asarray(windows.patch_valid)}
+
+
+def write_codes(tokenizer: NeuralTokenizer, path: str, out: str | Path, **options) -> dict:
+    """Encode one recording (:func:`encode_recording`) and write its codes to an ``.npz`` file.
+
+    Parameters
+    ----------
+    tokenizer : NeuralTokenizer
+    path : str
+        The recording (any file :func:`neurofm.data.read_raw` reads, or ``sample:NAME``).
+    out : str or Path
+        The ``.npz`` file to write (``np.load`` reads it back).
+    **options
+        ``window_seconds``, ``batch_size``, ``montage``, ``device`` of :func:`encode_recording`.
+
+    Returns
+    -------
+    dict of ndarray
+        What was written (see :func:`encode_recording`).
+    """
+    result = encode_recording(tokenizer, path, **options)
+    np.savez_compressed(out, **result)
+    return result

@@ -1,4 +1,4 @@
-"""Dataset registry: simulated specs, BIDS roots, epochs folders, TrialSet checks."""
+"""Loading data sets by spec: simulated specs, BIDS roots, epochs folders, TrialSet checks."""
 
 import mne
 import numpy as np

@@ -1,0 +1,233 @@
+"""The settings of one evaluation run, and the task configs (``finetune/<task>.yaml``) they come from.
+
+::
+
+    task = read_task_config("finetune/physionet_mi.yaml")            # a TaskConfig
+    task = task.merged(TaskConfig(protocol="loso", train={"epochs": 5}))   # what flags say
+    settings = evaluation_settings("finetune", task, model="runs/cc/model", out="results/")
+    run_evaluation(settings)
+
+Settings are merged in one order: :class:`EvalSettings`' defaults, then the task config, then the
+command line's flags (``neurofm probe`` / ``neurofm finetune`` pass their flags as a
+:class:`TaskConfig` whose unset fields are None). A task config's keys are the fields of
+:class:`TaskConfig`; any other key is an error naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from neurofm.eval.baselines import BASELINES
+from neurofm.strict import check_keys, from_dict
+
+
+@dataclass
+class EvalSettings:
+    """Everything one evaluation run needs (the CLI flags and the task config, merged).
+
+    Attributes
+    ----------
+    model : str
+        A model directory (``config.json`` + ``model.safetensors``) or a registry name
+        (random init).
+    data : str
+        Anything :func:`neurofm.datasets.load_dataset` accepts.
+    out : str
+        Output directory.
+    mode : {"probe", "finetune"}
+    protocol : str
+        One of :data:`neurofm.eval.protocols.PROTOCOLS`.
+    seeds : int
+        Number of seeds (0 .. seeds-1).
+    model_overrides : dict
+        Hyperparameter overrides for a registry name (``dim=32``).
+    preprocessing : dict
+        Overrides of the model's recorded preprocessing: :class:`~neurofm.data.spec.PreprocessSpec`
+        fields (None values are ignored). A pretrained model refuses other ``sfreq`` or
+        ``patch_samples`` than its own; other overrides are listed in ``results.json``.
+    baselines : list of str
+        Baseline rows (:data:`neurofm.eval.baselines.BASELINES`).
+    random_init_reference : bool
+        Add a random-init row of the same architecture when ``model`` is pretrained.
+    """
+
+    model: str
+    data: str
+    out: str
+    mode: str = "probe"
+    protocol: str = "cross-subject"
+    shots: int | None = None
+    n_folds: int = 5
+    seeds: int = 5
+    pool: str = "mean"
+    model_overrides: dict = field(default_factory=dict)
+    preprocessing: dict = field(default_factory=dict)
+    baselines: list = field(default_factory=lambda: ["bandpower"])
+    random_init_reference: bool = True
+    importance: bool = True
+    importance_trials: int = 100
+    batch_size: int = 64
+    device: str = "cpu"
+    cache_dir: str | None = None
+    freeze: str = "none"
+    lora: int | None = None
+    train: dict = field(default_factory=dict)
+    task_config: str | None = None
+
+
+#: Poolings each mode supports: ``channels`` concatenates per-channel features (one fixed
+#: montage), for the probe and for a fine-tuned head alike.
+POOLINGS = {"probe": ("mean", "channels", "attention"),
+            "finetune": ("mean", "channels", "attention")}
+
+
+def check_settings(settings: EvalSettings) -> None:
+    """Reject option combinations that cannot run, before any work is done."""
+    if settings.mode not in POOLINGS:
+        raise ValueError(f"mode must be one of {', '.join(POOLINGS)}; got {settings.mode!r}.")
+    allowed = POOLINGS[settings.mode]
+    if settings.pool not in allowed:
+        raise ValueError(f"--pool {settings.pool} is not available for {settings.mode}; "
+                         f"use one of: {', '.join(allowed)}.")
+
+
+@dataclass
+class TaskConfig:
+    """A task config (``finetune/<task>.yaml``), or the flags that override one.
+
+    A field left None (an empty ``preprocessing`` / ``train``) takes the value from below:
+    the task config's under the flags, :class:`EvalSettings`' default under the task config.
+
+    Attributes
+    ----------
+    task : str
+        The task's name (the file's stem).
+    data : str
+        Data set spec (:func:`neurofm.datasets.load_dataset`); ``~`` is expanded.
+    protocol, shots, n_folds, seeds, pool, freeze
+        As in :class:`EvalSettings`.
+    baselines : list of str or str
+        Baseline rows; a comma-separated string, or ``"none"`` for no baseline.
+    preprocessing : dict
+        :class:`~neurofm.data.spec.PreprocessSpec` fields that override the model's.
+    train : dict
+        Fine-tuning settings (:class:`~neurofm.eval.training.FinetuneConfig` fields).
+    reference, notes, published
+        Free text for readers (published results, where the data come from); not used.
+    """
+
+    task: str | None = None
+    data: str | None = None
+    protocol: str | None = None
+    shots: int | None = None
+    n_folds: int | None = None
+    seeds: int | None = None
+    pool: str | None = None
+    freeze: str | None = None
+    baselines: list | str | None = None
+    preprocessing: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    reference: str | None = None
+    notes: str | None = None
+    published: str | None = None
+
+    @classmethod
+    def from_dict(cls, values: dict, *, where: str = "task config") -> TaskConfig:
+        """Build from a mapping, refusing keys that are not fields (the error names ``where``)."""
+        config = from_dict(cls, values, where=where)
+        config.preprocessing = dict(config.preprocessing or {})
+        config.train = dict(config.train or {})
+        return config
+
+    def merged(self, flags: TaskConfig) -> TaskConfig:
+        """This config with every value that ``flags`` sets (not None) put over it.
+
+        ``preprocessing`` and ``train`` merge key by key; a ``line_freq`` in ``flags`` replaces
+        this config's deprecated ``notch``.
+        """
+        changes = {name: value for name, value in vars(flags).items()
+                   if value is not None and name not in ("preprocessing", "train")}
+        preprocessing = {**self.preprocessing, **flags.preprocessing}
+        if "line_freq" in flags.preprocessing:
+            preprocessing.pop("notch", None)
+        return replace(self, **changes, preprocessing=preprocessing,
+                       train={**self.train, **flags.train})
+
+
+def read_task_config(path) -> TaskConfig:
+    """Read a task config YAML (``finetune/<task>.yaml``), checking its keys.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        Not YAML, not a mapping, or an unknown key (named, with the valid keys).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Task config {path} not found; see finetune/ for examples.")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of settings.")  # noqa: TRY004
+    return TaskConfig.from_dict(values, where=str(path))
+
+
+#: :class:`EvalSettings` fields that a task config also sets.
+_FROM_TASK = ("protocol", "shots", "n_folds", "seeds", "pool", "freeze")
+
+
+def evaluation_settings(mode: str, task: TaskConfig, *, model: str, out: str,
+                        **options) -> EvalSettings:
+    """The settings of one run: :class:`EvalSettings`' defaults under ``task``.
+
+    Parameters
+    ----------
+    mode : {"probe", "finetune"}
+    task : TaskConfig
+        The task config with the flags merged in (:meth:`TaskConfig.merged`).
+    model, out : str
+        The model and the output directory.
+    **options
+        Fields of :class:`EvalSettings` that no task config sets (``model_overrides``,
+        ``batch_size``, ``device``, ``cache_dir``, ``lora``, ``importance``,
+        ``random_init_reference``, ``task_config`` ...).
+
+    Raises
+    ------
+    ValueError
+        No data set, an unknown baseline, or an option that is not a run setting.
+    """
+    if not task.data:
+        raise ValueError("No data set: pass --data or a --config that names one.")
+    run_only = [name for name in EvalSettings.__dataclass_fields__
+                if name not in (*_FROM_TASK, "model", "out", "mode", "data", "baselines",
+                                "preprocessing", "train")]
+    check_keys(options, run_only, where="evaluation_settings options")
+    data = os.path.expanduser(task.data) if task.data.startswith("~") else task.data
+    chosen = {name: getattr(task, name) for name in _FROM_TASK
+              if getattr(task, name) is not None}
+    return EvalSettings(model=model, data=data, out=out, mode=mode,
+                        baselines=_baseline_names(task.baselines),
+                        preprocessing=dict(task.preprocessing), train=dict(task.train),
+                        **chosen, **options)
+
+
+def _baseline_names(baselines) -> list[str]:
+    """``["bandpower"]`` when unset; a comma-separated string or ``"none"`` read as a list."""
+    if baselines is None:
+        return ["bandpower"]
+    if isinstance(baselines, str):
+        baselines = [] if baselines.strip() == "none" else \
+            [b.strip() for b in baselines.split(",") if b.strip()]
+    unknown = sorted(set(baselines) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"Unknown baseline(s) {unknown}; choose from {', '.join(BASELINES)}.")
+    return list(baselines)
