@@ -63,8 +63,17 @@ def test_manifest_reasons_and_window_counts(tree, corpus_dir):
     assert config["options"]["window_seconds"] == 10.0 and config["neurofm_version"]
     assert config["n_windows"] == sum(e["n_windows"] for e in expected.values())
     assert not (corpus_dir / "_progress").exists()
-    assert sorted(p.name for p in (corpus_dir / "shards").iterdir()) == sorted(
-        manifest.loc[manifest["status"] == "kept", "shard"])
+    shards = sorted(set(manifest.loc[manifest["status"] == "kept", "shard"]))
+    assert shards == ["000-00000.arrow"]  # 2.5 MB of windows: one packed shard
+    assert sorted(p.name for p in (corpus_dir / "shards").iterdir()) == shards
+    assert config["format"] == 3 and config["n_recordings"] == 4
+    assert [s["name"] for s in config["shards"]] == shards
+    assert config["shards"][0]["n_windows"] == config["n_windows"]
+    assert config["shards"][0]["bytes"] == (corpus_dir / "shards" / shards[0]).stat().st_size
+    kept = manifest[manifest["status"] == "kept"]
+    assert list(kept["shard_row"]) == list(np.cumsum(kept["n_windows"]) - kept["n_windows"])
+    assert set(kept["layout"]) == {0}  # tueg19: one sensor set, stored once
+    assert set(manifest.loc[manifest["status"] == "skipped", "shard_row"]) == {-1}
 
 
 def test_windows_equal_the_data_pipeline(tree, corpus_dir):
@@ -124,45 +133,65 @@ def test_unreadable_file_is_skipped(tmp_path, monkeypatch):
     assert manifest.loc[tueg_path("aaaaaaaa", 1, 0), "status"] == "kept"
 
 
-def test_resume_after_interrupt_gives_the_same_corpus(tree, corpus_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("shard_size_mb, committed", [(256.0, 0), (1.0, 2)])
+def test_resume_after_interrupt_gives_the_same_corpus(tree, corpus_dir, tmp_path, monkeypatch,
+                                                      shard_size_mb, committed):
+    """Interrupted at the 4th recording: the recordings of the shard being written are redone.
+
+    The first three recordings are kept ones. With 256-MB shards they are all in the open shard
+    (none committed); with 1-MB shards each has a shard of its own and the first two were closed
+    (a shard closes when the next recording does not fit), so only the third is redone.
+    """
     root, _ = tree
     real, calls = prepare_module.prepare_file, []
 
-    def interrupted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
+    def counted(*args, **kwargs):
+        calls.append(args[0].relpath)
+        if len(calls) == 4 and interrupt:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(prepare_module, "prepare_file", interrupted)
+    interrupt = True
+    monkeypatch.setattr(prepare_module, "prepare_file", counted)
     with pytest.raises(KeyboardInterrupt):
-        prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
+        prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=shard_size_mb,
+                       progress=False)
     assert not (tmp_path / "c" / "manifest.parquet").exists()
-    monkeypatch.setattr(prepare_module, "prepare_file", real)
-    summary = prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
-    assert summary.n_resumed == 2 + 2  # two prepared, plus two skipped before preparing
+    assert not list((tmp_path / "c" / "shards").glob(".tmp-*"))
+    first_run, calls[:], interrupt = list(calls[:3]), [], False
+    summary = prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=shard_size_mb,
+                             progress=False)
+    kept_first = [p for p in first_run if read_manifest(corpus_dir).set_index("path").loc[
+        p, "status"] == "kept"]
+    skipped_first = len(first_run) - len(kept_first)
+    # two skipped before preparing (duplicate, empty), the skipped ones prepared, the committed
+    assert summary.n_resumed == 2 + skipped_first + committed
+    assert set(calls) & set(first_run) == set(kept_first[committed:])
     assert_same_corpus(corpus_dir, tmp_path / "c")
     again = prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
     assert again.n_resumed == again.n_files
 
 
 def test_disk_full_stops_cleanly_and_resumes(tree, corpus_dir, tmp_path, monkeypatch):
+    """1.5-MB shards: the first (two recordings) is in place and journaled, the disk fills up
+    while the second is flushed; no partial file stays, the re-run completes the corpus."""
     root, _ = tree
     real_fsync, calls = os.fsync, []
 
     def full(fd):
         calls.append(fd)
-        if len(calls) == 2:
+        if len(calls) == 3:  # shard 1, its journal line, shard 2
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_fsync(fd)
 
     monkeypatch.setattr(shards_module.os, "fsync", full)
     with pytest.raises(OSError, match="Disk full.*re-run the same command"):
-        prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
+        prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.5, progress=False)
     shards = list((tmp_path / "c" / "shards").iterdir())
-    assert len(shards) == 1 and not shards[0].name.startswith(".tmp")  # only the complete one
+    assert [s.name for s in shards] == ["000-00000.arrow"]  # only the complete one
     monkeypatch.setattr(shards_module.os, "fsync", real_fsync)
-    prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
+    summary = prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.5, progress=False)
+    assert summary.n_resumed == summary.n_files - 2  # only the second shard's recordings
     assert_same_corpus(corpus_dir, tmp_path / "c")
 
 
@@ -201,12 +230,13 @@ def test_two_processes_give_the_same_corpus(tree, corpus_dir, tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume(tree, corpus_dir, tmp_path):
-    """kill -9 of the whole process group mid-run; the re-run completes the same corpus."""
+    """kill -9 of the whole process group mid-run (1-MB shards: one shard per recording, the
+    first in place); the re-run completes the same corpus, no window missing or twice."""
     root, _ = tree
     out = tmp_path / "c"
     cmd = [sys.executable, "-m", "neurofm", "prepare", str(root), "--out", str(out),
            "--window-seconds", "10", "--trim-seconds", "5", "--min-minutes", "1",
-           "--num-proc", "2", "--quiet"]
+           "--num-proc", "2", "--shard-size-mb", "1", "--quiet"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
