@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,9 +12,17 @@ import time
 import numpy as np
 import pytest
 
-from neurofm.corpus import Corpus, PrepareOptions, merge_corpora, prepare_corpus, read_manifest
+from neurofm.corpus import (
+    Corpus,
+    PrepareOptions,
+    merge_corpora,
+    prepare_corpus,
+    read_manifest,
+    verify_corpus,
+)
 from neurofm.corpus import prepare as prepare_module
 from neurofm.corpus import shards as shards_module
+from neurofm.corpus.shards import ShardFile
 from neurofm.data import preprocess_raw, read_raw, window_recording
 from tests.corpus_edf_files import TEST_PREPARE, tueg_path, write_tueg_test_tree, write_tuh_edf
 
@@ -195,6 +204,56 @@ def test_disk_full_stops_cleanly_and_resumes(tree, corpus_dir, tmp_path, monkeyp
     assert_same_corpus(corpus_dir, tmp_path / "c")
 
 
+def test_shards_are_bounded_and_the_window_order_does_not_depend_on_them(tree, corpus_dir,
+                                                                        tmp_path):
+    """1.5-MB shards: two files of about 1.4 MB hold the four recordings; the corpus lists the
+    same windows in the same order as with one 256-MB shard, and every row is where the
+    manifest says."""
+    root, _ = tree
+    prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.5, progress=False)
+    manifest = read_manifest(tmp_path / "c")
+    kept = manifest[manifest["status"] == "kept"]
+    shards = sorted((tmp_path / "c" / "shards").iterdir())
+    assert [s.name for s in shards] == ["000-00000.arrow", "000-00001.arrow"]
+    for shard in shards:
+        rows = kept[kept["shard"] == shard.name]
+        assert len(rows) == 2 and shard.stat().st_size <= 1.5e6
+        assert list(rows["shard_row"]) == [0, rows["n_windows"].iloc[0]]
+        stored = ShardFile(shard)
+        assert stored.sources() == [p for p, n in zip(rows["path"], rows["n_windows"])
+                                    for _ in range(n)]
+    assert_same_corpus(corpus_dir, tmp_path / "c")
+    assert verify_corpus(tmp_path / "c").ok
+
+
+def test_a_recording_larger_than_a_shard_gets_one_of_its_own(tree, tmp_path):
+    root, _ = tree
+    prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=0.1, progress=False)
+    manifest = read_manifest(tmp_path / "c")
+    kept = manifest[manifest["status"] == "kept"]
+    assert kept["shard"].is_unique and (kept["shard_row"] == 0).all()
+    assert len(list((tmp_path / "c" / "shards").iterdir())) == 4
+
+
+def test_files_added_to_the_sources_go_into_new_shards(tree, corpus_dir, tmp_path):
+    """Re-running on a finished corpus after files were added prepares only those; the corpus
+    then lists every window in sorted path order."""
+    root, _ = tree
+    src = tmp_path / "src"
+    shutil.copytree(root, src)
+    added = tueg_path("aaaaaaaa", 1, 5)  # sorts between two kept files
+    prepare_corpus(src, tmp_path / "c", OPTIONS, progress=False)
+    write_tuh_edf(src / added, 1.5, 250.0, seed=11)
+    summary = prepare_corpus(src, tmp_path / "c", OPTIONS, progress=False)
+    assert summary.n_resumed == summary.n_files - 1
+    manifest = read_manifest(tmp_path / "c").set_index("path")
+    assert manifest.loc[added, "shard"] == "000-00001.arrow"
+    assert manifest.loc[added, "shard_row"] == 0 and manifest.loc[added, "layout"] == 0
+    prepare_corpus(src, tmp_path / "once", OPTIONS, progress=False)
+    assert_same_corpus(tmp_path / "once", tmp_path / "c")
+    assert verify_corpus(tmp_path / "c").ok
+
+
 def test_other_settings_in_the_same_folder_are_refused(tree, corpus_dir):
     with pytest.raises(ValueError, match="trim_seconds: 5.0 then, 6.0 now"):
         prepare_corpus(tree[0], corpus_dir, PrepareOptions(**{**TEST_PREPARE,
@@ -215,8 +274,12 @@ def test_parts_are_disjoint_and_read_as_one_corpus(tree, corpus_dir, tmp_path):
             assert (row.status, row.reason) == tuple(full.loc[row.path, ["status", "reason"]])
     wa, wb = windows_of(Corpus(corpus_dir)), windows_of(Corpus(parts))
     assert [w[:2] for w in wa] == [w[:2] for w in wb]
+    for i, part in enumerate(parts):  # shard names carry the part: parts never collide
+        assert {s.name[:4] for s in (part / "shards").iterdir()} == {f"{i:03d}-"}
     merged = merge_corpora(parts, tmp_path / "merged")
     assert_same_corpus(corpus_dir, merged)
+    assert verify_corpus(merged).ok
+    assert len(list((merged / "shards").iterdir())) == 3
     with pytest.raises(ValueError, match="parts 0..2"):
         merge_corpora(parts[:2], tmp_path / "incomplete")
 

@@ -87,17 +87,22 @@ class WindowStream(torch.utils.data.IterableDataset):
         np.minimum.at(starts, index.shard_codes, first_window)
         self._corpus_order = np.argsort(starts, kind="stable")
 
-    def readers(self) -> tuple[int, int]:
-        """This reader's number and the number of readers (ranks x loader workers)."""
+    def reader(self) -> tuple[int, int, int]:
+        """This reader's number, the number of readers (ranks x loader workers), and the
+        windows it skips.
+
+        A ``DataLoader`` takes batch ``b`` from worker ``b % W``, and a new one starts at worker
+        0; so after ``skip_batches`` batches, worker ``w`` continues the stream of the reader
+        that gave batch ``skip_batches + w`` (reader ``(w + skip_batches) % W`` of this rank).
+        """
         info = torch.utils.data.get_worker_info()
         workers, worker = (1, 0) if info is None else (info.num_workers, info.id)
-        return self.rank * workers + worker, self.world_size * workers
+        role = (worker + self.skip_batches) % workers
+        done = (self.skip_batches - role + workers - 1) // workers  # batches it gave before
+        return self.rank * workers + role, self.world_size * workers, done * self.batch_size
 
     def __iter__(self):
-        reader, n_readers = self.readers()
-        workers = n_readers // self.world_size
-        worker = reader - self.rank * workers
-        skip = (self.skip_batches - worker + workers - 1) // workers * self.batch_size
+        reader, n_readers, skip = self.reader()
         if n_readers > len(self.corpus):
             raise ValueError(f"{n_readers} readers (ranks x loader workers) for a corpus of "
                              f"{len(self.corpus)} windows: some would get none. Use fewer "

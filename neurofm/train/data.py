@@ -191,8 +191,9 @@ class TrainingLoader:
                                      num_workers=config.num_workers, generator=torch.Generator())
             return
         if not isinstance(data.dataset, Corpus):  # a setting to change: ValueError
-            raise ValueError(  # noqa: TRY004f"data.streaming needs a corpus folder (neurofm prepare) or sim:, "
-                             f"not {data.description}; set data.streaming=false.")
+            raise ValueError(  # noqa: TRY004
+                f"data.streaming needs a corpus folder (neurofm prepare) or sim:, not "
+                f"{data.description}; set data.streaming=false.")
         stream = WindowStream(data.dataset, rank=rank, world_size=world_size, seed=seed,
                               shuffle_buffer=config.shuffle_buffer, batch_size=per_micro,
                               skip_batches=start_step * grad_accum)
