@@ -38,6 +38,7 @@ from neurofm.corpus.folder import (
     corpus_format,
     read_corpus_json,
     remove_temporary_files,
+    temporary_path,
     write_json_atomic,
 )
 from neurofm.corpus.layouts import RecordingSensors, SensorTable
@@ -208,7 +209,7 @@ class PrepareState:
             lines.append({"shard": self.shards[name].to_dict(),
                           "rows": [r.to_dict() for r in kept.get(name, [])], "sensors": sensors})
             sensors = []
-        tmp = self.progress_dir / f".tmp-{JOURNAL_FILE}"
+        tmp = temporary_path(self.progress_dir / JOURNAL_FILE)
         tmp.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines),
                        encoding="utf-8")
         os.replace(tmp, self.progress_dir / JOURNAL_FILE)
