@@ -16,9 +16,10 @@ def register(subparsers) -> None:
                     "folder of recordings, or a text file listing paths), preprocess them "
                     "(band-pass, notch, resample, 1.0 = 100 µV), cut them into windows, reject "
                     "windows above --max-abs-uv and pack them into Arrow shards of bounded "
-                    "size (Hugging Face datasets files) with a manifest.parquet (every file kept or skipped with its reason) and a "
-                    "corpus.json. Defaults follow CBraMod's TUEG recipe. Re-running the same "
-                    "command resumes an interrupted run.")
+                    "size (Hugging Face datasets files) with a manifest.parquet (every file "
+                    "kept or skipped with its reason) and a corpus.json. Defaults follow "
+                    "CBraMod's TUEG recipe. Re-running the same command resumes an interrupted "
+                    "run.")
     parser.add_argument("sources", nargs="+", metavar="SRC",
                         help="TUEG tree, BIDS root, folder of recordings or text file of paths")
     parser.add_argument("--out", required=True, metavar="CORPUS", help="corpus folder to write")

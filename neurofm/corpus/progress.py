@@ -105,7 +105,8 @@ class PrepareState:
             state._write_journal()
         else:
             state._replay()
-        state._journal = open(state.progress_dir / JOURNAL_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        journal = state.progress_dir / JOURNAL_FILE
+        state._journal = open(journal, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         return state
 
     def next_sequence(self, part_index: int) -> int:

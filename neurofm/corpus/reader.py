@@ -3,7 +3,7 @@
 ::
 
     corpus = Corpus("tueg_corpus")                     # or Corpus([part0, part1, ...])
-    item = corpus[0]                                   # {"x": [C, N, P], "sensors", "patch_valid", ...}
+    item = corpus[0]                         # {"x": [C, N, P], "sensors", "patch_valid", ...}
     sampler = DistributedWindowSampler(len(corpus), batch_size=64, rank=r, world_size=w, seed=0)
     loader = DataLoader(corpus, batch_sampler=sampler, collate_fn=collate_windows)
 
