@@ -571,8 +571,9 @@ class _Workers:
             if self.pool is None:
                 yield from map(fn, items)
             else:
-                # A window of futures keeps at most ~4 tasks per worker in flight.
-                yield from _bounded_map(self.pool, fn, items, 4 * self.num_proc)
+                # At most 2 tasks per worker in flight: results wait here in file order, so
+                # this bounds the recordings' windows this process holds to ~2 per worker.
+                yield from _bounded_map(self.pool, fn, items, 2 * self.num_proc)
         except BrokenProcessPool:
             raise RuntimeError(
                 "A worker process died (killed, or out of memory) while preparing the corpus. "

@@ -200,10 +200,6 @@ class TrainingLoader:
         self.loader = DataLoader(stream, batch_size=per_micro, collate_fn=collate_training,
                                  num_workers=config.num_workers, generator=torch.Generator())
 
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.sampler.steps_per_epoch
-
     def epoch_of(self, step: int) -> int:
         """Epoch of ``step`` (the mask seeds use it): ``step // steps_per_epoch``, also when
         streamed, where readers pass their epoch ends at slightly different steps."""
