@@ -22,6 +22,7 @@ from neurofm.corpus import (
 )
 from neurofm.corpus import prepare as prepare_module
 from neurofm.corpus import shards as shards_module
+from neurofm.corpus.progress import PrepareState
 from neurofm.corpus.shards import ShardFile
 from neurofm.data import preprocess_raw, read_raw, window_recording
 from tests.corpus_edf_files import TEST_PREPARE, tueg_path, write_tueg_test_tree, write_tuh_edf
@@ -179,6 +180,34 @@ def test_resume_after_interrupt_gives_the_same_corpus(tree, corpus_dir, tmp_path
     assert_same_corpus(corpus_dir, tmp_path / "c")
     again = prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
     assert again.n_resumed == again.n_files
+
+
+def test_a_journal_line_cut_by_a_kill_is_dropped(tree, corpus_dir, tmp_path, monkeypatch):
+    root, _ = tree
+    real = prepare_module.prepare_file
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prepare_module, "prepare_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.0, progress=False)
+    journal = tmp_path / "c" / "_progress" / "journal.jsonl"
+    whole = journal.read_text()
+    with open(journal, "a") as fh:
+        fh.write('{"shard": {"name": "000-00001.arrow", "n_wind')  # killed mid-line
+    settings = {"options": OPTIONS.to_dict(), "part": {"index": 0, "count": 1}}
+    PrepareState.start(tmp_path / "c", settings).close()
+    assert journal.read_text() == whole  # cut off, so the next line starts on its own
+    monkeypatch.setattr(prepare_module, "prepare_file", real)
+    summary = prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.0, progress=False)
+    assert summary.n_resumed == 2 + 1  # the two skipped before preparing, the first shard's
+    assert_same_corpus(corpus_dir, tmp_path / "c")
+    assert whole.count("\n") == 3  # duplicate, empty file, first shard: all lines complete
 
 
 def test_disk_full_stops_cleanly_and_resumes(tree, corpus_dir, tmp_path, monkeypatch):
