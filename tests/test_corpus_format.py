@@ -1,4 +1,5 @@
-"""corpus.json format 2: the PreprocessSpec is the record; 0.1.0 corpora read; newer ones refused."""
+"""Corpus formats: the PreprocessSpec is the record (format 2 on); format 1 (0.1.0) and format 2
+corpora read with the same windows; newer ones are refused."""
 
 import json
 import shutil
@@ -7,13 +8,22 @@ from pathlib import Path
 import mne
 import numpy as np
 import pytest
+import torch
 
-from neurofm.corpus import Corpus, PrepareOptions, prepare_corpus, read_manifest
+from neurofm.corpus import (
+    Corpus,
+    PrepareOptions,
+    corpus_stats,
+    prepare_corpus,
+    read_manifest,
+    verify_corpus,
+)
 from neurofm.corpus.prepare import CORPUS_FORMAT
 from neurofm.data import BandLimitWarning, PreprocessSpec
 from neurofm.train.data import open_training_data
 
 FIXTURE = Path(__file__).parent / "fixtures" / "v0_1_0" / "corpus"
+FORMAT2 = Path(__file__).parent / "fixtures" / "corpus_format2"
 OPTIONS = PrepareOptions(window_seconds=10.0, channels="all-eeg", max_abs_uv=None,
                          trim_seconds=0.0, min_minutes=0.0, line_freq=50.0)
 
@@ -34,7 +44,7 @@ def emotiv_like(tmp_path_factory):
 
 def test_corpus_json_carries_the_spec_and_its_format(emotiv_like):
     config = json.loads((emotiv_like / "corpus.json").read_text())
-    assert config["format"] == CORPUS_FORMAT == 2
+    assert config["format"] == CORPUS_FORMAT == 3
     assert config["preprocessing"] == OPTIONS.spec().to_dict()
     assert not {"preprocess", "sfreq", "patch_samples", "window_samples"} & set(config)
     corpus = Corpus(emotiv_like)
@@ -74,3 +84,68 @@ def test_folders_read_as_one_must_share_the_spec(tmp_path, emotiv_like):
     with pytest.raises(ValueError, match=r"other preprocessing than .* \(window_samples: 1000 vs "
                                          r"2000\); folders read as one corpus must share it"):
         Corpus([FIXTURE, emotiv_like])
+
+
+def test_a_format_2_corpus_reads_the_same_windows_and_sensors():
+    expected = np.load(FORMAT2 / "corpus_expected.npz")
+    corpus = Corpus(FORMAT2 / "corpus")
+    assert json.loads((FORMAT2 / "corpus" / "corpus.json").read_text())["format"] == 2
+    assert len(corpus) == len(expected["start"]) == 7
+    x = np.split(expected["x"], np.cumsum(expected["n_channels"] * 1000)[:-1])
+    pos = np.split(expected["pos"], np.cumsum(expected["n_channels"])[:-1])
+    for i in range(len(corpus)):
+        item = corpus[i]
+        assert np.array_equal(item["x"].numpy().reshape(-1), x[i].astype(np.float32))
+        assert item["start"] == expected["start"][i] and item["index"] == i
+        assert (item["source"], item["subject"]) == (expected["source"][i], expected["subject"][i])
+        assert "|".join(item["channels"]) == expected["channels"][i]
+        assert np.array_equal(item["sensors"].pos.numpy()[0], pos[i])
+    assert list(corpus.manifest["shard_row"]) == [0, 0, -1]  # one shard per file
+    assert (corpus.manifest["layout"] == -1).all()
+
+
+def test_stats_and_verify_read_formats_1_and_2():
+    stats = corpus_stats(FORMAT2 / "corpus")
+    assert stats["channels_per_window"] == {"6": 3, "16": 4} and stats["subjects"] == 2
+    for folder in (FIXTURE, FORMAT2 / "corpus"):
+        report = verify_corpus(folder)
+        assert report.ok, report.describe()
+        assert "records no checksums" in report.notes[0]
+
+
+def test_old_and_new_folders_read_as_one_corpus(tmp_path):
+    """A format-2 part and a format-3 part with the same preprocessing: one corpus, windows in
+    sorted path order, each window as its own folder gives it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    info = mne.create_info(["Fz", "Cz", "Pz"], 250.0, "eeg")
+    raw = mne.io.RawArray(np.random.default_rng(1).normal(0, 10e-6, (3, 250 * 12)), info,
+                          verbose="error")
+    raw.set_montage("standard_1020", verbose="error")
+    raw.save(src / "sub-00_ses-02_eeg.fif", verbose="error")  # between the old two
+    options = PrepareOptions(window_seconds=5.0, channels="all-eeg", trim_seconds=0.0,
+                             min_minutes=0.0, max_abs_uv=None, line_freq=50.0)
+    prepare_corpus(src, tmp_path / "new", options, progress=False)
+    old, new = Corpus(FORMAT2 / "corpus"), Corpus(tmp_path / "new")
+    both = Corpus([tmp_path / "new", FORMAT2 / "corpus"])
+    expected = [old[0], old[1], old[2], old[3], new[0], new[1], old[4], old[5], old[6]]
+    assert len(both) == len(expected) == 9
+    for i, want in enumerate(expected):
+        got = both[i]
+        assert (got["source"], got["start"], got["channels"]) == (
+            want["source"], want["start"], want["channels"])
+        assert np.array_equal(got["x"].numpy(), want["x"].numpy())
+        assert torch.equal(got["sensors"].pos, want["sensors"].pos)
+
+
+def test_preparing_into_a_format_2_corpus_is_refused(tmp_path):
+    copy = tmp_path / "c"
+    shutil.copytree(FORMAT2 / "corpus", copy)
+    info = mne.create_info(["Fz", "Cz"], 200.0, "eeg")
+    (tmp_path / "src").mkdir()
+    raw = mne.io.RawArray(np.zeros((2, 2000)), info, verbose="error")
+    raw.save(tmp_path / "src" / "new_eeg.fif", verbose="error")
+    with pytest.raises(ValueError, match=r"holds a corpus of format 2 .* this neurofm writes "
+                                         r"format 3\. The finished corpus still reads"):
+        prepare_corpus(tmp_path / "src", copy, OPTIONS, progress=False)
+    assert not (copy / "_progress").exists()  # nothing written into it

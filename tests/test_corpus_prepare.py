@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,9 +12,18 @@ import time
 import numpy as np
 import pytest
 
-from neurofm.corpus import Corpus, PrepareOptions, merge_corpora, prepare_corpus, read_manifest
+from neurofm.corpus import (
+    Corpus,
+    PrepareOptions,
+    merge_corpora,
+    prepare_corpus,
+    read_manifest,
+    verify_corpus,
+)
 from neurofm.corpus import prepare as prepare_module
 from neurofm.corpus import shards as shards_module
+from neurofm.corpus.progress import PrepareState
+from neurofm.corpus.shards import ShardFile
 from neurofm.data import preprocess_raw, read_raw, window_recording
 from tests.corpus_edf_files import TEST_PREPARE, tueg_path, write_tueg_test_tree, write_tuh_edf
 
@@ -63,8 +73,17 @@ def test_manifest_reasons_and_window_counts(tree, corpus_dir):
     assert config["options"]["window_seconds"] == 10.0 and config["neurofm_version"]
     assert config["n_windows"] == sum(e["n_windows"] for e in expected.values())
     assert not (corpus_dir / "_progress").exists()
-    assert sorted(p.name for p in (corpus_dir / "shards").iterdir()) == sorted(
-        manifest.loc[manifest["status"] == "kept", "shard"])
+    shards = sorted(set(manifest.loc[manifest["status"] == "kept", "shard"]))
+    assert shards == ["000-00000.arrow"]  # 2.5 MB of windows: one packed shard
+    assert sorted(p.name for p in (corpus_dir / "shards").iterdir()) == shards
+    assert config["format"] == 3 and config["n_recordings"] == 4
+    assert [s["name"] for s in config["shards"]] == shards
+    assert config["shards"][0]["n_windows"] == config["n_windows"]
+    assert config["shards"][0]["bytes"] == (corpus_dir / "shards" / shards[0]).stat().st_size
+    kept = manifest[manifest["status"] == "kept"]
+    assert list(kept["shard_row"]) == list(np.cumsum(kept["n_windows"]) - kept["n_windows"])
+    assert set(kept["layout"]) == {0}  # tueg19: one sensor set, stored once
+    assert set(manifest.loc[manifest["status"] == "skipped", "shard_row"]) == {-1}
 
 
 def test_windows_equal_the_data_pipeline(tree, corpus_dir):
@@ -124,9 +143,49 @@ def test_unreadable_file_is_skipped(tmp_path, monkeypatch):
     assert manifest.loc[tueg_path("aaaaaaaa", 1, 0), "status"] == "kept"
 
 
-def test_resume_after_interrupt_gives_the_same_corpus(tree, corpus_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("shard_size_mb, committed", [(256.0, 0), (1.0, 2)])
+def test_resume_after_interrupt_gives_the_same_corpus(tree, corpus_dir, tmp_path, monkeypatch,
+                                                      shard_size_mb, committed):
+    """Interrupted at the 4th recording: the recordings of the shard being written are redone.
+
+    The first three recordings are kept ones. With 256-MB shards they are all in the open shard
+    (none committed); with 1-MB shards each has a shard of its own and the first two were closed
+    (a shard closes when the next recording does not fit), so only the third is redone.
+    """
     root, _ = tree
     real, calls = prepare_module.prepare_file, []
+
+    def counted(*args, **kwargs):
+        calls.append(args[0].relpath)
+        if len(calls) == 4 and interrupt:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    interrupt = True
+    monkeypatch.setattr(prepare_module, "prepare_file", counted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=shard_size_mb,
+                       progress=False)
+    assert not (tmp_path / "c" / "manifest.parquet").exists()
+    assert not list((tmp_path / "c" / "shards").glob(".tmp-*"))
+    first_run, calls[:], interrupt = list(calls[:3]), [], False
+    summary = prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=shard_size_mb,
+                             progress=False)
+    kept_first = [p for p in first_run if read_manifest(corpus_dir).set_index("path").loc[
+        p, "status"] == "kept"]
+    skipped_first = len(first_run) - len(kept_first)
+    # two skipped before preparing (duplicate, empty), the skipped ones prepared, the committed
+    assert summary.n_resumed == 2 + skipped_first + committed
+    assert set(calls) & set(first_run) == set(kept_first[committed:])
+    assert_same_corpus(corpus_dir, tmp_path / "c")
+    again = prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
+    assert again.n_resumed == again.n_files
+
+
+def test_a_journal_line_cut_by_a_kill_is_dropped(tree, corpus_dir, tmp_path, monkeypatch):
+    root, _ = tree
+    real = prepare_module.prepare_file
+    calls = []
 
     def interrupted(*args, **kwargs):
         calls.append(1)
@@ -136,34 +195,92 @@ def test_resume_after_interrupt_gives_the_same_corpus(tree, corpus_dir, tmp_path
 
     monkeypatch.setattr(prepare_module, "prepare_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
-    assert not (tmp_path / "c" / "manifest.parquet").exists()
+        prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.0, progress=False)
+    journal = tmp_path / "c" / "_progress" / "journal.jsonl"
+    whole = journal.read_text()
+    with open(journal, "a") as fh:
+        fh.write('{"shard": {"name": "000-00001.arrow", "n_wind')  # killed mid-line
+    settings = {"options": OPTIONS.to_dict(), "part": {"index": 0, "count": 1}}
+    PrepareState.start(tmp_path / "c", settings).close()
+    assert journal.read_text() == whole  # cut off, so the next line starts on its own
     monkeypatch.setattr(prepare_module, "prepare_file", real)
-    summary = prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
-    assert summary.n_resumed == 2 + 2  # two prepared, plus two skipped before preparing
+    summary = prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.0, progress=False)
+    assert summary.n_resumed == 2 + 1  # the two skipped before preparing, the first shard's
     assert_same_corpus(corpus_dir, tmp_path / "c")
-    again = prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
-    assert again.n_resumed == again.n_files
+    assert whole.count("\n") == 3  # duplicate, empty file, first shard: all lines complete
 
 
 def test_disk_full_stops_cleanly_and_resumes(tree, corpus_dir, tmp_path, monkeypatch):
+    """1.5-MB shards: the first (two recordings) is in place and journaled, the disk fills up
+    while the second is flushed; no partial file stays, the re-run completes the corpus."""
     root, _ = tree
     real_fsync, calls = os.fsync, []
 
     def full(fd):
         calls.append(fd)
-        if len(calls) == 2:
+        if len(calls) == 3:  # shard 1, its journal line, shard 2
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_fsync(fd)
 
     monkeypatch.setattr(shards_module.os, "fsync", full)
     with pytest.raises(OSError, match="Disk full.*re-run the same command"):
-        prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
+        prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.5, progress=False)
     shards = list((tmp_path / "c" / "shards").iterdir())
-    assert len(shards) == 1 and not shards[0].name.startswith(".tmp")  # only the complete one
+    assert [s.name for s in shards] == ["000-00000.arrow"]  # only the complete one
     monkeypatch.setattr(shards_module.os, "fsync", real_fsync)
-    prepare_corpus(root, tmp_path / "c", OPTIONS, progress=False)
+    summary = prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.5, progress=False)
+    assert summary.n_resumed == summary.n_files - 2  # only the second shard's recordings
     assert_same_corpus(corpus_dir, tmp_path / "c")
+
+
+def test_shards_are_bounded_and_the_window_order_does_not_depend_on_them(tree, corpus_dir,
+                                                                        tmp_path):
+    """1.5-MB shards: two files of about 1.4 MB hold the four recordings; the corpus lists the
+    same windows in the same order as with one 256-MB shard, and every row is where the
+    manifest says."""
+    root, _ = tree
+    prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.5, progress=False)
+    manifest = read_manifest(tmp_path / "c")
+    kept = manifest[manifest["status"] == "kept"]
+    shards = sorted((tmp_path / "c" / "shards").iterdir())
+    assert [s.name for s in shards] == ["000-00000.arrow", "000-00001.arrow"]
+    for shard in shards:
+        rows = kept[kept["shard"] == shard.name]
+        assert len(rows) == 2 and shard.stat().st_size <= 1.5e6
+        assert list(rows["shard_row"]) == [0, rows["n_windows"].iloc[0]]
+        stored = ShardFile(shard)
+        assert stored.sources() == [p for p, n in zip(rows["path"], rows["n_windows"])
+                                    for _ in range(n)]
+    assert_same_corpus(corpus_dir, tmp_path / "c")
+    assert verify_corpus(tmp_path / "c").ok
+
+
+def test_a_recording_larger_than_a_shard_gets_one_of_its_own(tree, tmp_path):
+    root, _ = tree
+    prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=0.1, progress=False)
+    manifest = read_manifest(tmp_path / "c")
+    kept = manifest[manifest["status"] == "kept"]
+    assert kept["shard"].is_unique and (kept["shard_row"] == 0).all()
+    assert len(list((tmp_path / "c" / "shards").iterdir())) == 4
+
+
+def test_files_added_to_the_sources_go_into_new_shards(tree, corpus_dir, tmp_path):
+    """Re-running on a finished corpus after files were added prepares only those; the corpus
+    then lists every window in sorted path order."""
+    root, _ = tree
+    src = tmp_path / "src"
+    shutil.copytree(root, src)
+    added = tueg_path("aaaaaaaa", 1, 5)  # sorts between two kept files
+    prepare_corpus(src, tmp_path / "c", OPTIONS, progress=False)
+    write_tuh_edf(src / added, 1.5, 250.0, seed=11)
+    summary = prepare_corpus(src, tmp_path / "c", OPTIONS, progress=False)
+    assert summary.n_resumed == summary.n_files - 1
+    manifest = read_manifest(tmp_path / "c").set_index("path")
+    assert manifest.loc[added, "shard"] == "000-00001.arrow"
+    assert manifest.loc[added, "shard_row"] == 0 and manifest.loc[added, "layout"] == 0
+    prepare_corpus(src, tmp_path / "once", OPTIONS, progress=False)
+    assert_same_corpus(tmp_path / "once", tmp_path / "c")
+    assert verify_corpus(tmp_path / "c").ok
 
 
 def test_other_settings_in_the_same_folder_are_refused(tree, corpus_dir):
@@ -186,8 +303,12 @@ def test_parts_are_disjoint_and_read_as_one_corpus(tree, corpus_dir, tmp_path):
             assert (row.status, row.reason) == tuple(full.loc[row.path, ["status", "reason"]])
     wa, wb = windows_of(Corpus(corpus_dir)), windows_of(Corpus(parts))
     assert [w[:2] for w in wa] == [w[:2] for w in wb]
+    for i, part in enumerate(parts):  # shard names carry the part: parts never collide
+        assert {s.name[:4] for s in (part / "shards").iterdir()} == {f"{i:03d}-"}
     merged = merge_corpora(parts, tmp_path / "merged")
     assert_same_corpus(corpus_dir, merged)
+    assert verify_corpus(merged).ok
+    assert len(list((merged / "shards").iterdir())) == 3
     with pytest.raises(ValueError, match="parts 0..2"):
         merge_corpora(parts[:2], tmp_path / "incomplete")
 
@@ -201,12 +322,13 @@ def test_two_processes_give_the_same_corpus(tree, corpus_dir, tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume(tree, corpus_dir, tmp_path):
-    """kill -9 of the whole process group mid-run; the re-run completes the same corpus."""
+    """kill -9 of the whole process group mid-run (1-MB shards: one shard per recording, the
+    first in place); the re-run completes the same corpus, no window missing or twice."""
     root, _ = tree
     out = tmp_path / "c"
     cmd = [sys.executable, "-m", "neurofm", "prepare", str(root), "--out", str(out),
            "--window-seconds", "10", "--trim-seconds", "5", "--min-minutes", "1",
-           "--num-proc", "2", "--quiet"]
+           "--num-proc", "2", "--shard-size-mb", "1", "--quiet"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -218,8 +340,15 @@ def test_sigkill_mid_run_then_resume(tree, corpus_dir, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "manifest.parquet").exists()
+    journaled = 0
+    for line in (out / "_progress" / "journal.jsonl").read_text().splitlines():
+        try:
+            journaled += len(json.loads(line).get("rows", [None]))  # skipped: one file
+        except json.JSONDecodeError:  # the line the kill cut short does not count
+            pass
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
+    assert f"({journaled} files done in an earlier run" in done.stdout  # all of them kept
     assert_same_corpus(corpus_dir, out)
     assert not list((out / "shards").glob(".tmp-*"))
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 from neurofm.corpus.prepare import CHANNEL_MODES, PrepareOptions, prepare_corpus
+from neurofm.corpus.shards import DEFAULT_SHARD_MB
 
 
 def register(subparsers) -> None:
@@ -12,10 +15,11 @@ def register(subparsers) -> None:
         description="Find the recordings under each SRC (a TUEG-layout tree, a BIDS root, a "
                     "folder of recordings, or a text file listing paths), preprocess them "
                     "(band-pass, notch, resample, 1.0 = 100 µV), cut them into windows, reject "
-                    "windows above --max-abs-uv and write Hugging Face datasets shards with a "
-                    "manifest.parquet (every file kept or skipped with its reason) and a "
-                    "corpus.json. Defaults follow CBraMod's TUEG recipe. Re-running the same "
-                    "command resumes an interrupted run.")
+                    "windows above --max-abs-uv and pack them into Arrow shards of bounded "
+                    "size (Hugging Face datasets files) with a manifest.parquet (every file "
+                    "kept or skipped with its reason) and a corpus.json. Defaults follow "
+                    "CBraMod's TUEG recipe. Re-running the same command resumes an interrupted "
+                    "run.")
     parser.add_argument("sources", nargs="+", metavar="SRC",
                         help="TUEG tree, BIDS root, folder of recordings or text file of paths")
     parser.add_argument("--out", required=True, metavar="CORPUS", help="corpus folder to write")
@@ -50,11 +54,19 @@ def register(subparsers) -> None:
     parser.add_argument("--line-freq", type=float, default=defaults.line_freq,
                         help=f"mains frequency for the notch (default {defaults.line_freq:g}, "
                              "as in TUEG; 0: no notch)")
-    parser.add_argument("--shard-index", type=int, default=0,
+    parser.add_argument("--part-index", type=int, default=None,
                         help="prepare only this part of the file list (0-based; with "
-                             "--num-shards, e.g. $SLURM_ARRAY_TASK_ID)")
-    parser.add_argument("--num-shards", type=int, default=1,
-                        help="number of disjoint parts the file list is split into (default 1)")
+                             "--num-parts, e.g. $SLURM_ARRAY_TASK_ID)")
+    parser.add_argument("--num-parts", type=int, default=None,
+                        help="number of disjoint parts the file list is split into, one per "
+                             "machine or array task (default 1)")
+    parser.add_argument("--shard-size-mb", type=float, default=DEFAULT_SHARD_MB,
+                        help="size bound of a shard file in MB; windows of many recordings "
+                             f"are packed into each (default {DEFAULT_SHARD_MB:g})")
+    parser.add_argument("--shard-index", type=int, default=None,
+                        help="deprecated name of --part-index (removed in neurofm 0.3)")
+    parser.add_argument("--num-shards", type=int, default=None,
+                        help="deprecated name of --num-parts (removed in neurofm 0.3)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.set_defaults(func=run)
@@ -66,8 +78,25 @@ def run(args) -> int:
         channels=args.channels, max_abs_uv=args.max_abs_uv or None,
         trim_seconds=args.trim_seconds, min_minutes=args.min_minutes, dtype=args.dtype,
         l_freq=args.l_freq, h_freq=args.h_freq, line_freq=args.line_freq or None)
+    part_index, num_parts = _parts(args)
     summary = prepare_corpus(args.sources, args.out, options, num_proc=args.num_proc,
-                             part_index=args.shard_index, num_parts=args.num_shards,
-                             progress=not args.quiet)
+                             part_index=part_index, num_parts=num_parts,
+                             shard_size_mb=args.shard_size_mb, progress=not args.quiet)
     print(summary.describe())
     return 0
+
+
+def _parts(args) -> tuple[int, int]:
+    """``--part-index/--num-parts``, or the deprecated ``--shard-index/--num-shards``."""
+    old = {"--shard-index": args.shard_index, "--num-shards": args.num_shards}
+    used = [name for name, value in old.items() if value is not None]
+    if used:
+        if args.part_index is not None or args.num_parts is not None:
+            raise ValueError(f"{' and '.join(used)} is the old name of --part-index/--num-parts;"
+                             " give only the new options.")
+        print(f"warning: {'/'.join(used)} is deprecated and will be removed in neurofm 0.3; "
+              "use --part-index/--num-parts (they split the file list into parts; shards are "
+              "the files of packed windows, sized by --shard-size-mb).", file=sys.stderr)
+    index = args.part_index if args.part_index is not None else args.shard_index
+    count = args.num_parts if args.num_parts is not None else args.num_shards
+    return (0 if index is None else index), (1 if count is None else count)

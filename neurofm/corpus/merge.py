@@ -1,22 +1,33 @@
-"""Merge the parts of a corpus prepared with ``--shard-index i --num-shards n`` into one folder.
+"""Merge the parts of a corpus prepared with ``--part-index i --num-parts n`` into one folder.
 
 Reading the part folders together (``Corpus([part0, part1, ...])``) needs no merge; merging makes
-one self-contained folder, the same as a single-machine run would have written (manifest rows in
-sorted path order, one ``corpus.json``). Shards are hard-linked when the parts are on the same
-file system, else copied, each atomically.
+one self-contained folder that lists the same windows in the same order as a single-machine run
+(manifest rows in sorted path order, one ``corpus.json``, one ``sensors.arrow`` and
+``index.arrow``). Shard names carry the part number, so the parts' shards never collide; they
+are hard-linked when the parts are on the same file system, else copied, each atomically. Parts
+of formats 1-2 (one shard per recording) merge into a folder of their format.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
+from neurofm.corpus.folder import (
+    CORPUS_JSON,
+    PACKED_FORMAT,
+    SENSORS_FILE,
+    SHARDS_DIR,
+    corpus_format,
+    read_corpus_json,
+    temporary_path,
+    write_json_atomic,
+)
+from neurofm.corpus.layouts import SensorTable
 from neurofm.corpus.manifest import read_manifest, write_manifest
-from neurofm.corpus.prepare import CORPUS_JSON, SHARDS_DIR
-from neurofm.corpus.reader import read_corpus_json
-from neurofm.corpus.shards import TMP_PREFIX
+from neurofm.corpus.shards import ShardInfo
+from neurofm.corpus.writer import write_corpus
 
 
 def merge_corpora(parts, out) -> Path:
@@ -25,7 +36,7 @@ def merge_corpora(parts, out) -> Path:
     Parameters
     ----------
     parts : sequence of path-like
-        Every part of one ``--num-shards`` run (any order).
+        Every part of one ``--num-parts`` run (any order).
     out : path-like
         New corpus folder (may exist and be empty).
 
@@ -36,7 +47,8 @@ def merge_corpora(parts, out) -> Path:
     Raises
     ------
     ValueError
-        Parts with different options, parts missing or repeated, or ``out`` not empty.
+        Parts with different options or formats, parts missing or repeated, or ``out`` not
+        empty.
     """
     parts = [Path(p) for p in parts]
     configs = []
@@ -51,37 +63,48 @@ def merge_corpora(parts, out) -> Path:
         if config["options"] != first["options"]:
             raise ValueError(f"{part} was prepared with other options than {parts[0]}; only "
                              "parts of one run (same options) can be merged.")
+        if corpus_format(config) != corpus_format(first):
+            raise ValueError(f"{part} has corpus format {corpus_format(config)}, {parts[0]} "
+                             f"format {corpus_format(first)}; only parts of one run can be "
+                             "merged.")
     count = first["part"]["count"]
     indices = sorted(c["part"]["index"] for c in configs)
     if any(c["part"]["count"] != count for c in configs) or indices != list(range(count)):
-        raise ValueError(f"Expected the parts 0..{count - 1} of one --num-shards {count} run "
+        raise ValueError(f"Expected the parts 0..{count - 1} of one --num-parts {count} run "
                          f"exactly once each; got part indices {indices}.")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} is not empty; merge into a new folder.")
     (out / SHARDS_DIR).mkdir(parents=True, exist_ok=True)
-    rows = []
-    for part in parts:
+    rows, sensors, shards = [], SensorTable(), {}
+    for part, config in zip(parts, configs):
         manifest = read_manifest(part)
-        for shard in manifest["shard"]:
-            if shard:
-                _link_or_copy(part / SHARDS_DIR / shard, out / SHARDS_DIR / shard)
+        for shard in sorted(set(manifest["shard"]) - {""}):
+            _link_or_copy(part / SHARDS_DIR / shard, out / SHARDS_DIR / shard)
+        if corpus_format(config) >= PACKED_FORMAT:
+            part_sensors = SensorTable.read(part / SENSORS_FILE)
+            renumber = {row: sensors.add(s) for row, s in enumerate(part_sensors.rows)}
+            manifest["layout"] = [renumber.get(v, -1) for v in manifest["layout"]]
+            shards.update({s["name"]: ShardInfo(**s) for s in config["shards"]})
         rows.extend(manifest.to_dict("records"))
-    write_manifest(rows, out)
     merged = dict(first)
     merged["part"] = {"index": 0, "count": 1}
     merged["merged_from"] = [str(p.resolve()) for p in parts]
     merged["sources"] = sorted({s for c in configs for s in c["sources"]})
+    if corpus_format(first) >= PACKED_FORMAT:
+        for key in ("format", "n_windows", "n_recordings", "hours_kept", "shards"):
+            merged.pop(key)
+        write_corpus(out, rows, sensors, shards, merged)
+        return out
+    write_manifest(rows, out)
     merged["n_windows"] = int(sum(c["n_windows"] for c in configs))
     merged["hours_kept"] = float(sum(c["hours_kept"] for c in configs))
-    tmp = out / f"{TMP_PREFIX}{CORPUS_JSON}"
-    tmp.write_text(json.dumps(merged, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, out / CORPUS_JSON)
+    write_json_atomic(out / CORPUS_JSON, merged)
     return out
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f"{TMP_PREFIX}{dst.name}")
+    tmp = temporary_path(dst)
     tmp.unlink(missing_ok=True)
     try:
         os.link(src, tmp)

@@ -9,18 +9,21 @@
 2. **Prepare** each remaining file in a worker, one recording in memory per worker: read
    (:func:`neurofm.data.read_raw`), drop recordings shorter than ``min_minutes``, pick channels,
    trim ``trim_seconds`` at each end, preprocess (:func:`neurofm.data.preprocess_raw`: band-pass,
-   notch, resample, rescale to 1.0 = 100 µV), cut into windows rejecting those above
-   ``max_abs_uv`` (:func:`neurofm.data.window_recording`) and write the windows to one shard,
-   atomically (:mod:`neurofm.corpus.shards`). A file that fails is skipped with its reason.
-3. **Finish**: write ``manifest.parquet`` and ``corpus.json`` (with the corpus's
-   :class:`~neurofm.data.spec.PreprocessSpec` under ``preprocessing``) and remove leftovers.
+   notch, resample, rescale to 1.0 = 100 µV) and cut into windows rejecting those above
+   ``max_abs_uv`` (:func:`neurofm.data.window_recording`). A file that fails is skipped with its
+   reason. This process packs the windows, in file order, into shards of at most
+   ``shard_size_mb`` (:class:`~neurofm.corpus.shards.ShardWriter`, atomic writes) and keeps each
+   recording's sensors once (:mod:`neurofm.corpus.layouts`).
+3. **Finish**: write ``sensors.arrow``, ``index.arrow``, ``manifest.parquet`` and
+   ``corpus.json`` (:func:`neurofm.corpus.writer.write_corpus`).
 
-Progress is recorded per file in ``<out>/_progress/`` right after its shard is in place, so
-re-running the same command after Ctrl-C, ``kill -9`` or a crash redoes only unfinished files;
-a shard whose record is missing is simply rewritten with the same content. A full disk stops the
-job with a message (nothing partial stays behind); a dead worker stops it likewise.
+Progress is journaled in ``<out>/_progress/`` (:mod:`neurofm.corpus.progress`): a skipped file
+right away, a kept file when its shard is in place. Re-running the same command after Ctrl-C,
+``kill -9`` or a crash redoes only the recordings of the shard that was being written (and files
+not reached); the corpus lists the same windows as an uninterrupted run. A full disk stops the job
+with a message (nothing partial stays behind); a dead worker stops it likewise.
 
-``part_index``/``num_parts`` (``--shard-index``/``--num-shards``) split the file list into
+``part_index``/``num_parts`` (``--part-index``/``--num-parts``) split the file list into
 disjoint parts for several machines. Files are assigned by size (largest first, to the part with
 the fewest bytes so far), so identical files (same size) always land in the same part and
 duplicate detection stays global; the parts' corpora read as one (:class:`Corpus` over several
@@ -30,39 +33,32 @@ folders, or :func:`neurofm.corpus.merge.merge_corpora`).
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import os
-import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from neurofm._version import __version__
 from neurofm.corpus.discover import SourceFile, discover_sources
 from neurofm.corpus.edf_checks import bad_range_channels
-from neurofm.corpus.manifest import KEPT, SKIPPED, ManifestRow, write_manifest
-from neurofm.corpus.shards import (
-    SHARD_SUFFIX,
-    remove_temporary_files,
-    windows_table,
-    write_shard_atomic,
-)
+from neurofm.corpus.folder import CORPUS_FORMAT, CORPUS_JSON, PROGRESS_DIR, SHARDS_DIR
+from neurofm.corpus.layouts import RecordingSensors
+from neurofm.corpus.manifest import KEPT, SKIPPED, ManifestRow
+from neurofm.corpus.progress import PrepareState
+from neurofm.corpus.shards import DEFAULT_SHARD_MB, ShardWriter, file_sha256, windows_table
+from neurofm.corpus.writer import write_corpus
 from neurofm.data.spec import BRAIN_KIND_LABELS, DEFAULT_SCALES, DEFAULT_SFREQ, PreprocessSpec
-from neurofm.strict import from_dict
 
-CORPUS_JSON = "corpus.json"
-PROGRESS_DIR = "_progress"
-SHARDS_DIR = "shards"
-#: Format of ``corpus.json`` and ``manifest.parquet`` this neurofm writes. 1: neurofm 0.1.0
-#: (``preprocess``, ``sfreq``, ``window_samples``, ``patch_samples``); 2: the spec under
-#: ``preprocessing`` and the manifest's ``report`` column.
-CORPUS_FORMAT = 2
+__all__ = ["CORPUS_FORMAT", "CORPUS_JSON", "PROGRESS_DIR", "SHARDS_DIR", "PrepareOptions",
+           "PrepareSummary", "RecordingWindows", "file_sha256", "prepare_corpus", "prepare_file",
+           "split_into_parts"]
 
 #: The 19 channels of the 10-20 system common to TUEG recordings, in CBraMod's order
 #: (10-05 spelling: T7/T8/P7/P8 are TUH's T3/T4/T5/T6).
@@ -70,7 +66,6 @@ TUEG19 = ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T
           "Pz", "P4", "P8", "O1", "O2")
 CHANNEL_MODES = ("tueg19", "all-eeg", "all")
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
-_HASH_CHUNK = 1 << 20
 
 
 @dataclass
@@ -198,7 +193,8 @@ class SkipFile(Exception):
 
 
 def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_proc: int = 1,
-                   part_index: int = 0, num_parts: int = 1, progress: bool = True
+                   part_index: int = 0, num_parts: int = 1,
+                   shard_size_mb: float = DEFAULT_SHARD_MB, progress: bool = True
                    ) -> PrepareSummary:
     """Prepare (or resume preparing) a corpus.
 
@@ -213,6 +209,9 @@ def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_p
         Worker processes (1: everything in this process).
     part_index, num_parts : int
         Prepare only part ``part_index`` of ``num_parts`` disjoint parts of the file list.
+    shard_size_mb : float
+        Bound on a shard file's size in MB (10^6 bytes); a recording larger than that gets a
+        shard of its own. May change between runs into the same folder.
     progress : bool
         Show tqdm progress bars.
 
@@ -232,36 +231,55 @@ def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_p
     t0 = time.perf_counter()
     options = options or PrepareOptions()
     if num_parts < 1 or not 0 <= part_index < num_parts:
-        raise ValueError(f"shard index {part_index} must be in 0..{num_parts - 1} "
-                         f"(num shards {num_parts}).")
+        raise ValueError(f"part index {part_index} must be in 0..{num_parts - 1} "
+                         f"(number of parts {num_parts}).")
     if num_proc < 1:
         raise ValueError(f"num_proc must be at least 1, got {num_proc}.")
+    if not shard_size_mb > 0:
+        raise ValueError(f"shard_size_mb must be positive, got {shard_size_mb}.")
     out = Path(out)
     files = discover_sources(sources)
     files = split_into_parts(files, num_parts)[part_index]
     settings = {"options": options.to_dict(), "part": {"index": part_index, "count": num_parts}}
-    _start_or_resume(out, settings)
-    progress_dir = out / PROGRESS_DIR
-    done = _read_progress(progress_dir)
-    n_resumed = sum(1 for f in files if f.relpath in done)
-
-    with _Workers(num_proc) as workers:
-        hashes = _checksum_phase(files, done, workers, progress)
-        tasks = []
-        for f, verdict in zip(files, _dedup(files, hashes)):
-            if f.relpath in done:
-                continue
-            if isinstance(verdict, ManifestRow):
-                _record(progress_dir, verdict)
-                done[f.relpath] = verdict
-            else:
-                tasks.append((f, verdict, options, str(out / SHARDS_DIR)))
-        for row in _prepare_phase(tasks, workers, progress):
-            _record(progress_dir, row)
-            done[row.path] = row
-
-    rows = [done[f.relpath] for f in files]
-    _finish(out, rows, settings, sources)
+    state = PrepareState.start(out, settings)
+    try:
+        n_resumed = sum(1 for f in files if f.relpath in state.done)
+        with _Workers(num_proc) as workers:
+            hashes = _checksum_phase(files, state.done, workers, progress)
+            tasks = []
+            for f, verdict in zip(files, _dedup(files, hashes)):
+                if f.relpath in state.done:
+                    continue
+                if isinstance(verdict, ManifestRow):
+                    state.record_skipped(verdict)
+                else:
+                    tasks.append((f, verdict, options))
+            writer = ShardWriter(out / SHARDS_DIR, part_index=part_index,
+                                 first_sequence=state.next_sequence(part_index),
+                                 max_bytes=int(shard_size_mb * 1e6), on_close=state.record_shard)
+            with _disk_full_message(), writer:
+                for row, windows in _prepare_phase(tasks, workers, progress):
+                    if windows is None:
+                        state.record_skipped(row)
+                        continue
+                    row.shard, row.shard_row = writer.add(windows.table, row)
+                    row.layout = state.sensors.add(windows.sensors)
+        rows = [state.done[f.relpath] for f in files]
+        if isinstance(sources, (str, os.PathLike)):
+            sources = [sources]
+        with _disk_full_message():
+            write_corpus(out, rows, state.sensors, state.shards, {
+                "neurofm_version": __version__,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "sources": [str(Path(s).expanduser().resolve()) for s in sources],
+                "options": settings["options"],
+                "part": settings["part"],
+                "preprocessing": options.spec().to_dict(),
+                "shard_size_mb": float(shard_size_mb),
+            })
+        state.remove()
+    finally:
+        state.close()
     kept = [r for r in rows if r.status == KEPT]
     reasons: dict[str, int] = {}
     for r in rows:
@@ -296,25 +314,34 @@ def split_into_parts(files: list[SourceFile], num_parts: int) -> list[list[Sourc
     return [sorted(p, key=lambda f: f.relpath) for p in parts]
 
 
-def file_sha256(path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+@dataclass
+class RecordingWindows:
+    """The windows of one kept recording, ready for a shard.
+
+    Attributes
+    ----------
+    table : pyarrow.Table
+        Rows of :func:`neurofm.corpus.shards.windows_table`.
+    sensors : RecordingSensors
+    """
+
+    table: pa.Table
+    sensors: RecordingSensors
 
 
-def prepare_file(source: SourceFile, sha256: str, options: PrepareOptions, shards_dir
-                 ) -> ManifestRow:
-    """Prepare one file: its windows go to ``shards_dir/<sha256>.arrow``.
+def prepare_file(source: SourceFile, sha256: str, options: PrepareOptions
+                 ) -> tuple[ManifestRow, RecordingWindows | None]:
+    """Prepare one file: its manifest row and, if kept, its windows.
 
-    Never raises for a bad recording: the returned row says why it was skipped. Raises only
-    ``OSError`` for a full disk, which no other file can get past either.
+    Never raises for a bad recording: the returned row says why it was skipped (and the windows
+    are None).
 
     Returns
     -------
-    ManifestRow
+    row : ManifestRow
+        ``status`` kept (with ``n_windows``) or skipped (with ``reason``); the caller fills in
+        ``shard``, ``shard_row`` and ``layout`` when it stores the windows.
+    windows : RecordingWindows or None
     """
     row = ManifestRow(path=source.relpath, status=SKIPPED, sha256=sha256,
                       subject=source.subject, session=source.session or "")
@@ -325,25 +352,20 @@ def prepare_file(source: SourceFile, sha256: str, options: PrepareOptions, shard
             raise SkipFile("no-clean-windows",
                            f"all {windows.n_rejected} windows exceed ±{options.max_abs_uv} µV")
         signal = windows.x.reshape(len(windows.x), windows.x.shape[1], -1)  # [W, C, T]
-        table = windows_table(
-            signal, channels=list(layout.canonical), kinds=layout.kinds,
-            positions=layout.pos, orientations=layout.ori, source=source.relpath,
-            subject=source.subject, session=source.session or "", start=start,
-            dtype=options.dtype)
-        shard = f"{sha256}{SHARD_SUFFIX}"
-        write_shard_atomic(table, Path(shards_dir) / shard)
-        row.status, row.n_windows, row.shard = KEPT, len(signal), shard
+        table = windows_table(signal, source=source.relpath, start=start, dtype=options.dtype)
+        sensors = RecordingSensors.create(list(layout.canonical), layout.kinds, layout.pos,
+                                          layout.ori)
+        row.status, row.n_windows = KEPT, len(signal)
+        return row, RecordingWindows(table, sensors)
     except SkipFile as skip:
         row.reason = str(skip)
     except OSError as err:
-        if err.errno in _DISK_FULL:
-            raise
         row.reason = f"unreadable: {type(err).__name__}: {err}"
     except ValueError as err:  # RecordingError and friends: messages name the file and fix
         row.reason = f"{_category(err)}: {err}"
     except Exception as err:  # noqa: BLE001 - a reader bug must not stop a 27,000-hour job
         row.reason = f"error: {type(err).__name__}: {err}"
-    return row
+    return row, None
 
 
 def _windows_of(source: SourceFile, options: PrepareOptions, row: ManifestRow):
@@ -496,7 +518,7 @@ def _prepare_phase(tasks, workers, progress):
     done_bytes = 0
     t0 = time.perf_counter()
     try:
-        for task, row in zip(tasks, workers.map(_prepare_task, tasks)):
+        for task, (row, windows) in zip(tasks, workers.map(_prepare_task, tasks)):
             hours += row.hours
             kept += row.status == KEPT
             done_bytes += _size(task[0].path)
@@ -506,14 +528,14 @@ def _prepare_phase(tasks, workers, progress):
                                 f"{100 * done_bytes / max(total_bytes, 1):.0f}% bytes",
                                 refresh=False)
             bar.update(1)
-            yield row
+            yield row, windows
     finally:
         bar.close()
 
 
-def _prepare_task(task) -> ManifestRow:
-    source, sha256, options, shards_dir = task
-    return prepare_file(source, sha256, options, shards_dir)
+def _prepare_task(task) -> tuple[ManifestRow, RecordingWindows | None]:
+    source, sha256, options = task
+    return prepare_file(source, sha256, options)
 
 
 def _bar(total, desc, enabled, unit="file"):
@@ -549,19 +571,14 @@ class _Workers:
             if self.pool is None:
                 yield from map(fn, items)
             else:
-                # A window of futures keeps at most ~4 tasks per worker in flight.
-                yield from _bounded_map(self.pool, fn, items, 4 * self.num_proc)
+                # At most 2 tasks per worker in flight: results wait here in file order, so
+                # this bounds the recordings' windows this process holds to ~2 per worker.
+                yield from _bounded_map(self.pool, fn, items, 2 * self.num_proc)
         except BrokenProcessPool:
             raise RuntimeError(
                 "A worker process died (killed, or out of memory) while preparing the corpus. "
                 "Nothing partial was kept; re-run the same command to resume, with fewer "
                 "--num-proc if memory is short.") from None
-        except OSError as err:
-            if err.errno in _DISK_FULL:
-                raise OSError(err.errno, f"Disk full while writing the corpus ({err}). No "
-                              "partial shard was kept; free space and re-run the same command "
-                              "to resume.") from None
-            raise
 
     def __exit__(self, *exc):
         if self.pool is not None:
@@ -609,83 +626,14 @@ def _limit_threads():
         pass
 
 
-# --------------------------------------------------------------------------- state on disk
-
-
-def _start_or_resume(out: Path, settings: dict) -> None:
-    """Create ``out`` or check that the run there used the same settings."""
-    state = out / PROGRESS_DIR / "settings.json"
-    previous = None
-    if state.is_file():
-        previous = json.loads(state.read_text())
-    elif (out / CORPUS_JSON).is_file():
-        corpus = json.loads((out / CORPUS_JSON).read_text())
-        previous = {"options": corpus["options"], "part": corpus["part"]}
-    settings = json.loads(json.dumps(settings))
-    if previous is not None and previous != settings:
-        differ = [f"{k}: {previous[group].get(k)!r} then, {v!r} now"
-                  for group in ("options", "part") for k, v in settings[group].items()
-                  if previous[group].get(k) != v]
-        raise ValueError(
-            f"{out} holds a corpus prepared with other settings ({'; '.join(differ)}). Use a "
-            "new --out folder, or repeat the original options to resume.")
-    (out / SHARDS_DIR).mkdir(parents=True, exist_ok=True)
-    (out / PROGRESS_DIR).mkdir(exist_ok=True)
-    _write_json_atomic(state, settings)
-    remove_temporary_files(out / SHARDS_DIR)
-    remove_temporary_files(out / PROGRESS_DIR)
-
-
-def _read_progress(progress_dir: Path) -> dict[str, ManifestRow]:
-    """Rows of files finished in earlier runs (from the manifest and the progress records)."""
-    done = {}
-    manifest = progress_dir.parent / "manifest.parquet"
-    if manifest.is_file():
-        from neurofm.corpus.manifest import read_manifest
-
-        for rec in read_manifest(progress_dir.parent).to_dict("records"):
-            done[rec["path"]] = ManifestRow(**rec)
-    for path in sorted(progress_dir.glob("*.json")):
-        if path.name == "settings.json":
-            continue
-        rec = json.loads(path.read_text())
-        done[rec["path"]] = ManifestRow(**rec)
-    return done
-
-
-def _record(progress_dir: Path, row: ManifestRow) -> None:
-    key = hashlib.sha1(row.path.encode("utf-8")).hexdigest()
-    _write_json_atomic(progress_dir / f"{key}.json", row.to_dict())
-
-
-def _write_json_atomic(path: Path, value) -> None:
-    from neurofm.corpus.shards import TMP_PREFIX
-
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _finish(out: Path, rows: list[ManifestRow], settings: dict, sources) -> None:
-    """Write manifest and corpus.json, delete orphan shards and the progress records."""
-    write_manifest(rows, out)
-    referenced = {r.shard for r in rows if r.shard}
-    for shard in (out / SHARDS_DIR).glob(f"*{SHARD_SUFFIX}"):
-        if shard.name not in referenced:
-            shard.unlink()
-    options = from_dict(PrepareOptions, settings["options"], where="corpus options")
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    corpus = {
-        "format": CORPUS_FORMAT,
-        "neurofm_version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "sources": [str(Path(s).expanduser().resolve()) for s in sources],
-        "options": settings["options"],
-        "part": settings["part"],
-        "preprocessing": options.spec().to_dict(),
-        "n_windows": int(sum(r.n_windows for r in rows)),
-        "hours_kept": float(sum(r.hours for r in rows if r.status == KEPT)),
-    }
-    _write_json_atomic(out / CORPUS_JSON, corpus)
-    shutil.rmtree(out / PROGRESS_DIR, ignore_errors=True)
+@contextmanager
+def _disk_full_message():
+    """Turn a full disk (or quota) into an error that says how to resume."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in _DISK_FULL:
+            raise OSError(err.errno, f"Disk full while writing the corpus ({err}). No partial "
+                          "shard was kept; free space and re-run the same command to resume."
+                          ) from None
+        raise

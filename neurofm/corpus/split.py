@@ -20,8 +20,9 @@ def split_by_subject(subjects, val_fraction: float = 0.1, seed: int = 0
 
     Parameters
     ----------
-    subjects : sequence of str, length n_windows
-        Subject id of every window (``Corpus.window_subjects``).
+    subjects : sequence of str or pandas.Categorical, length n_windows
+        Subject id of every window (``Corpus.window_subjects``, a categorical: the ids are
+        compared once per subject, not once per window).
     val_fraction : float
         Fraction of subjects (not windows) for validation, in [0, 1).
     seed : int
@@ -39,13 +40,20 @@ def split_by_subject(subjects, val_fraction: float = 0.1, seed: int = 0
     """
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}.")
-    subjects = np.asarray(subjects, dtype=object)
-    unique = sorted(set(subjects.tolist()))
+    if hasattr(subjects, "codes") and hasattr(subjects, "categories"):  # pandas.Categorical
+        codes, categories = np.asarray(subjects.codes), [str(c) for c in subjects.categories]
+    else:
+        categories, codes = np.unique(np.asarray(subjects, dtype=object).astype(str),
+                                      return_inverse=True)
+        categories = categories.tolist()
+    used = np.zeros(len(categories), dtype=bool)
+    used[codes] = True
+    unique = sorted(c for c, u in zip(categories, used) if u)
     n_val = math.ceil(val_fraction * len(unique)) if val_fraction > 0 else 0
     if n_val and len(unique) < 2:
         raise ValueError(f"A subject-level split needs at least two subjects; the corpus has "
                          f"{len(unique)}. Add recordings of more subjects or use val_fraction=0.")
     ranked = sorted(unique, key=lambda s: hashlib.sha256(f"{seed}:{s}".encode()).hexdigest())
     val_subjects = set(ranked[:n_val])
-    is_val = np.fromiter((s in val_subjects for s in subjects), dtype=bool, count=len(subjects))
+    is_val = np.array([c in val_subjects for c in categories], dtype=bool)[codes]
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)

@@ -44,11 +44,10 @@ def corpus_stats(corpus, *, max_windows: int = 2000, seed: int = 0) -> dict:
     reasons = Counter(r.split(":", 1)[0] for r in skipped["reason"])
     per_window_channels: Counter = Counter()
     names: Counter = Counter()
-    for pos, n_windows in enumerate(corpus.files["n_windows"]):
-        first = corpus[int(corpus.files["first_window"].iat[pos])]
-        per_window_channels[len(first["channels"])] += int(n_windows)
-        for name in first["channels"]:
-            names[name] += int(n_windows)
+    for channels, n_windows in _windows_per_channel_set(corpus).items():
+        per_window_channels[len(channels)] += n_windows
+        for name in channels:
+            names[name] += n_windows
     window_seconds = corpus.spec.window_seconds
     stats = {
         "corpus": [str(p) for p in corpus.paths],
@@ -60,12 +59,26 @@ def corpus_stats(corpus, *, max_windows: int = 2000, seed: int = 0) -> dict:
                   "kept": float(manifest.loc[manifest["status"] == KEPT, "hours"].sum()),
                   "in_windows": float(len(corpus) * window_seconds / 3600)},
         "windows": len(corpus),
-        "subjects": int(corpus.files["subject"].nunique()),
+        "subjects": len(corpus.index.subjects),
         "channels_per_window": {str(k): v for k, v in sorted(per_window_channels.items())},
         "channel_names": dict(names.most_common()),
         "amplitude_uv": _amplitude(corpus, max_windows, seed),
     }
     return stats
+
+
+def _windows_per_channel_set(corpus: Corpus) -> dict[tuple, int]:
+    """Windows per distinct list of channels. Format 3 stores each recording's sensors once
+    (grouped by their row); formats 1-2 have them in every shard, so each shard is opened."""
+    index = corpus.index
+    windows = np.bincount(index.layout[index.layout >= 0],
+                          weights=index.counts[index.layout >= 0]).astype(np.int64)
+    totals: Counter = Counter()
+    for layout in np.flatnonzero(windows):
+        totals[index.sensors(int(layout)).channels] += int(windows[layout])
+    for recording in np.flatnonzero(index.layout < 0):
+        totals[corpus.recording_sensors(int(recording)).channels] += int(index.counts[recording])
+    return totals
 
 
 def _amplitude(corpus: Corpus, max_windows: int, seed: int) -> dict:

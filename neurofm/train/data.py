@@ -4,11 +4,18 @@ The corpus's :class:`~neurofm.data.spec.PreprocessSpec` (``corpus.json``) travel
 the training loop checks it against the model's with :func:`neurofm.data.spec.check_compatible`
 and writes it into the exported model's ``config.json``.
 
-The order of windows comes from the corpus's deterministic sampler
-(:class:`neurofm.corpus.DistributedWindowSampler`): for a given seed, epoch and step it yields the
-same *global* batch whatever the number of ranks, and each rank reads its own part of it. Because
-the position is just the step number, a resumed run continues exactly where the checkpoint was
-taken.
+:class:`TrainingLoader` gives the loop this rank's micro-batches in one of two ways:
+
+* **map-style** (default): the order of windows comes from the corpus's deterministic sampler
+  (:class:`neurofm.corpus.DistributedWindowSampler`): for a given seed, epoch and step it yields
+  the same *global* batch whatever the number of ranks, and each rank reads its own part of it.
+  Because the position is just the step number, a resumed run continues exactly where the
+  checkpoint was taken, on any number of ranks.
+* **streamed** (``data.streaming: true``): each rank (and each of its loader workers) reads its
+  own shards from first row to last, shuffled by shard order and within blocks of
+  ``data.shuffle_buffer`` windows (:class:`neurofm.corpus.WindowStream`). For corpora on
+  network storage or larger than memory. A resume with the same number of ranks and loader
+  workers continues the same stream; see ``docs/corpus.md`` for what it does not reproduce.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
+from neurofm.corpus import Corpus, DistributedWindowSampler, WindowStream
 from neurofm.data.dataset import collate_windows
 from neurofm.data.spec import PreprocessSpec, as_spec
 
@@ -103,8 +111,6 @@ class MicroBatchSampler:
         return step // self.steps_per_epoch
 
     def __iter__(self) -> Iterator[list[int]]:
-        from neurofm.corpus import DistributedWindowSampler
-
         epoch, in_epoch = divmod(self.start_step, self.steps_per_epoch)
         per_micro = self.batch_size // (self.world_size * self.grad_accum)
         while True:
@@ -138,8 +144,6 @@ def open_training_data(path: str, *, cache_dir: str | None = None, is_main: bool
     FileNotFoundError
         ``path`` is not a corpus directory.
     """
-    from neurofm.corpus import Corpus
-
     if path.startswith("sim:"):
         from neurofm.train.sim_corpus import simulated_corpus
 
@@ -158,3 +162,48 @@ def open_training_data(path: str, *, cache_dir: str | None = None, is_main: bool
         description = str(corpus_dir)
     corpus = Corpus(corpus_dir)
     return TrainingData(corpus, corpus.spec, description)
+
+
+class TrainingLoader:
+    """This rank's micro-batches, step after step: map-style (exact) or streamed.
+
+    Parameters
+    ----------
+    data : TrainingData
+    config : DataConfig
+        ``batch_size`` (global), ``num_workers``, ``streaming``, ``shuffle_buffer``.
+    rank, world_size, grad_accum, seed : int
+    start_step : int
+        Global step to start from (0, or the step of the checkpoint resumed from).
+
+    Iterating yields collated micro-batches (:func:`collate_training`) without end.
+    """
+
+    def __init__(self, data: TrainingData, config, *, rank: int, world_size: int,
+                 grad_accum: int, seed: int, start_step: int = 0):
+        self.sampler = MicroBatchSampler(len(data.dataset), config.batch_size, rank, world_size,
+                                         grad_accum, seed, start_step)
+        per_micro = config.batch_size // (world_size * grad_accum)
+        # A generator of its own keeps the loader from drawing on the global RNG (exact resume).
+        if not config.streaming:
+            self.loader = DataLoader(IndexedWindows(data.dataset), batch_sampler=self.sampler,
+                                     collate_fn=collate_training,
+                                     num_workers=config.num_workers, generator=torch.Generator())
+            return
+        if not isinstance(data.dataset, Corpus):  # a setting to change: ValueError
+            raise ValueError(  # noqa: TRY004
+                f"data.streaming needs a corpus folder (neurofm prepare) or sim:, not "
+                f"{data.description}; set data.streaming=false.")
+        stream = WindowStream(data.dataset, rank=rank, world_size=world_size, seed=seed,
+                              shuffle_buffer=config.shuffle_buffer, batch_size=per_micro,
+                              skip_batches=start_step * grad_accum)
+        self.loader = DataLoader(stream, batch_size=per_micro, collate_fn=collate_training,
+                                 num_workers=config.num_workers, generator=torch.Generator())
+
+    def epoch_of(self, step: int) -> int:
+        """Epoch of ``step`` (the mask seeds use it): ``step // steps_per_epoch``, also when
+        streamed, where readers pass their epoch ends at slightly different steps."""
+        return self.sampler.epoch_of(step)
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.loader)

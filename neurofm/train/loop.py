@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from neurofm.data.spec import as_spec, check_compatible
 from neurofm.models import create_model
@@ -41,13 +40,7 @@ from neurofm.train.checkpoint import (
     restore_rng_state,
 )
 from neurofm.train.config import PretrainConfig
-from neurofm.train.data import (
-    IndexedWindows,
-    MicroBatchSampler,
-    TrainingData,
-    collate_training,
-    open_training_data,
-)
+from neurofm.train.data import TrainingData, TrainingLoader, open_training_data
 from neurofm.train.distributed import (
     DistEnv,
     all_gather_objects,
@@ -172,7 +165,7 @@ class _Setup:
     scaler: torch.amp.GradScaler
     checkpoints: CheckpointManager
     start_step: int
-    sampler: MicroBatchSampler
+    sampler: TrainingLoader
     batches: Iterator[dict]
 
 
@@ -205,14 +198,10 @@ def _set_up(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> _Se
     start_step = _resume(checkpoints, run.resume, objective, optimizer, scheduler, scaler,
                          env, sharded)
 
-    sampler = MicroBatchSampler(len(data.dataset), cfg.data.batch_size, env.rank,
-                                env.world_size, run.grad_accum, run.seed, start_step)
-    # A generator of its own keeps the loader from drawing on the global RNG (exact resume).
-    loader = DataLoader(IndexedWindows(data.dataset), batch_sampler=sampler,
-                        collate_fn=collate_training, num_workers=cfg.data.num_workers,
-                        generator=torch.Generator())
+    loader = TrainingLoader(data, cfg.data, rank=env.rank, world_size=env.world_size,
+                            grad_accum=run.grad_accum, seed=run.seed, start_step=start_step)
     return _Setup(out_dir, data, preprocessing, objective, wrapped, sharded, optimizer, scheduler,
-                scaler, checkpoints, start_step, sampler, iter(loader))
+                scaler, checkpoints, start_step, loader, iter(loader))
 
 
 def _seed_everything(seed: int) -> None:
