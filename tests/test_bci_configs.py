@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("moabb")
 
-import neurofm.datasets.moabb as moabb_loader  # noqa: E402
-from neurofm.datasets.moabb_standins import SHAPES, standin_dataset  # noqa: E402
-from neurofm.eval.run import run_evaluation  # noqa: E402
-from neurofm.eval.settings import TaskConfig, evaluation_settings, read_task_config  # noqa: E402
+import neurofm.datasets.moabb as moabb_loader
+from neurofm.datasets.moabb_standins import SHAPES, standin_dataset
+from neurofm.eval.run import run_evaluation
+from neurofm.eval.settings import TaskConfig, evaluation_settings, read_task_config
 
 TINY = {"dim": 32, "depth": 2, "n_heads": 4, "ffn_dim": 64}
 QUICK = TaskConfig(seeds=1, baselines="bandpower",

@@ -9,25 +9,25 @@ import pytest
 
 pytest.importorskip("moabb")
 
-import moabb.datasets.download as moabb_download  # noqa: E402
-import pooch  # noqa: E402
-from moabb.datasets import BNCI2014_001  # noqa: E402
-from moabb.datasets.fake import FakeDataset  # noqa: E402
-from moabb.paradigms import FilterBankMotorImagery, MotorImagery  # noqa: E402
+import moabb.datasets.download as moabb_download
+import pooch
+from moabb.datasets import BNCI2014_001
+from moabb.datasets.fake import FakeDataset
+from moabb.paradigms import FilterBankMotorImagery, MotorImagery
 
-from neurofm.cli import main  # noqa: E402
-from neurofm.datasets import (  # noqa: E402
+from neurofm.cli import main
+from neurofm.datasets import (
     MissingDataError,
     MissingExtraError,
     from_moabb,
     load_dataset,
 )
-from neurofm.datasets.moabb_files import (  # noqa: E402
+from neurofm.datasets.moabb_files import (
     download_command,
     download_moabb,
     needs_licence,
 )
-from neurofm.datasets.moabb_standins import standin_dataset  # noqa: E402
+from neurofm.datasets.moabb_standins import standin_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +41,8 @@ def empty_mne_data(tmp_path, monkeypatch):
 
 
 def _fake(**kw):
-    options = dict(n_subjects=3, n_sessions=2, n_runs=2, duration=30, n_events=12, seed=1)
+    options = {"n_subjects": 3, "n_sessions": 2, "n_runs": 2, "duration": 30, "n_events": 12,
+               "seed": 1}
     return FakeDataset(**{**options, **kw})
 
 

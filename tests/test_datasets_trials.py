@@ -27,10 +27,10 @@ class CountingReader:
 def _trials(X=None, **kw):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((6, 8, 100)).astype(np.float32) * 1e-5 if X is None else X
-    options = dict(name="t", X=X, y=[0, 1, 0, 1, 0, 1], subject=["a"] * 3 + ["b"] * 3,
-                   sfreq=100.0, sensors=eeg_layout(), class_names=["left", "right"],
-                   session=["s1", "s1", "s2", "s1", "s2", "s2"], run=list("012012"),
-                   source=[f"f{i}.fif" for i in range(6)], onset=np.arange(6) * 10.0)
+    options = {"name": "t", "X": X, "y": [0, 1, 0, 1, 0, 1], "subject": ["a"] * 3 + ["b"] * 3,
+               "sfreq": 100.0, "sensors": eeg_layout(), "class_names": ["left", "right"],
+               "session": ["s1", "s1", "s2", "s1", "s2", "s2"], "run": list("012012"),
+               "source": [f"f{i}.fif" for i in range(6)], "onset": np.arange(6) * 10.0}
     return TrialSet(**{**options, **kw})
 
 

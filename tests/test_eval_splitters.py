@@ -5,16 +5,16 @@ import pytest
 
 pytest.importorskip("moabb")
 
-from mne.decoding import Vectorizer  # noqa: E402
-from moabb.datasets.fake import FakeDataset  # noqa: E402
-from moabb.evaluations import CrossSessionEvaluation  # noqa: E402
-from moabb.evaluations.splitters import CrossSessionSplitter  # noqa: E402
-from moabb.paradigms import MotorImagery  # noqa: E402
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
+from mne.decoding import Vectorizer
+from moabb.datasets.fake import FakeDataset
+from moabb.evaluations import CrossSessionEvaluation
+from moabb.evaluations.splitters import CrossSessionSplitter
+from moabb.paradigms import MotorImagery
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.pipeline import make_pipeline
 
-from neurofm.eval.protocols import PROTOCOLS  # noqa: E402
-from neurofm.eval.splitters import ProtocolSplitter  # noqa: E402
+from neurofm.eval.protocols import PROTOCOLS
+from neurofm.eval.splitters import ProtocolSplitter
 
 
 @pytest.fixture(scope="module")

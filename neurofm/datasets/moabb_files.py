@@ -57,8 +57,9 @@ class MissingDataError(FileNotFoundError):
                          "(MOABB's own download) and run again.")
 
 
-class _Blocked(Exception):  # noqa: N818 - not an OSError, so network code neither retries nor wraps it
-    """Raised inside :func:`no_downloads` where MOABB would download."""
+class _Blocked(Exception):
+    """Raised inside :func:`no_downloads` where MOABB would download (not an ``OSError``, so
+    network code neither retries nor wraps it)."""
 
     def __init__(self, what: str, folder: str | None = None):
         super().__init__(what)
@@ -114,7 +115,6 @@ def no_downloads():
     """
     require_moabb()
     import pooch
-
     from moabb.datasets import base as moabb_base
     from moabb.datasets import download as moabb_download
 

@@ -104,9 +104,9 @@ def standin_dataset(name: str, *, subjects: int | None = None, runs: int | None 
     n_events = events_per_run or shape.events_per_run
     # Each event has its interval and a gap of StandinDataset.margin after it.
     duration = n_events * (shape.interval[1] + 2 * StandinDataset.margin) + 1.0
-    options = dict(event_list=shape.events, n_sessions=shape.sessions, n_runs=runs,
-                   n_subjects=subjects or shape.subjects, channels=shape.channels,
-                   sfreq=shape.sfreq, duration=duration, n_events=n_events, seed=seed)
+    options = {"event_list": shape.events, "n_sessions": shape.sessions, "n_runs": runs,
+               "n_subjects": subjects or shape.subjects, "channels": shape.channels,
+               "sfreq": shape.sfreq, "duration": duration, "n_events": n_events, "seed": seed}
     dataset = StandinDataset(code="StandinDataset", **options) if folder is None else \
         FileFakeDataset(folder, code="FileFakeDataset", **options)
     dataset.interval = list(shape.interval)

@@ -261,8 +261,8 @@ class TaskConfig:
             SplitConfig.from_dict(config.split, where=f"{where}: split")
         for i, entry in enumerate(config.published or []):
             if not isinstance(entry, dict):
-                raise ValueError(f"{where}: published[{i}] must be a mapping with model, "  # noqa: TRY004
-                                 "metric, value and source.")
+                message = f"{where}: published[{i}] must be a mapping with model, metric, value "
+                raise ValueError(message + "and source.")  # noqa: TRY004 (a config error)
             PublishedResult.from_dict(entry, where=f"{where}: published[{i}]")
         unknown = sorted(set(config.also_protocols or []) - set(PROTOCOLS))
         if unknown:
