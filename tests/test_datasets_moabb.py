@@ -23,6 +23,7 @@ from neurofm.datasets import (
     load_dataset,
 )
 from neurofm.datasets.moabb_files import (
+    check_moabb_files,
     download_command,
     download_moabb,
     needs_licence,
@@ -217,3 +218,17 @@ def test_missing_extra_names_it(monkeypatch):
         warnings.simplefilter("ignore")
         code = main(["datasets", "download", "moabb:BNCI2014_001"])
     assert code == 2
+
+
+def test_files_in_moabbs_nemar_store_count_as_on_disk(monkeypatch, empty_mne_data):
+    calls = _record_network(monkeypatch)
+    store = empty_mne_data / "NEMAR" / BNCI2014_001.nemar_id / "sourcedata"
+    store.mkdir(parents=True)
+    for name in ("A01T.mat", "A01E.mat"):
+        (store / name).write_bytes(b"session file of subject 1")
+    files = check_moabb_files(BNCI2014_001(), [1], name="BNCI2014_001")
+    assert [f.name for f in files[1]] == ["A01T.mat", "A01E.mat"]
+    assert all(f.is_file() and str(f).startswith(str(empty_mne_data)) for f in files[1])
+    with pytest.raises(MissingDataError, match="A02T.mat"):
+        check_moabb_files(BNCI2014_001(), [2], name="BNCI2014_001")
+    assert calls == []

@@ -139,3 +139,15 @@ def test_shipped_bci_configs_state_the_papers_preprocessing_and_split():
         assert {p.metric for p in published} == {"balanced_accuracy", "cohen_kappa",
                                                  "f1_weighted"}
         assert all(p.source for p in published)
+
+
+def test_on_nan_flag_reaches_the_settings():
+    from neurofm.cli import build_parser
+    from neurofm.commands.probe import settings_from_args
+
+    common = ["--model", "criss_cross_small", "--data", "aeon:FingerMovements", "--out", "o"]
+    args = build_parser().parse_args(["probe", *common, "--on-nan", "drop", "--pool", "patches"])
+    settings = settings_from_args(args, "probe")
+    assert (settings.on_nan, settings.pool) == ("drop", "patches")
+    assert settings_from_args(build_parser().parse_args(["probe", *common]), "probe").on_nan == \
+        "error"
