@@ -125,7 +125,8 @@ class PreprocessingPlan:
     window : (float, float) or None
     loader_band : AppliedBand or None
     notes : list of str
-        Decisions in words, first in ``results.json`` → ``preprocessing.applied``.
+        Decisions in words, in ``results.json`` → ``preprocessing.applied`` after the differences
+        from the model's pretraining spec.
     """
 
     spec: PreprocessSpec
@@ -232,8 +233,10 @@ def prepare_inputs(trials: TrialSet, plan: PreprocessingPlan) -> ModelInputs:
     filter here (``"iir"``), or not at all when the loader applied it (``"loader"``). Scaling,
     notch, resampling and patching are :func:`prepare_trials`'.
     """
-    X, steps = trials.X, list(plan.notes)
-    spec = plan.spec
+    why = "the paper's" if plan.origin == "paper" else "override"
+    steps = [f"differs from the model's pretraining preprocessing ({why}): {line}"
+             for line in plan.differences()] + plan.notes
+    X, spec = trials.X, plan.spec
     if plan.window is not None:
         steps.append(f"window: {plan.window[0]:g}-{plan.window[1]:g} s of each trial "
                      f"({trials.n_times} samples at {trials.sfreq:g} Hz)")
