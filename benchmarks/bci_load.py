@@ -11,8 +11,9 @@ downloaded dataset is read. Steps, each timed (wall and process CPU seconds):
   what a MOABB user would write;
 * ``load (neurofm from_moabb)``: :func:`neurofm.datasets.from_moabb` — the same paradigm
   pipeline run per subject, session and run, files checked first, with the metadata table;
-* ``probe`` (unless ``--skip-probe``): ``neurofm probe`` on the loaded trials (:func:`neurofm.eval.run.run_evaluation`):
-  preprocessing to 200 Hz, frozen criss_cross_base embeddings (mean pooling, cache off), a
+* ``probe`` (unless ``--skip-probe``): ``neurofm probe`` on the loaded trials
+  (:func:`neurofm.eval.run.run_evaluation`): preprocessing to 200 Hz, frozen criss_cross_base
+  embeddings (mean pooling, a fresh cache), a
   logistic-regression probe per fold of leave-one-subject-out (the bcic_iv_2a config's
   stricter protocol), one seed, no baseline row.
 

@@ -55,6 +55,7 @@ def test_bcic_iv_2a_config_on_a_bnci2014_001_standin(tmp_path, monkeypatch):
     assert (fold["n_train"], fold["n_val"], fold["n_test"]) == (40, 16, 16)
     assert set(fold["metrics"]) >= {"balanced_accuracy", "cohen_kappa", "f1_weighted"}
     assert {p["model"] for p in res["published"]} == {"CBraMod", "LaBraM", "BIOT"}
+    assert any(item.startswith("filter:") for item in res["to_check"])
     cbramod = {p["metric"]: p["value"] for p in res["published"] if p["model"] == "CBraMod"}
     assert cbramod == {"balanced_accuracy": 0.5138, "cohen_kappa": 0.3518, "f1_weighted": 0.4984}
 

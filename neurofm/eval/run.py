@@ -312,6 +312,7 @@ def _payload(settings, trials, task, inputs, plan: PreprocessingPlan, results, t
         "chance": chance_level(task.kind, task.y),
         "headline_metric": METRICS[task.kind][0],
         "published": list(settings.published),
+        "to_check": list(settings.to_check),
         "methods": [{"method": r.name, "n_runs": len(r.folds), "summary": r.summary(),
                      "folds": r.folds, "skipped_folds": r.errors,
                      "per_subject": r.per_subject(task)} for r in results],

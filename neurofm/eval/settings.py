@@ -65,6 +65,9 @@ class EvalSettings:
     published : list of dict
         The task config's published numbers (:class:`PublishedResult` fields), copied into
         ``results.json``.
+    to_check : list of str
+        What the task config could not verify against the paper's code, copied into
+        ``results.json``.
     """
 
     model: str
@@ -92,6 +95,7 @@ class EvalSettings:
     on_nan: str = "error"
     split: dict | None = None
     published: list = field(default_factory=list)
+    to_check: list = field(default_factory=list)
 
 
 #: Poolings each mode supports: ``channels`` concatenates per-channel features (one fixed
@@ -340,7 +344,7 @@ def evaluation_settings(mode: str, task: TaskConfig, *, model: str, out: str,
         raise ValueError("No data set: pass --data or a --config that names one.")
     run_only = [name for name in EvalSettings.__dataclass_fields__
                 if name not in (*_FROM_TASK, "model", "out", "mode", "data", "baselines",
-                                "preprocessing", "train", "split", "published")]
+                                "preprocessing", "train", "split", "published", "to_check")]
     check_keys(options, run_only, where="evaluation_settings options")
     data = os.path.expanduser(task.data) if task.data.startswith("~") else task.data
     chosen = {name: getattr(task, name) for name in _FROM_TASK
@@ -350,6 +354,7 @@ def evaluation_settings(mode: str, task: TaskConfig, *, model: str, out: str,
                         preprocessing=dict(task.preprocessing), train=dict(task.train),
                         split=None if task.split is None else dict(task.split),
                         published=[dict(e) for e in task.published or []],
+                        to_check=[str(t) for t in task.to_check or []],
                         **chosen, **options)
 
 
