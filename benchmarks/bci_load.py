@@ -13,9 +13,8 @@ downloaded dataset is read. Steps, each timed (wall and process CPU seconds):
   pipeline run per subject, session and run, files checked first, with the metadata table;
 * ``probe`` (unless ``--skip-probe``): ``neurofm probe`` on the loaded trials
   (:func:`neurofm.eval.run.run_evaluation`): preprocessing to 200 Hz, frozen criss_cross_base
-  embeddings (mean pooling, a fresh cache), a
-  logistic-regression probe per fold of leave-one-subject-out (the bcic_iv_2a config's
-  stricter protocol), one seed, no baseline row.
+  embeddings (mean pooling, a fresh cache), a logistic-regression probe per fold of
+  leave-one-subject-out (the bcic_iv_2a config's stricter protocol), one seed, no baseline row.
 
 The two loaders are timed ``--repeats`` times, alternating (median). ``--quick``: 3 subjects
 and 1 run of 48 trials per session (288 trials). Prints a table and writes JSON (``--out``).
