@@ -13,6 +13,7 @@ from neurofm._version import __version__
 from neurofm.commands import (
     convert,
     corpus,
+    datasets,
     demo,
     finetune,
     hub,
@@ -25,8 +26,8 @@ from neurofm.commands import (
 )
 
 #: Sub-command modules, in the order ``neurofm --help`` lists them.
-COMMANDS = [info, prepare, corpus, pretrain, probe, finetune, simulate, tokenizer, hub, convert,
-            demo]
+COMMANDS = [info, prepare, corpus, pretrain, probe, finetune, datasets, simulate, tokenizer, hub,
+            convert, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

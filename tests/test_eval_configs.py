@@ -8,7 +8,8 @@ from neurofm.cli import build_parser
 from neurofm.commands.probe import settings_from_args
 from neurofm.eval.baselines import BASELINES
 from neurofm.eval.protocols import PROTOCOLS
-from neurofm.eval.settings import TaskConfig, evaluation_settings, read_task_config
+from neurofm.eval.settings import POOLINGS, TaskConfig, evaluation_settings, read_task_config
+from neurofm.eval.task_preprocessing import TASK_KEYS
 from neurofm.eval.training import FinetuneConfig
 
 CONFIGS = sorted((Path(__file__).parents[1] / "finetune").glob("*.yaml"))
@@ -27,10 +28,13 @@ def test_config_is_valid(path):
     assert config.task == path.stem
     assert config.data and config.protocol in PROTOCOLS
     assert set(config.baselines or []) <= set(BASELINES)
-    assert (config.pool or "mean") in ("mean", "channels", "attention")
+    assert (config.pool or "mean") in POOLINGS["finetune"]
     FinetuneConfig.from_dict(config.train)
     assert set(config.preprocessing) <= {"sfreq", "l_freq", "h_freq", "notch", "line_freq",
-                                         "scales", "patch_size"}
+                                         "scales", "patch_size", *TASK_KEYS}
+    assert set(config.also_protocols or []) <= set(PROTOCOLS)
+    for entry in config.published_results():
+        assert entry.model and entry.source and 0 <= entry.value <= 1
 
 
 def test_unknown_config_key_is_named(tmp_path):
@@ -79,3 +83,27 @@ def test_lora_flag_freezes_the_backbone_unless_freeze_is_given(tmp_path):
     assert (settings.freeze, settings.lora, settings.train["epochs"]) == ("backbone", 4, 2)
     args = build_parser().parse_args(["finetune", *common, "--lora", "4", "--freeze", "none"])
     assert settings_from_args(args, "finetune", lora=args.lora).freeze == "none"
+
+
+def test_published_split_and_protocol_entries_are_checked(tmp_path):
+    def config(text):
+        path = tmp_path / "task.yaml"
+        path.write_text("task: task\ndata: aeon:FingerMovements\n" + text)
+        return read_task_config(path)
+
+    good = config("published:\n  - {model: M, metric: cohen_kappa, value: 0.3, source: p}\n")
+    assert good.published_results()[0].value == 0.3
+    with pytest.raises(ValueError, match=r"published\[0\]: metric 'kappa' is not one"):
+        config("published:\n  - {model: M, metric: kappa, value: 0.3, source: p}\n")
+    with pytest.raises(ValueError, match=r"published\[0\].*unknown key.*table"):
+        config("published:\n  - {model: M, metric: r2, value: 0.3, source: p, table: 3}\n")
+    with pytest.raises(ValueError, match=r"published\[0\] must be a mapping"):
+        config("published: ['CBraMod 0.51']\n")
+    with pytest.raises(ValueError, match=r"split: by must be 'subject' or 'session'"):
+        config("split: {by: run, train: [1], test: [2]}\n")
+    with pytest.raises(ValueError, match=r"split: train and test must each list"):
+        config("split: {train: [1], test: []}\n")
+    with pytest.raises(ValueError, match=r"also_protocols \['leave-one-out'\]"):
+        config("also_protocols: [leave-one-out]\n")
+    with pytest.raises(ValueError, match=r"preprocessing: filter must be one of"):
+        config("preprocessing: {filter: bessel}\n")

@@ -4,9 +4,18 @@ import numpy as np
 import pytest
 
 from neurofm.eval.protocols import (
+    PROTOCOLS,
+    Fold,
+    GroupLeakError,
+    SessionLeakError,
     SubjectLeakError,
+    check_fold,
+    check_no_session_leak,
     check_no_subject_leak,
+    fit_and_validation,
+    fold_groups,
     make_folds,
+    split_from_groups,
     validation_split,
 )
 
@@ -85,3 +94,85 @@ def test_validation_split_uses_whole_training_subjects():
     one = np.flatnonzero(SUBJECTS == "S0")
     fit, val = validation_split(one, Y, SUBJECTS, fraction=0.25)
     assert np.bincount(Y[val], minlength=3).tolist() == [1, 1, 1]
+
+
+# ---- sessions ---------------------------------------------------------------------------------
+
+SESSIONS = np.tile(np.repeat(["0train", "1test"], 6), 7)          # 2 sessions of 6 per subject
+Y_SESS = np.tile(np.array([0, 1, 2, 0, 1, 2]), 14)
+
+
+def test_cross_session_tests_each_session_on_the_subjects_other_sessions():
+    folds = make_folds("cross-session", y=Y_SESS, subjects=SUBJECTS, sessions=SESSIONS)
+    assert len(folds) == 7 * 2
+    tested = np.sort(np.concatenate([f.test for f in folds]))
+    assert tested.tolist() == list(range(len(Y_SESS)))      # every trial tested exactly once
+    for f in folds:
+        assert f.session_level and not f.subject_level
+        assert len(set(SUBJECTS[f.train]) | set(SUBJECTS[f.test])) == 1   # one subject
+        assert not set(SESSIONS[f.train]) & set(SESSIONS[f.test])         # no shared session
+        assert len(set(SESSIONS[f.test])) == 1
+    assert folds[0].name == "S0-session-0train"
+
+
+def test_cross_session_needs_two_sessions_and_the_leak_checker_knows_sessions():
+    with pytest.raises(ValueError, match="within-session or cross-subject"):
+        make_folds("cross-session", y=Y, subjects=SUBJECTS)          # one session each
+    train = np.flatnonzero((SUBJECTS == "S1") & (SESSIONS == "0train"))
+    test = np.flatnonzero(SUBJECTS == "S1")
+    with pytest.raises(SessionLeakError, match=r"1 subject-session\(s\).*S1 session 0train"):
+        check_no_session_leak(SUBJECTS, SESSIONS, train, test, fold="f")
+    with pytest.raises(GroupLeakError):
+        check_fold(Fold("f", train, test, False, session_level=True), SUBJECTS, SESSIONS)
+    check_no_session_leak(SUBJECTS, SESSIONS, train, np.setdiff1d(test, train))  # no error
+
+
+def test_within_session_folds_stay_inside_one_subject_session():
+    folds = make_folds("within-session", y=Y_SESS, subjects=SUBJECTS, sessions=SESSIONS,
+                       n_folds=2, seed=1)
+    assert len(folds) == 7 * 2 * 2
+    for f in folds:
+        both = np.concatenate([f.train, f.test])
+        assert len(set(zip(SUBJECTS[both], SESSIONS[both]))) == 1
+        assert np.bincount(Y_SESS[f.test], minlength=3).tolist() == [1, 1, 1]
+    # within-subject keeps working and mixes the sessions of a subject
+    mixed = make_folds("within-subject", y=Y_SESS, subjects=SUBJECTS, n_folds=2)
+    assert len(mixed) == 7 * 2 and len(set(SESSIONS[mixed[0].test])) == 2
+
+
+def test_official_split_with_validation_part_is_checked_by_subject():
+    split = split_from_groups(SUBJECTS, SESSIONS, {"train": ["S0", "S1", "S2", "S3"],
+                                                   "val": ["S4"], "test": ["S5", "S6"]})
+    (fold,) = make_folds("official", y=Y, subjects=SUBJECTS, split=split, sessions=SESSIONS)
+    assert fold.subject_level and fold.val is not None
+    assert set(SUBJECTS[fold.val]) == {"S4"} and set(SUBJECTS[fold.test]) == {"S5", "S6"}
+    assert fold_groups(SUBJECTS, SESSIONS, fold.val) == [["S4", "0train"], ["S4", "1test"]]
+    fit, val = fit_and_validation(fold, Y, SUBJECTS)
+    assert np.array_equal(fit, fold.train) and np.array_equal(val, fold.val)
+    # a split by session (the competition's own): checked at the session level
+    by_session = split_from_groups(SUBJECTS, SESSIONS, {"train": ["0train"], "test": ["1test"]},
+                                   by="session")
+    (fold,) = make_folds("official", y=Y, subjects=SUBJECTS, split=by_session, sessions=SESSIONS)
+    assert fold.session_level and not fold.subject_level and fold.val is None
+    with pytest.raises(ValueError, match=r"subject\(s\) S6 of the data are in no part"):
+        split_from_groups(SUBJECTS, SESSIONS, {"train": ["S0"], "test": ["S1", "S2", "S3", "S4",
+                                                                        "S5"]})
+    with pytest.raises(ValueError, match="S1 is in both train and test"):
+        split_from_groups(SUBJECTS, SESSIONS, {"train": ["S1"], "test": ["S1"]})
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_every_protocol_is_leak_free(protocol):
+    split = split_from_groups(SUBJECTS, SESSIONS, {"train": ["S0", "S1", "S2"], "val": ["S3"],
+                                                   "test": ["S4", "S5", "S6"]})
+    folds = make_folds(protocol, y=Y_SESS, subjects=SUBJECTS, sessions=SESSIONS, split=split,
+                       n_folds=2, shots=1, seed=2)
+    assert folds
+    groups = np.char.add(SUBJECTS, SESSIONS)
+    for f in folds:
+        fitting = f.fitting
+        assert np.intersect1d(fitting, f.test).size == 0
+        if protocol in ("cross-subject", "loso", "official"):
+            assert f.subject_level and not set(SUBJECTS[fitting]) & set(SUBJECTS[f.test])
+        if protocol == "cross-session":
+            assert not set(groups[fitting]) & set(groups[f.test])

@@ -26,26 +26,37 @@ def add_common_arguments(parser) -> None:
                              "pretrained model must beat)")
     parser.add_argument("--data", default=None,
                         help="data set: sim:TASK?key=value..., aeon:FingerMovements, "
-                             "aeon:EyesOpenShut, a BIDS root, a folder of -epo.fif files")
+                             "aeon:EyesOpenShut, moabb:NAME?paradigm=...&subjects=1,2 (never "
+                             "downloaded: neurofm datasets download moabb:NAME), a BIDS root, a "
+                             "folder of -epo.fif files")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--config", default=None,
                         help="task config YAML (finetune/<task>.yaml): data, protocol, "
                              "preprocessing, training; flags given here override it")
     parser.add_argument("--protocol", choices=PROTOCOLS, default=None,
                         help="cross-subject (default; subjects never in two folds), loso, "
-                             "within-subject (stratified k-fold per subject), few-shot "
-                             "(--shots K trials per class to train), official (published split)")
+                             "cross-session (each session tested on the subject's other "
+                             "sessions), within-session (k-fold inside each session), "
+                             "within-subject (k-fold per subject), few-shot (--shots K trials "
+                             "per class to train), official (the published split, or the "
+                             "paper's split of the task config, with its validation part)")
     parser.add_argument("--shots", type=int, default=None, help="K for --protocol few-shot")
     parser.add_argument("--folds", dest="n_folds", type=int, default=None,
                         help="folds for cross-subject / within-subject (default 5)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="number of seeds 0..S-1 (default 5); results are mean ± std and "
                              "95%% CI over seeds x folds")
-    parser.add_argument("--pool", choices=("mean", "channels", "attention"), default=None,
+    parser.add_argument("--pool", choices=("mean", "channels", "attention", "patches"),
+                        default=None,
                         help="mean: the model's embedding, mean over channels and patches "
                              "(default); channels: per-channel features concatenated (keeps "
                              "spatial information; fixed montage); attention: learned-query "
-                             "attention pooling trained on the frozen backbone")
+                             "attention pooling trained on the frozen backbone; patches: an MLP "
+                             "over every patch representation (CBraMod's classifier; fixed "
+                             "montage and trial length)")
+    parser.add_argument("--on-nan", choices=("error", "drop"), default="error",
+                        help="trials with NaN/Inf samples: stop naming each by file, subject "
+                             "and onset (default), or drop them (listed in results.json)")
     parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="hyperparameter override for a registry name, e.g. dim=32 "
                              "(repeatable)")
@@ -108,12 +119,16 @@ def settings_from_args(args, mode: str, **options) -> EvalSettings:
         device=args.device, cache_dir=args.cache_dir,
         importance=not getattr(args, "no_importance", False),
         random_init_reference=not getattr(args, "no_random_init", False),
-        task_config=args.config, **options)
+        task_config=args.config, on_nan=args.on_nan, **options)
 
 
 def print_summary(payload: dict) -> None:
     print(payload["table_markdown"])
     print(f"Preprocessing applied: {'; '.join(payload['preprocessing']['applied'])}")
+    dropped = payload["data"]["dropped_trials"]
+    if dropped:
+        print(f"Dropped {len(dropped)} trial(s) ({dropped[0]['reason']}); listed in "
+              "results.json under data.dropped_trials")
     for method in payload["methods"]:
         for skipped in method["skipped_folds"]:
             print(f"skipped ({method['method']}): {skipped}")

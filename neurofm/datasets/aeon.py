@@ -105,7 +105,7 @@ def load_aeon(name: str, *, demean: bool = True) -> TrialSet:
     parts = {split: read_ts(folder / f"{key}_{split.upper()}.ts") for split in ("train", "test")}
     channels = _channel_names(key, parts["train"].comments)
     file_classes = parts["train"].class_labels
-    X, y, split = [], [], []
+    X, y, split, sources = [], [], [], []
     for split_name, data in parts.items():
         if data.X.shape[1] != len(channels):
             raise ValueError(f"{folder}: {data.X.shape[1]} channels in the {split_name} file but "
@@ -114,13 +114,14 @@ def load_aeon(name: str, *, demean: bool = True) -> TrialSet:
         X.append(data.X)
         y.append([file_classes.index(label) for label in data.labels])
         split += [split_name] * len(data.labels)
+        sources += [str(folder / f"{key}_{split_name.upper()}.ts")] * len(data.labels)
     X = np.concatenate(X) * 1e-6
     if demean:
         X = X - X.mean(axis=2, keepdims=True)
     return TrialSet(name=f"aeon:{key}", X=X.astype(np.float32), y=np.concatenate(y),
                     subject=np.full(len(split), "S1"), sfreq=meta.sfreq,
                     sensors=_sensors(channels, meta.sfreq), task="classification",
-                    class_names=list(meta.class_names), split=np.asarray(split))
+                    class_names=list(meta.class_names), split=np.asarray(split), source=sources)
 
 
 def _channel_names(key: str, comments: str) -> list[str]:

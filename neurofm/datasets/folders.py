@@ -21,7 +21,7 @@ import mne
 import numpy as np
 
 from neurofm.data.io import is_epochs_file, read_epochs
-from neurofm.datasets.trials import TrialSet
+from neurofm.datasets.trials import DEFAULT_RUN, DEFAULT_SESSION, TrialSet
 from neurofm.sensors.positions import resolve_sensors
 
 #: File (relative to a BIDS root) that says which events are classes and the trial window.
@@ -67,7 +67,7 @@ def load_bids_trials(root, *, events=None, tmin: float | None = None, tmax: floa
     recordings = []
     for bids_path in sorted(paths, key=lambda p: str(p.fpath)):
         raw = mne_bids.read_raw_bids(bids_path, verbose="error")
-        recordings.append((f"sub-{bids_path.subject}", raw))
+        recordings.append((bids_path, raw))
     if events is None:
         names = {d for _, raw in recordings for d in raw.annotations.description}
         events = sorted(n for n in names if n not in NON_CLASS_EVENTS
@@ -75,8 +75,9 @@ def load_bids_trials(root, *, events=None, tmin: float | None = None, tmax: floa
     if not events:
         raise ValueError(f"No class events in {root}; pass events=[...] naming the event types "
                          f"that are classes.")
-    X, y, subjects, info0, source0 = [], [], [], None, None
-    for subject, raw in recordings:
+    X, y, info0, source0 = [], [], None, None
+    rows = {"subject": [], "session": [], "run": [], "source": [], "onset": []}
+    for bids_path, raw in recordings:
         raw.load_data(verbose="error")
         picks = mne.pick_types(raw.info, meg=True, eeg=True, seeg=True, ecog=True)
         info0, source0 = _same_channels(info0, source0, raw.info, picks, raw.filenames[0])
@@ -91,12 +92,17 @@ def load_bids_trials(root, *, events=None, tmin: float | None = None, tmax: floa
                 continue
             X.append(data[:, start:start + length])
             y.append(events.index(desc))
-            subjects.append(subject)
+            for key, value in (("subject", f"sub-{bids_path.subject}"),
+                               ("session", bids_path.session or DEFAULT_SESSION),
+                               ("run", bids_path.run or DEFAULT_RUN),
+                               ("source", str(bids_path.fpath)),
+                               ("onset", (start + raw.first_samp) / sfreq)):
+                rows[key].append(value)
     if not X:
         raise ValueError(f"No trial of {events} fits the window {tmin}-{tmax} s in {root}.")
-    return TrialSet(name=str(root), X=np.stack(X), y=np.asarray(y), subject=np.asarray(subjects),
-                    sfreq=float(info0["sfreq"]), sensors=resolve_sensors(info0), task="classification",
-                    class_names=list(events))
+    return TrialSet(name=str(root), X=np.stack(X), y=np.asarray(y), sfreq=float(info0["sfreq"]),
+                    sensors=resolve_sensors(info0), task="classification",
+                    class_names=list(events), **rows)
 
 
 def load_epochs_folder(folder) -> TrialSet:
@@ -122,16 +128,19 @@ def load_epochs_folder(folder) -> TrialSet:
         subject = f"sub-{match.group(1)}" if match else path.name.split("-epo")[0].split("_epo")[0]
         loaded.append((path, epochs, names, subject))
     class_names = sorted({n for _, _, names, _ in loaded for n in names})
-    X, y, subjects, info0, source0 = [], [], [], None, None
+    X, y, subjects, sources, onsets, info0, source0 = [], [], [], [], [], None, None
     for path, epochs, names, subject in loaded:
         picks = mne.pick_types(epochs.info, meg=True, eeg=True, seeg=True, ecog=True)
         info0, source0 = _same_channels(info0, source0, epochs.info, picks, path)
         X.append(epochs.get_data(picks=picks))
         y += [class_names.index(n) for n in names]
         subjects += [subject] * len(names)
+        sources += [str(path)] * len(names)
+        onsets.append(epochs.events[:, 0] / epochs.info["sfreq"] + epochs.tmin)
     return TrialSet(name=str(folder), X=np.concatenate(X), y=np.asarray(y),
                     subject=np.asarray(subjects), sfreq=float(info0["sfreq"]),
-                    sensors=resolve_sensors(info0), task="classification", class_names=class_names)
+                    sensors=resolve_sensors(info0), task="classification", class_names=class_names,
+                    source=sources, onset=np.concatenate(onsets))
 
 
 def write_trials_sidecar(root, events, tmin: float, tmax: float) -> Path:

@@ -87,7 +87,8 @@ def load_simulated(task: str = "motor_imagery", *, modality: str = "eeg",
     return TrialSet(name=spec, X=np.concatenate(X), y=np.concatenate(y),
                     subject=np.asarray(subject_ids), sfreq=float(sfreq),
                     sensors=resolve_sensors(sensor_set.final_info(sfreq)),
-                    task=plan.task_type, class_names=plan.class_names)
+                    task=plan.task_type, class_names=plan.class_names,
+                    source=np.full(len(subject_ids), f"simulated ({spec}, seed {seed})"))
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import torch
 from scipy import signal
 
 from neurofm.compat import braindecode_models
-from neurofm.eval.probe import fit_probe
-from neurofm.eval.protocols import Fold, validation_split
+from neurofm.eval.probe import fit_probe_on_fold
+from neurofm.eval.protocols import Fold, fit_and_validation
 from neurofm.eval.training import FinetuneConfig, predict, train_model
 
 #: Frequency bands (Hz) of the log-band-power features.
@@ -66,8 +66,7 @@ def bandpower_method(X, sfreq, y, subjects, *, regression: bool):
     feats, _ = log_band_power(np.asarray(X, dtype=np.float64), sfreq)
 
     def fit_predict(seed: int, fold: Fold):
-        fit = fit_probe(feats[fold.train], y[fold.train], groups=subjects[fold.train],
-                        regression=regression, seed=seed)
+        fit = fit_probe_on_fold(feats, y, subjects, fold, regression=regression, seed=seed)
         pred, proba = fit.predict(feats[fold.test])
         return pred, proba, {"params": fit.params}
 
@@ -91,15 +90,17 @@ def fbcsp_method(X, sfreq, y, subjects, *, n_components: int = 4):
     n_comp = min(n_components, X.shape[1])
 
     def fit_predict(seed: int, fold: Fold):
-        train_feats, test_feats = [], []
+        order = np.concatenate([fold.fitting, fold.test])  # CSP fitted on fold.train only
+        feats = []
         with use_log_level("error"):
             for band in filtered:
                 csp = CSP(n_components=n_comp, log=True, reg="ledoit_wolf")
-                train_feats.append(csp.fit_transform(band[fold.train], y[fold.train]))
-                test_feats.append(csp.transform(band[fold.test]))
-        fit = fit_probe(np.concatenate(train_feats, 1), y[fold.train],
-                        groups=subjects[fold.train], seed=seed)
-        pred, proba = fit.predict(np.concatenate(test_feats, 1))
+                csp.fit(band[fold.train], y[fold.train])
+                feats.append(csp.transform(band[order]))
+        z = np.zeros((len(y), n_comp * len(filtered)))
+        z[order] = np.concatenate(feats, 1)
+        fit = fit_probe_on_fold(z, y, subjects, fold, seed=seed)
+        pred, proba = fit.predict(z[fold.test])
         return pred, proba, {"params": fit.params, "bands": bank}
 
     return fit_predict
@@ -130,8 +131,8 @@ def supervised_method(name: str, X: np.ndarray, sfreq: float, y, subjects, *, n_
     def fit_predict(seed: int, fold: Fold):
         torch.manual_seed(seed)
         net = _braindecode_net(name, X.shape[1], n_outputs, X.shape[2], sfreq).to(device)
-        fit_idx, val_idx = validation_split(fold.train, y, subjects, fraction=config.val_fraction,
-                                            seed=seed, stratify=not regression)
+        fit_idx, val_idx = fit_and_validation(fold, y, subjects, fraction=config.val_fraction,
+                                              seed=seed, stratify=not regression)
         history = train_model(net, net, (X,), y, fit_idx, val_idx,
                               [{"params": list(net.parameters()), "lr": config.lr_head}], config,
                               regression=regression, seed=seed, device=device,

@@ -4,8 +4,9 @@
 gradient descent, with attention pooling when asked); ``partial:N`` trains the last ``N`` of the
 blocks the backbone declares (``BrainEncoder.blocks``) plus everything registered after them
 (final norm) and the head. Backbone and head have separate learning rates
-(:class:`~neurofm.eval.training.FinetuneConfig`). Early stopping uses a validation split taken from
-the fold's training subjects only.
+(:class:`~neurofm.eval.training.FinetuneConfig`). Early stopping uses the fold's own validation
+part (an official split with ``val``), else a validation split taken from the fold's training
+subjects only.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import torch
 from torch import nn
 
 from neurofm.eval.lora import add_lora
-from neurofm.eval.protocols import Fold, validation_split
+from neurofm.eval.protocols import Fold, fit_and_validation
 from neurofm.eval.training import FinetuneConfig, predict, train_model
-from neurofm.models.heads import ClassificationHead
+from neurofm.models.heads import ClassificationHead, PatchMLPHead
 from neurofm.sensors import SensorBatch, SensorLayout
 
 
@@ -51,17 +52,24 @@ class EncoderWithHead(nn.Module):
     """Backbone + head: ``x [B, C, N, P] -> [B, n_outputs]``.
 
     ``pooling`` ``"mean"`` / ``"attention"`` use :class:`ClassificationHead`; ``"channels"``
-    uses :class:`ChannelFlattenHead` and needs ``n_channels`` (output rows of the backbone).
+    uses :class:`ChannelFlattenHead` and needs ``n_channels`` (output rows of the backbone);
+    ``"patches"`` uses :class:`~neurofm.models.heads.PatchMLPHead` (CBraMod's classifier over
+    every patch) and needs ``n_channels`` and ``n_patches``.
     """
 
     def __init__(self, backbone: nn.Module, n_outputs: int, pooling: str = "mean",
-                 dropout: float = 0.1, n_channels: int | None = None):
+                 dropout: float = 0.1, n_channels: int | None = None,
+                 n_patches: int | None = None):
         super().__init__()
         self.backbone = backbone
+        if pooling in ("channels", "patches") and n_channels is None:
+            raise ValueError(f"pooling={pooling!r} needs n_channels.")
         if pooling == "channels":
-            if n_channels is None:
-                raise ValueError("pooling='channels' needs n_channels.")
             self.head = ChannelFlattenHead(backbone.dim, n_channels, n_outputs, dropout)
+        elif pooling == "patches":
+            if n_patches is None:
+                raise ValueError("pooling='patches' needs n_patches.")
+            self.head = PatchMLPHead(backbone.dim, n_channels, n_patches, n_outputs, dropout)
         else:
             self.head = ClassificationHead(backbone.dim, n_outputs, pooling=pooling,
                                            dropout=dropout)
@@ -156,7 +164,7 @@ def finetune_fold(backbone: nn.Module, x: np.ndarray, patch_valid: np.ndarray,
     torch.manual_seed(seed)
     rows = getattr(backbone, "config", {}).get("n_latent") or len(sensors)
     model = EncoderWithHead(copy.deepcopy(backbone), n_outputs, pooling, dropout,
-                            n_channels=rows).to(device)
+                            n_channels=rows, n_patches=x.shape[2]).to(device)
     trainable = apply_freeze(model, freeze)
     if lora_rank:
         if freeze != "backbone":
@@ -164,8 +172,8 @@ def finetune_fold(backbone: nn.Module, x: np.ndarray, patch_valid: np.ndarray,
                              "--freeze backbone.")
         trainable = add_lora(model.backbone, lora_rank)
         model.backbone_frozen = False  # adapters train; dropout in the backbone is active
-    fit_idx, val_idx = validation_split(fold.train, y, subjects, fraction=config.val_fraction,
-                                        seed=seed, stratify=not regression)
+    fit_idx, val_idx = fit_and_validation(fold, y, subjects, fraction=config.val_fraction,
+                                          seed=seed, stratify=not regression)
     base = SensorBatch.from_layout(sensors).to(device)
 
     def forward(xb, pv):

@@ -20,7 +20,7 @@ from neurofm.eval.metrics import (
     summarise_runs,
     undefined_metrics,
 )
-from neurofm.eval.protocols import Fold, check_no_subject_leak
+from neurofm.eval.protocols import Fold, check_fold, fold_groups
 
 FitPredict = Callable[[int, Fold], tuple[np.ndarray, "np.ndarray | None", dict]]
 
@@ -37,6 +37,8 @@ class TaskInfo:
     kind : {"binary", "multiclass", "regression"}
     n_classes : int or None
     class_names : list of str or None
+    sessions : ndarray of str, shape [n], optional
+        Session of every trial (default: one session).
     """
 
     y: np.ndarray
@@ -44,6 +46,7 @@ class TaskInfo:
     kind: str
     n_classes: int | None = None
     class_names: list[str] | None = None
+    sessions: np.ndarray | None = None
 
 
 @dataclass
@@ -91,17 +94,19 @@ def run_method(name: str, fit_predict: FitPredict, task: TaskInfo,
                progress=None) -> MethodResult:
     """Fit and score ``fit_predict`` on every fold of every seed.
 
-    Each fold record holds its ``metrics`` and ``undefined_metrics`` (metric name -> why it is
-    NaN for that fold, e.g. AUROC of a test side with one class; see
-    :func:`~neurofm.eval.metrics.undefined_metrics`).
+    Each fold record holds ``seed``, ``fold``, ``n_train``, ``n_test``, the ``[subject, session]``
+    pairs of each side (``train_groups``, ``test_groups``; ``n_val`` and ``val_groups`` when the
+    fold has its own validation part), its ``metrics`` and ``undefined_metrics`` (metric name ->
+    why it is NaN for that fold, e.g. AUROC of a test side with one class; see
+    :func:`~neurofm.eval.metrics.undefined_metrics`). Every fold is leak-checked at its level
+    (subjects, subject-sessions) before fitting.
     A fold that raises ``ValueError`` or ``RuntimeError`` is skipped and recorded in
     ``result.errors`` (with ``skip_errors``), so one degenerate fold does not lose a long run.
     """
     result = MethodResult(name)
     for seed, folds in folds_by_seed.items():
         for fold in folds:
-            if fold.subject_level:
-                check_no_subject_leak(task.subjects, fold.train, fold.test, fold=fold.name)
+            check_fold(fold, task.subjects, task.sessions)
             try:
                 pred, proba, info = fit_predict(seed, fold)
             except (ValueError, RuntimeError) as err:
@@ -113,9 +118,15 @@ def run_method(name: str, fit_predict: FitPredict, task: TaskInfo,
             scores = compute_metrics(task.kind, y_true, pred, proba, n_classes=task.n_classes)
             undefined = undefined_metrics(task.kind, y_true, pred, proba,
                                           n_classes=task.n_classes)
-            result.folds.append({"seed": seed, "fold": fold.name, "n_train": int(fold.train.size),
-                                 "n_test": int(fold.test.size), "metrics": scores,
-                                 "undefined_metrics": undefined, **info})
+            record = {"seed": seed, "fold": fold.name, "n_train": int(fold.train.size),
+                      "n_test": int(fold.test.size),
+                      "train_groups": fold_groups(task.subjects, task.sessions, fold.train),
+                      "test_groups": fold_groups(task.subjects, task.sessions, fold.test)}
+            if fold.val is not None:
+                record.update(n_val=int(fold.val.size),
+                              val_groups=fold_groups(task.subjects, task.sessions, fold.val))
+            result.folds.append({**record, "metrics": scores, "undefined_metrics": undefined,
+                                 **info})
             result.predictions.append({"index": fold.test, "y_true": y_true,
                                        "y_pred": np.asarray(pred), "seed": np.full(
                                            fold.test.size, seed)})

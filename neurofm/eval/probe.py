@@ -3,7 +3,8 @@
 Everything the probe learns — the standardisation statistics, the weights and the choice of the
 regularisation strength — comes from the training side of a fold: the ``C`` (or ``alpha``) grid
 is searched by an inner cross-validation over the training trials only (grouped by subject when
-the training side has enough subjects, so the choice favours cross-subject generalisation), and
+the training side has enough subjects, so the choice favours cross-subject generalisation), or,
+when the fold has its own validation part (a paper's train / val / test split), on that part;
 the scaler sits inside the pipeline so each inner split refits it.
 """
 
@@ -81,7 +82,8 @@ def _inner_splitter(y, groups, n_splits: int, classification: bool, seed: int):
 
 
 def fit_probe(z: np.ndarray, y: np.ndarray, *, groups=None, regression: bool = False,
-              grid=None, inner_folds: int = 3, seed: int = 0, max_iter: int = 2000) -> ProbeFit:
+              grid=None, inner_folds: int = 3, seed: int = 0, max_iter: int = 2000,
+              validation: tuple[np.ndarray, np.ndarray] | None = None) -> ProbeFit:
     """Fit the probe on training features with an inner-CV search of the penalty.
 
     Parameters
@@ -94,6 +96,9 @@ def fit_probe(z: np.ndarray, y: np.ndarray, *, groups=None, regression: bool = F
         Subjects, for grouped inner CV.
     grid : sequence of float, optional
         ``C`` values (classification) or ``alpha`` values (regression).
+    validation : (z_val [n_val, D], y_val [n_val]), optional
+        A validation part (an official split's ``val``): the penalty is the one that scores
+        best on it (balanced accuracy, or R²) when fitted on ``z``; no inner CV.
     """
     z = np.asarray(z, dtype=np.float64)
     y = np.asarray(y)
@@ -109,6 +114,8 @@ def fit_probe(z: np.ndarray, y: np.ndarray, *, groups=None, regression: bool = F
             max_iter=max_iter, class_weight="balanced"))
         param, values = "logisticregression__C", tuple(grid or DEFAULT_CS)
         scoring = "balanced_accuracy"
+    if validation is not None:
+        return _fit_on_validation(estimator, param, values, z, y, *validation, scoring)
     splitter, described = _inner_splitter(y, groups, inner_folds, not regression, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -127,3 +134,33 @@ def fit_probe(z: np.ndarray, y: np.ndarray, *, groups=None, regression: bool = F
         search.fit(z, y, **({"groups": groups} if grouped else {}))
     best = search.best_params_[param]
     return ProbeFit(search.best_estimator_, {param.split("__")[1]: best}, described)
+
+
+def _fit_on_validation(estimator, param, values, z, y, z_val, y_val, scoring) -> ProbeFit:
+    """The penalty that scores best on the validation part, each fitted on ``z`` only."""
+    from sklearn.base import clone
+    from sklearn.metrics import get_scorer
+
+    scorer = get_scorer(scoring)
+    best = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        for value in values:
+            model = clone(estimator).set_params(**{param: value})
+            model.fit(z, y)
+            score = scorer(model, np.asarray(z_val, dtype=np.float64), np.asarray(y_val))
+            if best is None or score > best[0]:
+                best = (score, value, model)
+    _, value, model = best
+    return ProbeFit(model, {param.split("__")[1]: value},
+                    f"validation part ({len(y_val)} trials)")
+
+
+def fit_probe_on_fold(z: np.ndarray, y: np.ndarray, subjects: np.ndarray, fold, *,
+                      regression: bool = False, seed: int = 0) -> ProbeFit:
+    """:func:`fit_probe` on a fold's training side: the penalty chosen on the fold's own
+    validation part when it has one, else by inner cross-validation (grouped by subject)."""
+    validation = None if fold.val is None else (z[fold.val], y[fold.val])
+    return fit_probe(z[fold.train], y[fold.train], groups=subjects[fold.train],
+                     regression=regression, seed=seed, validation=validation)

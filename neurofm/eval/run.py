@@ -21,22 +21,31 @@ import numpy as np
 import torch
 
 from neurofm._version import __version__
-from neurofm.data.spec import as_spec, check_compatible
 from neurofm.datasets import load_dataset
+from neurofm.datasets.trials import TrialSet
 from neurofm.eval import baselines as bl
 from neurofm.eval import report
 from neurofm.eval.embeddings import extract_embeddings
 from neurofm.eval.finetune import finetune_fold
 from neurofm.eval.harness import MethodResult, TaskInfo, run_method
 from neurofm.eval.importance import channel_occlusion_importance
-from neurofm.eval.inputs import ModelInputs, prepare_trials, resolve_preprocessing
+from neurofm.eval.inputs import ModelInputs
 from neurofm.eval.metrics import METRICS, chance_level, task_kind
-from neurofm.eval.probe import fit_probe
-from neurofm.eval.protocols import SUBJECT_LEVEL, make_folds
-from neurofm.eval.settings import EvalSettings, check_settings
+from neurofm.eval.probe import fit_probe, fit_probe_on_fold
+from neurofm.eval.protocols import make_folds, split_from_groups
+from neurofm.eval.settings import EvalSettings, SplitConfig, check_settings
+from neurofm.eval.task_preprocessing import (
+    PreprocessingPlan,
+    TaskPreprocessing,
+    plan_preprocessing,
+    prepare_inputs,
+)
 from neurofm.eval.training import FinetuneConfig
 from neurofm.hub import from_pretrained
 from neurofm.models import create_model, list_models
+
+#: Probe heads trained by gradient descent on the frozen backbone, and their row names.
+TRAINED_HEADS = {"attention": "attention", "patches": "patch-MLP"}
 
 
 def load_model(spec: str, overrides: dict, seed: int):
@@ -113,8 +122,8 @@ def _probe_rows(label: str, model_for_seed, inputs: ModelInputs, task: TaskInfo,
 
     def fit_predict(seed, fold):
         z = features(seed)
-        fit = fit_probe(z[fold.train], task.y[fold.train], groups=task.subjects[fold.train],
-                        regression=task.kind == "regression", seed=seed)
+        fit = fit_probe_on_fold(z, task.y, task.subjects, fold,
+                                regression=task.kind == "regression", seed=seed)
         pred, proba = fit.predict(z[fold.test])
         return pred, proba, {"params": fit.params, "inner_cv": fit.inner_cv}
 
@@ -129,22 +138,29 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
     """
     start = time.perf_counter()
     check_settings(settings)
+    task_preprocessing = TaskPreprocessing.from_dict(settings.preprocessing,
+                                                     where="preprocessing settings")
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     if trials is None:
         trials = load_dataset(settings.data)
+    trials = evaluation_trials(trials, settings, task_preprocessing)
     y, class_names = encode_labels(trials)
-    subjects = np.asarray(trials.subject).astype(str)
+    subjects, sessions = trials.subject, trials.session
     kind = task_kind(trials.task, len(class_names) if class_names else None)
-    task = TaskInfo(y, subjects, kind, len(class_names) if class_names else None, class_names)
+    task = TaskInfo(y, subjects, kind, len(class_names) if class_names else None, class_names,
+                    sessions)
 
     model0, model_kind = load_model(settings.model, settings.model_overrides, seed=0)
     arch = model0.model_name or type(model0).__name__
-    inputs = _model_inputs(settings, trials, model0, model_kind)
+    plan = plan_preprocessing(model0.preprocessing, task_preprocessing,
+                              trials_band=trials.band, pretrained=model_kind == "pretrained",
+                              model_name=settings.model, data_name=trials.name)
+    inputs = prepare_inputs(trials, plan)
 
     folds_by_seed = {s: make_folds(settings.protocol, y=y, subjects=subjects, split=trials.split,
-                                   seed=s, n_folds=settings.n_folds, shots=settings.shots,
-                                   task=trials.task)
+                                   sessions=sessions, seed=s, n_folds=settings.n_folds,
+                                   shots=settings.shots, task=trials.task)
                      for s in range(settings.seeds)}
 
     def model_for_seed(seed: int):
@@ -171,14 +187,15 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
             pooling=pooling, lora_rank=settings.lora if settings.mode == "finetune" else None,
             seed=seed, device=settings.device), task, folds_by_seed)
 
-    if settings.mode == "probe" and settings.pool == "attention":
-        # Attention pooling has its own weights: train it (and the linear layer) by gradient
-        # descent on the frozen backbone.
-        results.append(finetune_row(f"{label} attention probe", "backbone", "attention",
+    if settings.mode == "probe" and settings.pool in TRAINED_HEADS:
+        # Attention pooling and the patch MLP have weights of their own: train the head by
+        # gradient descent on the frozen backbone.
+        head = TRAINED_HEADS[settings.pool]
+        results.append(finetune_row(f"{label} {head} probe", "backbone", settings.pool,
                                     model_for_seed))
         if with_reference:
-            results.append(finetune_row(f"{arch} (random-init) attention probe", "backbone",
-                                        "attention", random_model))
+            results.append(finetune_row(f"{arch} (random-init) {head} probe", "backbone",
+                                        settings.pool, random_model))
     elif settings.mode == "probe":
         results.append(_probe_rows(f"{label} probe", model_for_seed, inputs, task, folds_by_seed,
                                    settings, timings,
@@ -196,30 +213,42 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
 
     results += _baseline_rows(settings, trials, inputs, task, folds_by_seed)
 
-    payload = _payload(settings, trials, task, inputs, results, timings, arch, model_kind,
-                       model0)
+    payload = _payload(settings, trials, task, inputs, plan, results, timings, arch,
+                       model_kind, model0, folds_by_seed)
     _write_outputs(out, payload, results, task, inputs, settings, model0, folds_by_seed)
     payload["seconds"] = time.perf_counter() - start
     report.write_json(out / "results.json", payload)
     return payload
 
 
-def _model_inputs(settings: EvalSettings, trials, model, model_kind: str) -> ModelInputs:
-    """The trials prepared the way ``model`` was pretrained, with the settings' overrides.
+def evaluation_trials(trials: TrialSet, settings: EvalSettings,
+                      preprocessing: TaskPreprocessing) -> TrialSet:
+    """The trials an evaluation scores: cut to the stated window, trials with NaN/Inf samples
+    refused or dropped (``settings.on_nan``), and a paper's split (``settings.split``) put in
+    the split column for ``protocol="official"``.
 
-    A pretrained model's sampling rate and patch length cannot be overridden
-    (:func:`neurofm.data.spec.check_compatible`); other overrides (band, notch, scales) are
-    allowed and listed first in ``applied``.
+    Raises
+    ------
+    ValueError
+        NaN/Inf trials with ``on_nan="error"`` (each named by file, subject and onset), or a
+        split that leaves trials of the data in no part.
     """
-    pretrained = as_spec(model.preprocessing, where=f"{settings.model}'s preprocessing")
-    spec = resolve_preprocessing(pretrained, settings.preprocessing)
-    if model_kind == "pretrained":
-        check_compatible(spec, pretrained, data_name="the evaluation inputs",
-                         model_name=settings.model)
-    inputs = prepare_trials(trials.X, trials.sfreq, trials.sensors, spec, source=trials.name)
-    inputs.applied[:0] = [f"differs from the model's pretraining preprocessing (override): "
-                          f"{line}" for line in pretrained.differences(spec)]
-    return inputs
+    if preprocessing.window is not None:
+        trials = trials.crop(*preprocessing.window)
+    bad = trials.nonfinite()
+    if bad.size and settings.on_nan == "drop":
+        trials = trials.drop(bad, reason="NaN/Inf samples")
+    elif bad.size:
+        named = "; ".join(trials.describe_trial(i) for i in bad[:5])
+        more = f" and {bad.size - 5} more" if bad.size > 5 else ""
+        raise ValueError(f"{bad.size} trial(s) of {trials.name} contain NaN/Inf samples: "
+                         f"{named}{more}. Repair them, or pass --on-nan drop to leave them out "
+                         "(results.json lists the trials dropped).")
+    if settings.split is not None and settings.protocol == "official":
+        split = SplitConfig.from_dict(settings.split)
+        trials = trials.with_split(split_from_groups(trials.subject, trials.session,
+                                                     split.parts(), by=split.by))
+    return trials
 
 
 def _baseline_rows(settings, trials, inputs, task, folds_by_seed) -> list[MethodResult]:
@@ -249,8 +278,18 @@ def _baseline_rows(settings, trials, inputs, task, folds_by_seed) -> list[Method
     return rows
 
 
-def _payload(settings, trials, task, inputs, results, timings, arch, model_kind, model0) -> dict:
-    folds0 = next(iter(results)).folds if results else []
+def _payload(settings, trials, task, inputs, plan: PreprocessingPlan, results, timings, arch,
+             model_kind, model0, folds_by_seed) -> dict:
+    folds = [f for seed_folds in folds_by_seed.values() for f in seed_folds]
+    protocol = {"name": settings.protocol,
+                "subject_level": bool(folds) and all(f.subject_level for f in folds),
+                "session_level": bool(folds) and all(f.session_level for f in folds),
+                "seeds": list(range(settings.seeds)),
+                "n_folds_per_seed": len(folds) // max(settings.seeds, 1),
+                "shots": settings.shots}
+    if settings.split is not None and settings.protocol == "official":
+        protocol["split"] = SplitConfig.from_dict(settings.split).__dict__
+    metadata = trials.metadata
     return {
         "neurofm_version": __version__,
         "settings": asdict(settings),
@@ -258,17 +297,22 @@ def _payload(settings, trials, task, inputs, results, timings, arch, model_kind,
                   "config": model0.config,
                   "n_parameters": int(sum(p.numel() for p in model0.parameters()))},
         "data": {"name": trials.name, "n_trials": len(task.y),
-                 "n_subjects": int(np.unique(task.subjects).size), "task": task.kind,
-                 "class_names": task.class_names, "sfreq": float(trials.sfreq),
-                 "channels": list(trials.sensors.names), "trial_seconds":
-                     float(trials.X.shape[-1] / trials.sfreq)},
-        "preprocessing": {"settings": inputs.preprocessing.to_dict(), "applied": inputs.applied,
-                          "input_shape": list(inputs.x.shape)},
-        "protocol": {"name": settings.protocol, "subject_level": settings.protocol in SUBJECT_LEVEL,
-                     "seeds": list(range(settings.seeds)), "n_folds_per_seed": len(folds0)
-                     // max(settings.seeds, 1), "shots": settings.shots},
+                 "n_subjects": int(np.unique(task.subjects).size),
+                 "n_sessions": len(metadata.groupby(["subject", "session"])),
+                 "task": task.kind, "class_names": task.class_names, "sfreq": float(trials.sfreq),
+                 "channels": list(trials.sensors.names),
+                 "trial_seconds": float(trials.n_times / trials.sfreq),
+                 "split_counts": {k: int(v) for k, v in
+                                  metadata["split"].value_counts().items() if k},
+                 "provenance": trials.provenance,
+                 "dropped_trials": trials.dropped.to_dict(orient="records")},
+        "preprocessing": {"settings": inputs.preprocessing.to_dict(), **plan.to_dict(),
+                          "applied": inputs.applied, "input_shape": list(inputs.x.shape)},
+        "protocol": protocol,
         "chance": chance_level(task.kind, task.y),
         "headline_metric": METRICS[task.kind][0],
+        "published": list(settings.published),
+        "to_check": list(settings.to_check),
         "methods": [{"method": r.name, "n_runs": len(r.folds), "summary": r.summary(),
                      "folds": r.folds, "skipped_folds": r.errors,
                      "per_subject": r.per_subject(task)} for r in results],
@@ -296,8 +340,8 @@ def _write_outputs(out: Path, payload, results, task, inputs, settings, model0, 
     figures["per_subject"] = str(report.plot_per_subject(
         {r.name: r.per_subject(task) for r in results}, out / "per_subject.png",
         metric=METRICS[task.kind][0], chance=payload["chance"]))
-    if (settings.mode == "probe" and settings.pool != "attention" and settings.importance
-            and report.topomap_channels(inputs.sensors) is not None):
+    if (settings.mode == "probe" and settings.pool in ("mean", "channels")
+            and settings.importance and report.topomap_channels(inputs.sensors) is not None):
         seed = 0
         fold = folds_by_seed[seed][0]
         z_train = extract_embeddings(model0, inputs.x[fold.train], inputs.sensors,

@@ -22,6 +22,9 @@ from pathlib import Path
 import yaml
 
 from neurofm.eval.baselines import BASELINES
+from neurofm.eval.metrics import METRICS
+from neurofm.eval.protocols import PROTOCOLS
+from neurofm.eval.task_preprocessing import TaskPreprocessing
 from neurofm.strict import check_keys, from_dict
 
 
@@ -53,6 +56,18 @@ class EvalSettings:
         Baseline rows (:data:`neurofm.eval.baselines.BASELINES`).
     random_init_reference : bool
         Add a random-init row of the same architecture when ``model`` is pretrained.
+    on_nan : {"error", "drop"}
+        Trials holding NaN/Inf samples: stop naming each (file, subject, onset), or leave them
+        out and list them in ``results.json`` → ``data.dropped_trials``.
+    split : dict, optional
+        A paper's split of the data (the task config's ``split:`` block,
+        :class:`SplitConfig` fields), used by ``protocol="official"``.
+    published : list of dict
+        The task config's published numbers (:class:`PublishedResult` fields), copied into
+        ``results.json``.
+    to_check : list of str
+        What the task config could not verify against the paper's code, copied into
+        ``results.json``.
     """
 
     model: str
@@ -77,12 +92,19 @@ class EvalSettings:
     lora: int | None = None
     train: dict = field(default_factory=dict)
     task_config: str | None = None
+    on_nan: str = "error"
+    split: dict | None = None
+    published: list = field(default_factory=list)
+    to_check: list = field(default_factory=list)
 
 
 #: Poolings each mode supports: ``channels`` concatenates per-channel features (one fixed
-#: montage), for the probe and for a fine-tuned head alike.
-POOLINGS = {"probe": ("mean", "channels", "attention"),
-            "finetune": ("mean", "channels", "attention")}
+#: montage), for the probe and for a fine-tuned head alike; ``patches`` is an MLP over every
+#: patch representation (CBraMod's classifier), trained on the frozen backbone in a probe.
+POOLINGS = {"probe": ("mean", "channels", "attention", "patches"),
+            "finetune": ("mean", "channels", "attention", "patches")}
+#: What ``--on-nan`` may say about trials with NaN/Inf samples.
+ON_NAN = ("error", "drop")
 
 
 def check_settings(settings: EvalSettings) -> None:
@@ -93,6 +115,84 @@ def check_settings(settings: EvalSettings) -> None:
     if settings.pool not in allowed:
         raise ValueError(f"--pool {settings.pool} is not available for {settings.mode}; "
                          f"use one of: {', '.join(allowed)}.")
+    if settings.on_nan not in ON_NAN:
+        raise ValueError(f"--on-nan must be one of {', '.join(ON_NAN)}; got {settings.on_nan!r}.")
+
+
+@dataclass
+class SplitConfig:
+    """A paper's split of a data set (a task config's ``split:`` block).
+
+    Attributes
+    ----------
+    train, val, test : list
+        Subject ids (``by: subject``) or session names (``by: session``) of each part; ``val``
+        may be empty (no validation part).
+    by : {"subject", "session"}
+    source : str
+        Where the split comes from (paper section, the authors' code).
+    """
+
+    train: list
+    test: list
+    val: list = field(default_factory=list)
+    by: str = "subject"
+    source: str | None = None
+
+    @classmethod
+    def from_dict(cls, values: dict, *, where: str = "split") -> SplitConfig:
+        config = from_dict(cls, values, where=where)
+        if config.by not in ("subject", "session"):
+            raise ValueError(f"{where}: by must be 'subject' or 'session'; got {config.by!r}.")
+        if not config.train or not config.test:
+            raise ValueError(f"{where}: train and test must each list at least one "
+                             f"{config.by}.")
+        return config
+
+    def parts(self) -> dict:
+        return {"train": list(self.train), "val": list(self.val or []), "test": list(self.test)}
+
+
+@dataclass
+class PublishedResult:
+    """One number a paper reports for a task (a task config's ``published:`` list).
+
+    Attributes
+    ----------
+    model : str
+        The model as the paper names it (``CBraMod``).
+    metric : str
+        A metric of :data:`neurofm.eval.metrics.METRICS` (``balanced_accuracy``,
+        ``cohen_kappa``, ``f1_weighted``, ``auroc`` …).
+    value : float
+    source : str
+        Paper and table.
+    std : float, optional
+        The spread the paper reports beside it.
+    protocol : str, optional
+        How the paper evaluated, where it differs from the config's (words).
+    uncertain : bool
+        True when the number was transcribed from memory or is otherwise unverified: check it
+        against the source before citing it.
+    """
+
+    model: str
+    metric: str
+    value: float
+    source: str
+    std: float | None = None
+    protocol: str | None = None
+    uncertain: bool = False
+
+    @classmethod
+    def from_dict(cls, values: dict, *, where: str = "published") -> PublishedResult:
+        entry = from_dict(cls, values, where=where)
+        known = sorted({m for names in METRICS.values() for m in names})
+        if entry.metric not in known:
+            raise ValueError(f"{where}: metric {entry.metric!r} is not one neurofm reports; use "
+                             f"one of {', '.join(known)}.")
+        entry.value = float(entry.value)
+        return entry
 
 
 @dataclass
@@ -113,11 +213,25 @@ class TaskConfig:
     baselines : list of str or str
         Baseline rows; a comma-separated string, or ``"none"`` for no baseline.
     preprocessing : dict
-        :class:`~neurofm.data.spec.PreprocessSpec` fields that override the model's.
+        :class:`~neurofm.data.spec.PreprocessSpec` fields that override the model's, and the
+        paper's ``source``, ``filter``, ``filter_order`` and ``window``
+        (:class:`~neurofm.eval.task_preprocessing.TaskPreprocessing`).
     train : dict
         Fine-tuning settings (:class:`~neurofm.eval.training.FinetuneConfig` fields).
-    reference, notes, published
-        Free text for readers (published results, where the data come from); not used.
+    split : dict
+        A paper's split (:class:`SplitConfig`: ``train``, ``val``, ``test``, ``by``,
+        ``source``) for ``protocol: official``.
+    also_protocols : list of str
+        Further protocols the task is run with (``neurofm compare`` runs each; ``probe`` and
+        ``finetune`` run ``protocol`` unless ``--protocol`` names another).
+    published : list of dict
+        Numbers the papers report (:class:`PublishedResult`: ``model``, ``metric``,
+        ``value``, ``source``, ``std``, ``protocol``, ``uncertain``).
+    to_check : list of str
+        What the config could not verify against the paper's code (carried to
+        ``results.json``).
+    reference, notes
+        Free text for readers; not used.
     """
 
     task: str | None = None
@@ -131,17 +245,38 @@ class TaskConfig:
     baselines: list | str | None = None
     preprocessing: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
+    split: dict | None = None
+    also_protocols: list | None = None
+    published: list | None = None
+    to_check: list | None = None
     reference: str | None = None
     notes: str | None = None
-    published: str | None = None
 
     @classmethod
     def from_dict(cls, values: dict, *, where: str = "task config") -> TaskConfig:
-        """Build from a mapping, refusing keys that are not fields (the error names ``where``)."""
+        """Build from a mapping, refusing keys that are not fields and checking the ``split``,
+        ``published``, ``also_protocols`` and ``preprocessing`` entries (errors name
+        ``where``)."""
         config = from_dict(cls, values, where=where)
         config.preprocessing = dict(config.preprocessing or {})
         config.train = dict(config.train or {})
+        TaskPreprocessing.from_dict(config.preprocessing, where=f"{where}: preprocessing")
+        if config.split is not None:
+            SplitConfig.from_dict(config.split, where=f"{where}: split")
+        for i, entry in enumerate(config.published or []):
+            if not isinstance(entry, dict):
+                message = f"{where}: published[{i}] must be a mapping with model, metric, value "
+                raise ValueError(message + "and source.")  # noqa: TRY004 (a config error)
+            PublishedResult.from_dict(entry, where=f"{where}: published[{i}]")
+        unknown = sorted(set(config.also_protocols or []) - set(PROTOCOLS))
+        if unknown:
+            raise ValueError(f"{where}: also_protocols {unknown} are not protocols; use "
+                             f"{', '.join(PROTOCOLS)}.")
         return config
+
+    def published_results(self) -> list[PublishedResult]:
+        """The ``published`` entries, checked."""
+        return [PublishedResult.from_dict(e) for e in self.published or []]
 
     def merged(self, flags: TaskConfig) -> TaskConfig:
         """This config with every value that ``flags`` sets (not None) put over it.
@@ -209,7 +344,7 @@ def evaluation_settings(mode: str, task: TaskConfig, *, model: str, out: str,
         raise ValueError("No data set: pass --data or a --config that names one.")
     run_only = [name for name in EvalSettings.__dataclass_fields__
                 if name not in (*_FROM_TASK, "model", "out", "mode", "data", "baselines",
-                                "preprocessing", "train")]
+                                "preprocessing", "train", "split", "published", "to_check")]
     check_keys(options, run_only, where="evaluation_settings options")
     data = os.path.expanduser(task.data) if task.data.startswith("~") else task.data
     chosen = {name: getattr(task, name) for name in _FROM_TASK
@@ -217,6 +352,9 @@ def evaluation_settings(mode: str, task: TaskConfig, *, model: str, out: str,
     return EvalSettings(model=model, data=data, out=out, mode=mode,
                         baselines=_baseline_names(task.baselines),
                         preprocessing=dict(task.preprocessing), train=dict(task.train),
+                        split=None if task.split is None else dict(task.split),
+                        published=[dict(e) for e in task.published or []],
+                        to_check=[str(t) for t in task.to_check or []],
                         **chosen, **options)
 
 

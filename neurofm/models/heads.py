@@ -117,6 +117,53 @@ class ClassificationHead(nn.Module):
         return self.linear(self.dropout(self.norm(pooled)))
 
 
+class PatchMLPHead(nn.Module):
+    """An MLP over every patch representation: ``[B, C, N, D] -> [B, n_outputs]``.
+
+    The features of all ``C`` channels x ``N`` patches are concatenated (tokens of padding
+    channels and padded patches zeroed) and mapped by ``Linear(C*N*D, N*D) - ELU - Dropout -
+    Linear(N*D, D) - ELU - Dropout - Linear(D, n_outputs)``: the classifier CBraMod fine-tunes
+    on its downstream tasks (Wang et al., ICLR 2025), which keeps which channel and which moment
+    carries the effect (a mean over channels throws laterality away). One fixed montage and
+    trial length: ``C`` and ``N`` are fixed when the head is built.
+
+    Parameters
+    ----------
+    dim : int
+        Feature width ``D``.
+    n_channels : int
+        Rows ``C`` of the backbone's output.
+    n_patches : int
+        Patches ``N`` per trial.
+    n_outputs : int
+    dropout : float
+        Dropout after each hidden layer.
+    """
+
+    def __init__(self, dim: int, n_channels: int, n_patches: int, n_outputs: int,
+                 dropout: float = 0.1):
+        super().__init__()
+        self.n_channels, self.n_patches = n_channels, n_patches
+        hidden = n_patches * dim
+        self.mlp = nn.Sequential(
+            nn.Linear(n_channels * n_patches * dim, hidden), nn.ELU(), nn.Dropout(dropout),
+            nn.Linear(hidden, dim), nn.ELU(), nn.Dropout(dropout),
+            nn.Linear(dim, n_outputs))
+
+    def forward(
+        self,
+        feats: torch.Tensor,
+        chan_valid: torch.Tensor | None = None,
+        patch_valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if feats.shape[1:3] != (self.n_channels, self.n_patches):
+            raise ValueError(f"This head was built for {self.n_channels} channels x "
+                             f"{self.n_patches} patches; got {tuple(feats.shape[1:3])}. The "
+                             "patch MLP needs one fixed montage and trial length.")
+        w = token_weights(feats, chan_valid, patch_valid)
+        return self.mlp((feats * w[..., None]).flatten(1))
+
+
 class ReconstructionHead(nn.Module):
     """Predict each raw patch from its token ``[B, C, N, D] -> [B, C, N, P]``.
 
