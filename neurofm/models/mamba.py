@@ -30,7 +30,7 @@ from torch import nn
 from neurofm.models.base import BrainEncoder, Trunk, stem_patch_embedding
 from neurofm.models.registry import register_model
 from neurofm.nn import DropPath, SelfAttention, drop_path_rates
-from neurofm.nn.scan import selective_scan, selective_scan_sequential, ssd_scan
+from neurofm.nn.scan import selective_scan, ssd_scan
 from neurofm.tokenizer.stem import SensorTokenizer
 
 try:  # mamba-ssm needs its CUDA build; importing it fails (variously) without one.
@@ -44,23 +44,45 @@ def mamba_ssm_available() -> bool:
     return _cuda_selective_scan is not None
 
 
-def causal_depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+def causal_depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
                           ) -> torch.Tensor:
     """Causal depthwise convolution along time, channels last: ``x [S, L, C] -> [S, L, C]``.
 
     The same as ``nn.Conv1d(C, C, K, groups=C, padding=K - 1)`` on ``x.transpose(1, 2)`` cut to
     the first ``L`` outputs (``weight [C, 1, K]``, ``bias [C]``), written as ``K`` multiply-adds
-    of shifted views: on a CPU several times cheaper than the depthwise convolution kernel
-    (forward and backward) and without the two layout changes around it.
+    of time-shifted slices with a backward of the same kind: on a CPU several times cheaper than
+    the depthwise convolution kernel, and without the layout changes around it. Computes in the
+    wider of the input's and the weight's precision.
     """
-    length, k = x.shape[1], weight.shape[-1]
-    taps = weight[:, 0]  # [C, K]
-    padded = F.pad(x, (0, 0, k - 1, 0))  # [S, L + K - 1, C]
-    out = padded[:, :length] * taps[:, 0] if bias is None else torch.addcmul(
-        bias, padded[:, :length], taps[:, 0])
-    for j in range(1, k):
-        out = out.addcmul_(padded[:, j:j + length], taps[:, j])
-    return out
+    dtype = torch.promote_types(x.dtype, weight.dtype)
+    return _CausalDepthwiseConv.apply(x.to(dtype), weight.to(dtype), bias.to(dtype))
+
+
+class _CausalDepthwiseConv(torch.autograd.Function):
+    """``out[:, t] = bias + sum_j taps[:, j] * x[:, t - (K - 1) + j]`` (zero before the start)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        taps = weight[:, 0]  # [C, K]
+        k = taps.shape[1]
+        out = torch.addcmul(bias, x, taps[:, k - 1])
+        for shift in range(1, min(k, x.shape[1])):
+            out[:, shift:].addcmul_(x[:, :-shift], taps[:, k - 1 - shift])
+        ctx.save_for_backward(x, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        taps = weight[:, 0]
+        k = taps.shape[1]
+        grad_x = grad * taps[:, k - 1]
+        grad_taps = torch.zeros_like(taps)
+        grad_taps[:, k - 1] = (grad * x).sum((0, 1))
+        for shift in range(1, min(k, x.shape[1])):
+            grad_x[:, :-shift].addcmul_(grad[:, shift:], taps[:, k - 1 - shift])
+            grad_taps[:, k - 1 - shift] = (grad[:, shift:] * x[:, :-shift]).sum((0, 1))
+        return grad_x, grad_taps.unsqueeze(1), grad.sum((0, 1))
 
 
 class MambaMixer(nn.Module):
@@ -112,7 +134,9 @@ class MambaMixer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Mix along time; ``x [S, L, D]`` are ``S`` independent sequences."""
-        u, z = self.in_proj(x).chunk(2, dim=-1)  # [S, L, Din] each
+        inner = self.in_proj.out_features // 2  # two GEMMs: no copy of a joint gradient
+        u = F.linear(x, self.in_proj.weight[:inner])  # [S, L, Din]
+        z = F.linear(x, self.in_proj.weight[inner:])
         u = F.silu(causal_depthwise_conv(u, self.conv1d.weight, self.conv1d.bias))
         params = self.x_proj(u)
         dt, B, C = params.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
@@ -195,7 +219,8 @@ class Mamba2Mixer(nn.Module):
         """Mix along time; ``x [S, L, D]`` are ``S`` independent sequences."""
         s, length, _ = x.shape
         n = self.d_state
-        z, xbc, dt = self.in_proj(x).split([self.inner, self.inner + 2 * n, self.n_heads], -1)
+        weights = self.in_proj.weight.split([self.inner, self.inner + 2 * n, self.n_heads])
+        z, xbc, dt = (F.linear(x, w) for w in weights)  # separate GEMMs: no joint gradient copy
         xbc = F.silu(causal_depthwise_conv(xbc, self.conv1d.weight, self.conv1d.bias))
         dtype = torch.promote_types(x.dtype, torch.float32)  # the recurrence runs in >= float32
         with torch.autocast(x.device.type, enabled=False):

@@ -21,12 +21,19 @@ matmul-bound work, which is what makes a Mamba-2-style block cheap on a CPU.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 
 #: Elements of one block's ``[S, T, N, Din]`` tensors: about 1 MiB of float32, so that the
 #: decays, states and adjoints of a block stay in the CPU's L2 cache between passes.
 BLOCK_ELEMENTS = 2**18
+
+#: Steps per block of the compiled scan (:func:`set_compiled`). Lengths are padded to a multiple
+#: of it with steps that leave the state unchanged, and the batch size is a dynamic dimension, so
+#: one compiled graph serves every batch size and window length of a model.
+COMPILED_BLOCK = 16
 
 
 def selective_scan_sequential(u, delta, A, B, C, D, h0=None):
@@ -79,11 +86,51 @@ def selective_scan(u, delta, A, B, C, D, h0=None, chunk: int | None = None):
     """
     s, length, din = u.shape
     n = A.shape[1]
+    state = (u.new_zeros(s, n, din) if h0 is None else h0.transpose(1, 2)).contiguous()
+    kernels = _compiled_kernels()
+    if kernels is not None:
+        try:
+            y, last = _SelectiveScan.apply(u, delta, A, B, C, D, state, COMPILED_BLOCK, kernels)
+            return y, last.transpose(1, 2)
+        except Exception as err:  # noqa: BLE001 - any compiler failure: warn, run eagerly
+            _compile_failed(err)
     block = chunk or max(1, BLOCK_ELEMENTS // max(1, s * n * din))
     block = max(1, min(block, length))
-    state = (u.new_zeros(s, n, din) if h0 is None else h0.transpose(1, 2)).contiguous()
-    y, last = _SelectiveScan.apply(u, delta, A, B, C, D, state, block)
+    y, last = _SelectiveScan.apply(u, delta, A, B, C, D, state, block, None)
     return y, last.transpose(1, 2)
+
+
+_COMPILE = {"enabled": False, "kernels": None}
+
+
+def set_compiled(enabled: bool = True) -> None:
+    """Run the Mamba-1 scan (:func:`selective_scan`) through ``torch.compile``d block kernels.
+
+    Off by default (and in tests). The kernels are compiled on first use (tens of seconds, less
+    with a warm inductor cache) for blocks of :data:`COMPILED_BLOCK` steps with a dynamic batch
+    dimension, so one graph serves every batch size and window length of a model; see
+    ``docs/models.md`` for the compile time and the number of training steps it takes to pay off.
+    Where ``torch.compile`` is unavailable or fails, a warning says so and the eager scan runs
+    (same results up to float rounding). Gradients are exact either way.
+    """
+    _COMPILE["enabled"] = bool(enabled)
+
+
+def _compiled_kernels():
+    """The compiled ``(forward, backward)`` block kernels, or None when compilation is off."""
+    if not _COMPILE["enabled"]:
+        return None
+    if _COMPILE["kernels"] is None:
+        _COMPILE["kernels"] = (torch.compile(scan_block_forward, dynamic=True),
+                               torch.compile(scan_block_backward, dynamic=True))
+    return _COMPILE["kernels"]
+
+
+def _compile_failed(err: Exception) -> None:
+    _COMPILE["enabled"], _COMPILE["kernels"] = False, None
+    warnings.warn(f"torch.compile could not build the selective-scan kernels ({type(err).__name__}:"
+                  f" {err}); the scan runs eagerly (same results). Turn compilation off "
+                  "(run.compile: false) to silence this.", RuntimeWarning, stacklevel=3)
 
 
 def _blocks(length: int, block: int):
@@ -104,60 +151,149 @@ def _block_states(x, b, decay, state):
     return h
 
 
+def forward_block(x, b, c, delta, a_t, state):
+    """One block of the scan: outputs ``y [S, T, Din]`` (without ``D u``) and the last state.
+
+    ``x = delta * u`` and ``delta [S, T, Din]``, ``b, c [S, T, N]``, ``a_t = A^T [N, Din]``,
+    ``state [S, N, Din]`` (the state entering the block).
+    """
+    h = _block_states(x, b, _decays(delta, a_t), state)
+    return torch.matmul(c.unsqueeze(2), h).squeeze(2), h[:, -1].clone()
+
+
+def backward_block(x, b, c, delta, a_t, entering, gy, carry):
+    """Adjoint of :func:`forward_block`, given ``gy [S, T, Din]`` and ``carry [S, N, Din]``
+    (the gradient reaching the block's last state from the steps after it).
+
+    Returns the gradients of ``x``, ``delta`` (through the decays only), ``b``, ``c``, ``a_t``
+    and the carry into the state entering the block.
+    """
+    decay = _decays(delta, a_t)
+    h = _block_states(x, b, decay, entering)
+    g_c = torch.matmul(gy.unsqueeze(2), h.transpose(2, 3)).squeeze(2)
+    # Adjoint recurrence: gh_t = C_t gy_t + decay_{t+1} * gh_{t+1}.
+    gh = torch.mul(c.unsqueeze(3), gy.unsqueeze(2))
+    gh[:, -1] += carry
+    for i in range(x.shape[1] - 2, -1, -1):
+        gh[:, i].addcmul_(decay[:, i + 1], gh[:, i + 1])
+    grad_log_decay = decay.mul_(gh)  # d loss / d (delta_t A) = gh_t decay_t h_{t-1}
+    carry = grad_log_decay[:, 0].clone()
+    grad_log_decay[:, 1:].mul_(h[:, :-1])
+    grad_log_decay[:, 0].mul_(entering)
+    g_delta = torch.mul(grad_log_decay, a_t).sum(2)
+    g_a = grad_log_decay.mul_(delta.unsqueeze(2)).sum((0, 1))
+    g_x = torch.matmul(b.unsqueeze(2), gh).squeeze(2)
+    g_b = torch.matmul(x.unsqueeze(2), gh.transpose(2, 3)).squeeze(2)
+    return g_x, g_delta, g_b, g_c, g_a, carry
+
+
+def scan_block_forward(x, b, c, delta, a_t, state):
+    """:func:`forward_block` written step by step without in-place updates (for compilation:
+    inductor fuses each step's decay, input and read-out into one loop)."""
+    decay = torch.exp(delta.unsqueeze(2) * a_t)
+    source = b.unsqueeze(3) * x.unsqueeze(2)
+    h, ys = state, []
+    for i in range(x.shape[1]):
+        h = decay[:, i] * h + source[:, i]
+        ys.append((h * c[:, i].unsqueeze(2)).sum(1))
+    return torch.stack(ys, 1), h
+
+
+def scan_block_backward(x, b, c, delta, a_t, entering, gy, carry):
+    """:func:`backward_block` written step by step without in-place updates (for compilation)."""
+    length = x.shape[1]
+    decay = torch.exp(delta.unsqueeze(2) * a_t)
+    source = b.unsqueeze(3) * x.unsqueeze(2)
+    states, h = [], entering
+    for i in range(length):
+        h = decay[:, i] * h + source[:, i]
+        states.append(h)
+    g_x, g_delta, g_b, g_c = [], [], [], []
+    g_a, g = torch.zeros_like(a_t), carry
+    for i in range(length - 1, -1, -1):
+        gh = c[:, i].unsqueeze(2) * gy[:, i].unsqueeze(1) + g
+        g_c.append((states[i] * gy[:, i].unsqueeze(1)).sum(2))
+        g_x.append((gh * b[:, i].unsqueeze(2)).sum(1))
+        g_b.append((gh * x[:, i].unsqueeze(1)).sum(2))
+        g = decay[:, i] * gh
+        grad_log_decay = g * (states[i - 1] if i else entering)
+        g_delta.append((grad_log_decay * a_t).sum(1))
+        g_a = g_a + (grad_log_decay * delta[:, i].unsqueeze(1)).sum(0)
+    grads = [torch.stack(v[::-1], 1) for v in (g_x, g_delta, g_b, g_c)]
+    return (*grads, g_a, g)
+
+
 class _SelectiveScan(torch.autograd.Function):
-    """Blocked Mamba-1 scan with its adjoint; internal layout ``[S, L, N, Din]`` (``Din`` last)."""
+    """Blocked Mamba-1 scan with its adjoint; internal layout ``[S, L, N, Din]`` (``Din`` last).
+
+    ``kernels`` is None (eager blocks, the last one shorter) or compiled ``(forward, backward)``
+    block kernels, for which the sequence is padded to whole blocks of ``block`` steps.
+    """
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, state, block):
+    def forward(ctx, u, delta, A, B, C, D, state, block, kernels):
         s, length, din = u.shape
-        n = A.shape[1]
         a_t = A.t().contiguous()  # [N, Din]
-        x = delta * u
-        y = torch.empty_like(u)
-        spans = _blocks(length, block)
-        entering = u.new_empty(s, len(spans), n, din)
+        x, b, c, dt = _padded(kernels, block, delta * u, B, C, delta)
+        y = x.new_empty(x.shape)
+        spans = _blocks(x.shape[1], block)
+        entering = u.new_empty(s, len(spans), A.shape[1], din)
+        forward = forward_block if kernels is None else kernels[0]
         for k, (t0, t1) in enumerate(spans):
             entering[:, k] = state
-            h = _block_states(x[:, t0:t1], B[:, t0:t1], _decays(delta[:, t0:t1], a_t), state)
-            y[:, t0:t1] = torch.matmul(C[:, t0:t1].unsqueeze(2), h).squeeze(2)
-            state = h[:, -1]
+            y[:, t0:t1], state = forward(x[:, t0:t1], b[:, t0:t1], c[:, t0:t1], dt[:, t0:t1],
+                                         a_t, state)
         ctx.save_for_backward(u, delta, A, B, C, D, entering)
-        ctx.block = block
-        return torch.addcmul(y, D, u), state.clone()
+        ctx.block, ctx.kernels = block, kernels
+        return torch.addcmul(y[:, :length], D, u), state
 
     @staticmethod
     def backward(ctx, gy, g_last):
         u, delta, A, B, C, D, entering = ctx.saved_tensors
+        length = u.shape[1]
         a_t = A.t().contiguous()
-        x = delta * u
-        gx, g_delta = torch.empty_like(u), torch.empty_like(u)
-        gB, gC = torch.empty_like(B), torch.empty_like(C)
-        gA = torch.zeros_like(a_t)
-        carry = g_last  # [S, N, Din]: d loss / d h_{t1 - 1} from the steps after the block
-        spans = _blocks(u.shape[1], ctx.block)
-        for k in range(len(spans) - 1, -1, -1):
-            t0, t1 = spans[k]
-            decay = _decays(delta[:, t0:t1], a_t)
-            h = _block_states(x[:, t0:t1], B[:, t0:t1], decay, entering[:, k])
-            g = gy[:, t0:t1]
-            gC[:, t0:t1] = torch.matmul(g.unsqueeze(2), h.transpose(2, 3)).squeeze(2)
-            # Adjoint recurrence: gh_t = C_t gy_t + decay_{t+1} * gh_{t+1}.
-            gh = torch.mul(C[:, t0:t1].unsqueeze(3), g.unsqueeze(2))
-            gh[:, -1] += carry
-            for i in range(t1 - t0 - 2, -1, -1):
-                gh[:, i].addcmul_(decay[:, i + 1], gh[:, i + 1])
-            grad_log_decay = decay.mul_(gh)  # d loss / d (delta_t A) = gh_t decay_t h_{t-1}
-            carry = grad_log_decay[:, 0].clone()
-            grad_log_decay[:, 1:].mul_(h[:, :-1])
-            grad_log_decay[:, 0].mul_(entering[:, k])
-            g_delta[:, t0:t1] = torch.mul(grad_log_decay, a_t).sum(2)
-            gA += grad_log_decay.mul_(delta[:, t0:t1].unsqueeze(2)).sum((0, 1))
-            gx[:, t0:t1] = torch.matmul(B[:, t0:t1].unsqueeze(2), gh).squeeze(2)
-            gB[:, t0:t1] = torch.matmul(x[:, t0:t1].unsqueeze(2), gh.transpose(2, 3)).squeeze(2)
+        padded = _padded(ctx.kernels, ctx.block, delta * u, B, C, delta, gy)
+        if ctx.kernels is None:
+            grads = _scan_backward(backward_block, padded, a_t, entering, g_last, ctx.block)
+        else:
+            try:
+                grads = _scan_backward(ctx.kernels[1], padded, a_t, entering, g_last, ctx.block)
+            except Exception as err:  # noqa: BLE001 - any compiler failure: warn, run eagerly
+                _compile_failed(err)
+                grads = _scan_backward(backward_block, padded, a_t, entering, g_last, ctx.block)
+        gx, g_delta, gB, gC, gA, carry = grads
+        gx, g_delta, gB, gC = (v[:, :length] for v in (gx, g_delta, gB, gC))
         g_u = torch.addcmul(gy * D, gx, delta)
-        g_delta.addcmul_(gx, u)
+        g_delta = g_delta.addcmul_(gx, u)
         gD = (gy * u).sum((0, 1))
-        return g_u, g_delta, gA.t(), gB, gC, gD, carry, None
+        return g_u, g_delta, gA.t(), gB, gC, gD, carry, None, None
+
+
+def _scan_backward(backward, padded, a_t, entering, carry, block):
+    """Run ``backward`` (a block adjoint) over the blocks from the last to the first."""
+    x, b, c, dt, g = padded
+    gx, g_delta = torch.empty_like(x), torch.empty_like(x)
+    gB, gC = torch.empty_like(b), torch.empty_like(c)
+    gA = torch.zeros_like(a_t)
+    spans = _blocks(x.shape[1], block)
+    for k in range(len(spans) - 1, -1, -1):  # carry: d loss / d (the block's last state)
+        t0, t1 = spans[k]
+        gx[:, t0:t1], g_delta[:, t0:t1], gB[:, t0:t1], gC[:, t0:t1], g_a, carry = backward(
+            x[:, t0:t1], b[:, t0:t1], c[:, t0:t1], dt[:, t0:t1], a_t, entering[:, k],
+            g[:, t0:t1], carry)
+        gA += g_a
+    return gx, g_delta, gB, gC, gA, carry
+
+
+def _padded(kernels, block, *tensors):
+    """``tensors [S, L, ...]`` padded with zeros to whole blocks when ``kernels`` is not None.
+
+    A padded step has ``delta = 0`` (decay 1) and no input, so it leaves the state unchanged.
+    """
+    pad = 0 if kernels is None else -tensors[0].shape[1] % block
+    if not pad:
+        return tensors
+    return tuple(F.pad(t, (0, 0, 0, pad)) for t in tensors)
 
 
 def ssd_scan(x, dt, A, B, C, D=None, h0=None, chunk: int = 32):
