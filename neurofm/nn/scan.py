@@ -22,6 +22,7 @@ matmul-bound work, which is what makes a Mamba-2-style block cheap on a CPU.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -114,6 +115,19 @@ def set_compiled(enabled: bool = True) -> None:
     (same results up to float rounding). Gradients are exact either way.
     """
     _COMPILE["enabled"] = bool(enabled)
+
+
+@contextmanager
+def compiled_scans(enabled: bool = True):
+    """Within the block, :func:`set_compiled` is ``enabled``; the previous setting returns after.
+
+    The trainer wraps a run in it (``run.compile``)."""
+    before = _COMPILE["enabled"]
+    set_compiled(enabled)
+    try:
+        yield
+    finally:
+        set_compiled(before)
 
 
 def _compiled_kernels():
