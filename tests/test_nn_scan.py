@@ -176,3 +176,16 @@ def test_ssd_scan_extreme_decays_in_float32(delta_shift, decay_scale):
     y, _ = ssd_scan(x, dt, A, B, C, D, chunk=32)
     grads = torch.autograd.grad(y.square().sum(), [x, dt, A, B, C, D])
     assert all(torch.isfinite(g).all() for g in grads)
+
+
+def test_gradients_keep_the_scan_precision_when_backward_runs_under_autocast():
+    """backward() called inside a bf16 autocast region still runs the scan's adjoint in float32."""
+    inputs = [t.detach().float().requires_grad_() for t in scan_inputs(length=12)]
+    y, h = selective_scan(*inputs)
+    grads_ref = torch.autograd.grad(y.sum() + h.sum(), inputs)
+    y, h = selective_scan(*inputs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        grads = torch.autograd.grad(y.sum() + h.sum(), inputs)
+    for g, g_ref in zip(grads, grads_ref):
+        assert g.dtype == torch.float32
+        torch.testing.assert_close(g, g_ref, atol=1e-6, rtol=1e-6)

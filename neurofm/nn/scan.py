@@ -267,14 +267,18 @@ class _SelectiveScan(torch.autograd.Function):
         length = u.shape[1]
         a_t = A.t().contiguous()
         padded = _padded(ctx.kernels, ctx.block, delta * u, B, C, delta, gy)
-        if ctx.kernels is None:
-            grads = _scan_backward(backward_block, padded, a_t, entering, g_last, ctx.block)
-        else:
-            try:
-                grads = _scan_backward(ctx.kernels[1], padded, a_t, entering, g_last, ctx.block)
-            except Exception as err:  # noqa: BLE001 - any compiler failure: warn, run eagerly
-                _compile_failed(err)
+        # In the forward's precision, also when backward() is called under autocast.
+        with torch.autocast(u.device.type, enabled=False):
+            if ctx.kernels is None:
                 grads = _scan_backward(backward_block, padded, a_t, entering, g_last, ctx.block)
+            else:
+                try:
+                    grads = _scan_backward(ctx.kernels[1], padded, a_t, entering, g_last,
+                                           ctx.block)
+                except Exception as err:  # noqa: BLE001 - any compiler failure: run eagerly
+                    _compile_failed(err)
+                    grads = _scan_backward(backward_block, padded, a_t, entering, g_last,
+                                           ctx.block)
         gx, g_delta, gB, gC, gA, carry = grads
         gx, g_delta, gB, gC = (v[:, :length] for v in (gx, g_delta, gB, gC))
         g_u = torch.addcmul(gy * D, gx, delta)
