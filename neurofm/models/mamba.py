@@ -138,10 +138,9 @@ class MambaMixer(nn.Module):
         u = F.linear(x, self.in_proj.weight[:inner])  # [S, L, Din]
         z = F.linear(x, self.in_proj.weight[inner:])
         u = F.silu(causal_depthwise_conv(u, self.conv1d.weight, self.conv1d.bias))
-        params = self.x_proj(u)
-        dt, B, C = params.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         A = -torch.exp(self.A_log)
         if u.is_cuda and _cuda_selective_scan is not None:
+            dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
             y = _cuda_selective_scan(
                 u.transpose(1, 2),
                 self.dt_proj.weight @ dt.transpose(1, 2),
@@ -154,17 +153,14 @@ class MambaMixer(nn.Module):
                 delta_softplus=True,
             )
             return self.out_proj(y.transpose(1, 2))
-        delta = F.softplus(self.dt_proj(dt))
-        dtype = torch.promote_types(x.dtype, torch.float32)  # the recurrence runs in >= float32
+        # Between the two large projections everything runs in >= float32, also under autocast:
+        # the recurrence needs it, and the small x_proj / dt_proj GEMMs cost less than the casts.
+        dtype = torch.promote_types(x.dtype, torch.float32)
         with torch.autocast(x.device.type, enabled=False):
-            y, _ = selective_scan(
-                u.to(dtype),
-                delta.to(dtype),
-                A.to(dtype),
-                B.to(dtype),
-                C.to(dtype),
-                self.D.to(dtype),
-            )
+            u = u.to(dtype)
+            dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+            delta = F.softplus(self.dt_proj(dt))
+            y, _ = selective_scan(u, delta, A.to(dtype), B, C, self.D.to(dtype))
             y = y * F.silu(z.to(dtype))
         return self.out_proj(y)
 
