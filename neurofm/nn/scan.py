@@ -14,9 +14,13 @@ backward that runs the adjoint recurrence block by block from the saved block-en
 written step by step, the reference the tests compare with.
 
 Mamba-2 (:func:`ssd_scan`, state-space duality): one scalar decay per head, so within a chunk of
-``T`` steps the scan is a masked matrix product, ``Y = (L * C B^T) X`` with ``L[t, s] =
-exp(A * (cum_t - cum_s))`` for ``s <= t``, and chunk states are carried by matrix products too:
-matmul-bound work, which is what makes a Mamba-2-style block cheap on a CPU.
+``T`` steps the scan is a masked matrix product, ``Y = (M * C B^T) X`` with ``M[t, s] =
+exp(cum_t - cum_s)`` for ``s <= t`` (``cum`` the running sum of ``dt * A``), and chunk states
+are matrix products too: matmul-bound work, which is what makes a Mamba-2-style block cheap on a
+CPU.
+
+Compilation (:func:`set_compiled`, :func:`compiled_scans`) runs the Mamba-1 blocks through
+``torch.compile``d kernels of a fixed block length; it is off unless asked for.
 """
 
 from __future__ import annotations
