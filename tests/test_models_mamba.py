@@ -1,17 +1,19 @@
-"""Bidirectional Mamba: exact selective scan, trailing padding, precision.
+"""Bidirectional Mamba: mixers, causal convolution, trailing padding, precision.
 
-The encoder contract (shapes, padding, channel order, masks, errors) is checked for every
-registered model in ``tests/test_encoder_contract.py``."""
+The scans themselves are tested in ``tests/test_nn_scan.py``; the encoder contract (shapes,
+padding, channel order, masks, errors) for every registered model, ``mamba2_small`` included, in
+``tests/test_encoder_contract.py``."""
 
 import pytest
 import torch
 
 from neurofm.models import create_model
 from neurofm.models.mamba import (
+    BidirectionalMambaBlock,
+    Mamba2Mixer,
     MambaMixer,
+    causal_depthwise_conv,
     reverse_valid,
-    selective_scan,
-    selective_scan_sequential,
 )
 from neurofm.sensors import SensorBatch
 
@@ -37,33 +39,6 @@ def eeg_sensors(n_channels, seed):
     )
 
 
-def scan_inputs(s=3, length=37, din=5, n=4, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    f64 = {"dtype": torch.float64}
-    u = torch.randn(s, length, din, generator=gen, **f64)
-    delta = torch.nn.functional.softplus(torch.randn(s, length, din, generator=gen, **f64))
-    A = -torch.rand(din, n, generator=gen, **f64) * 4
-    B = torch.randn(s, length, n, generator=gen, **f64)
-    C = torch.randn(s, length, n, generator=gen, **f64)
-    D = torch.randn(din, generator=gen, **f64)
-    h0 = torch.randn(s, din, n, generator=gen, **f64)
-    return [t.requires_grad_() for t in (u, delta, A, B, C, D, h0)]
-
-
-@pytest.mark.parametrize("chunk", [None, 1, 8, 64])
-def test_parallel_scan_matches_sequential_recurrence_values_and_gradients(chunk):
-    inputs = scan_inputs()
-    y_ref, h_ref = selective_scan_sequential(*inputs)
-    y, h = selective_scan(*inputs, chunk=chunk)
-    torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=0)
-    torch.testing.assert_close(h, h_ref, atol=1e-6, rtol=0)
-    weights = torch.randn_like(y)
-    grads_ref = torch.autograd.grad((y_ref * weights).sum() + h_ref.sum(), inputs)
-    grads = torch.autograd.grad((y * weights).sum() + h.sum(), inputs)
-    for name, g, g_ref in zip(["u", "delta", "A", "B", "C", "D", "h0"], grads, grads_ref):
-        torch.testing.assert_close(g, g_ref, atol=1e-6, rtol=0, msg=f"gradient of {name}")
-
-
 def test_reverse_valid_keeps_padding_at_the_end():
     x = torch.arange(10.0).view(2, 5, 1)
     out = reverse_valid(x, torch.tensor([3, 5]))
@@ -72,9 +47,43 @@ def test_reverse_valid_keeps_padding_at_the_end():
     torch.testing.assert_close(reverse_valid(out, torch.tensor([3, 5])), x)
 
 
-def test_mixer_runs_under_bf16_autocast():
+@pytest.mark.parametrize("length", [2, 11])
+def test_causal_depthwise_conv_is_the_cut_conv1d(length):
     torch.manual_seed(0)
-    mixer = MambaMixer(16, d_state=4)
+    conv = torch.nn.Conv1d(6, 6, 4, groups=6, padding=3).double()
+    x = torch.randn(3, length, 6, dtype=torch.float64, requires_grad=True)
+    ref = conv(x.transpose(1, 2))[..., :length].transpose(1, 2)
+    out = causal_depthwise_conv(x, conv.weight, conv.bias)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+    weights = torch.randn_like(out)
+    params = [x, conv.weight, conv.bias]
+    for g, g_ref in zip(torch.autograd.grad((out * weights).sum(), params),
+                        torch.autograd.grad((ref * weights).sum(), params)):
+        torch.testing.assert_close(g, g_ref, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("mixer", ["mamba1", "mamba2"])
+def test_a_padded_sequence_gives_what_it_gives_alone(mixer):
+    """Trailing padding (``lengths``) never reaches the real steps, in either direction."""
+    torch.manual_seed(0)
+    block = BidirectionalMambaBlock(16, d_state=4, mixer=mixer, headdim=8).double().eval()
+    x = torch.randn(2, 9, 16, dtype=torch.float64)
+    out = block(x, torch.tensor([6, 9]))
+    torch.testing.assert_close(out[0, :6], block(x[:1, :6])[0], atol=1e-10, rtol=0)
+    torch.testing.assert_close(out[1], block(x[1:])[0], atol=1e-10, rtol=0)
+
+
+def test_mamba2_heads_must_divide_the_inner_width():
+    with pytest.raises(ValueError, match="headdim"):
+        Mamba2Mixer(16, expand=2, headdim=12)
+    with pytest.raises(ValueError, match="mixer must be one of"):
+        create_model("mamba_small", mixer="mamba3")
+
+
+@pytest.mark.parametrize("mixer_class", [MambaMixer, Mamba2Mixer])
+def test_mixer_runs_under_bf16_autocast(mixer_class):
+    torch.manual_seed(0)
+    mixer = mixer_class(16, d_state=4, **({"headdim": 8} if mixer_class is Mamba2Mixer else {}))
     x = torch.randn(3, 9, 16)
     ref = mixer(x)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -32,6 +32,23 @@ def test_sdpa_matches_plain_softmax_reference(masked):
     )
 
 
+def test_bf16_training_attention_is_softmax_attention_with_its_gradients():
+    """On CPU, bf16 attention under autograd is computed explicitly (float32 softmax): the same
+    values and gradients as the float32 reference, to bf16 rounding."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(6, 2, 11, 8, requires_grad=True) for _ in range(3))
+    valid = torch.rand(6, 11) > 0.3
+    valid[:, 0] = True
+    ref = reference_attention(q, k, v, valid)
+    grads_ref = torch.autograd.grad(ref.square().sum(), [q, k, v])
+    low = [t.detach().bfloat16().requires_grad_() for t in (q, k, v)]
+    out = attend(*low, valid)
+    grads = torch.autograd.grad(out.float().square().sum(), low)
+    torch.testing.assert_close(out.float(), ref.detach(), atol=0.05, rtol=0.05)
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g.float(), g_ref, atol=0.1, rtol=0.05)
+
+
 def test_self_attention_matches_torch_multihead_attention():
     torch.manual_seed(0)
     ours = SelfAttention(16, 4)

@@ -136,6 +136,27 @@ def test_bf16_autocast_trains(tmp_path):
                if v.is_floating_point())  # weights stay fp32 under autocast
 
 
+def test_run_compile_falls_back_to_the_same_eager_training_where_compile_fails(tmp_path,
+                                                                            monkeypatch):
+    from neurofm.nn import scan
+
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler")
+        return run
+
+    mamba = ("model={name: mamba_small, overrides: {dim: 16, depth: 1, d_state: 4, n_heads: 2, "
+             "patch_size: 20, n_latent: null}}")
+    eager = train(tiny_config(tmp_path / "eager", mamba, "run.steps=2"), data=in_memory())
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    monkeypatch.setattr(scan, "_COMPILE", {"enabled": False, "kernels": None})
+    with pytest.warns(RuntimeWarning, match="runs eagerly"):
+        compiled = train(tiny_config(tmp_path / "compiled", mamba, "run.steps=2",
+                                     "run.compile=true"), data=in_memory())
+    assert compiled.final_loss == eager.final_loss
+    assert not scan._COMPILE["enabled"]  # the setting does not outlive the run
+
+
 def test_resume_policies(tmp_path):
     train(tiny_config(tmp_path / "run", "run.steps=2"), data=in_memory())
     with pytest.raises(ValueError, match="run.resume=auto"):

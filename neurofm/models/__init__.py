@@ -6,8 +6,8 @@ Every model is a :class:`BrainEncoder`: the sensor-aware stem
 and ``reconstruct`` predicts patches. ``create_model(name, **overrides)`` builds any
 configuration in ``list_models()``: importing this package imports every model file, which
 registers its configurations (``criss_cross_small``, ``criss_cross_base``, ``cbramod_base``,
-``mamba_small``, ``mamba_base``, ``labram_base``). With ``patch_input="codes"`` a backbone reads a
-frozen tokenizer's quantised codes instead of patches. Every model saves and loads with
+``mamba_small``, ``mamba2_small``, ``mamba_base``, ``labram_base``). With
+``patch_input="codes"`` a backbone reads a frozen tokenizer's quantised codes instead of patches. Every model saves and loads with
 ``model.save_pretrained(dir)`` / ``Class.from_pretrained(dir)`` (:mod:`neurofm.model_folder`);
 ``neurofm.from_pretrained`` loads any of them.
 """

@@ -1,20 +1,22 @@
 """Bidirectional Mamba backbone: selective state-space blocks over time, per channel.
 
-The selective scan (Mamba's S6 recurrence, per feature ``d`` and state ``s``)::
+Two mixers, chosen by ``mixer=``:
 
-    h_t = exp(delta_t[d] * A[d, s]) * h_{t-1} + delta_t[d] * B_t[s] * u_t[d]
-    y_t[d] = sum_s C_t[s] * h_t[d, s] + D[d] * u_t[d]
+* ``"mamba1"`` (:class:`MambaMixer`, Mamba's S6): a decay per feature ``d`` and state ``s``::
 
-runs through ``mamba-ssm``'s CUDA kernel when that package imports and the tensors are on CUDA,
-and otherwise through :func:`selective_scan`, an exact pure-PyTorch version that needs about
-``2 sqrt(L)`` vectorised steps instead of ``L``: all chunks are scanned at once, then the chunk
-states are carried and added back in closed form (see its docstring).
-:func:`selective_scan_sequential` is the same recurrence written step by step (the reference).
+      h_t = exp(delta_t[d] * A[d, s]) * h_{t-1} + delta_t[d] * B_t[s] * u_t[d]
+      y_t[d] = sum_s C_t[s] * h_t[d, s] + D[d] * u_t[d]
+
+  through ``mamba-ssm``'s CUDA kernel when that package imports and the tensors are on CUDA, and
+  otherwise through :func:`neurofm.nn.scan.selective_scan` (exact, element-wise work).
+* ``"mamba2"`` (:class:`Mamba2Mixer`, Mamba-2's block): one scalar decay per head of ``headdim``
+  features, so the scan (:func:`neurofm.nn.scan.ssd_scan`) is chunked matrix products.
 
 :class:`BidirectionalMamba`'s stem embeds patches, adds the sensor encoding and optionally unifies
-the C sensors into K latent channels; its trunk (:class:`BidirectionalMambaTrunk`) stacks blocks that each run one Mamba mixer forward and one
-backward in time along every channel (outputs summed), with light spatial attention across
-channels every few blocks. Cost is linear in the number of patches.
+the C sensors into K latent channels; its trunk (:class:`BidirectionalMambaTrunk`) stacks blocks
+that each run one mixer forward and one backward in time along every channel (outputs summed),
+with light spatial attention across channels every few blocks. Cost is linear in the number of
+patches.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from neurofm.models.base import BrainEncoder, Trunk, stem_patch_embedding
 from neurofm.models.registry import register_model
 from neurofm.nn import DropPath, SelfAttention, drop_path_rates
+from neurofm.nn.scan import selective_scan, ssd_scan
 from neurofm.tokenizer.stem import SensorTokenizer
 
 try:  # mamba-ssm needs its CUDA build; importing it fails (variously) without one.
@@ -42,88 +44,45 @@ def mamba_ssm_available() -> bool:
     return _cuda_selective_scan is not None
 
 
-def selective_scan_sequential(u, delta, A, B, C, D, h0=None):
-    """Reference selective scan, one time step after the other.
+def causal_depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+                          ) -> torch.Tensor:
+    """Causal depthwise convolution along time, channels last: ``x [S, L, C] -> [S, L, C]``.
 
-    Parameters
-    ----------
-    u, delta : Tensor ``[S, L, Din]``
-        Inputs and (positive) step sizes of ``S`` sequences of length ``L``.
-    A : Tensor ``[Din, N]``
-        State matrix (diagonal per feature; negative for a stable system).
-    B, C : Tensor ``[S, L, N]``
-        Input and output projections, per time step.
-    D : Tensor ``[Din]``
-        Skip connection.
-    h0 : Tensor ``[S, Din, N]`` or None
-        Initial state (zeros by default).
-
-    Returns
-    -------
-    y : Tensor ``[S, L, Din]``
-    h : Tensor ``[S, Din, N]``, the final state.
+    The same as ``nn.Conv1d(C, C, K, groups=C, padding=K - 1)`` on ``x.transpose(1, 2)`` cut to
+    the first ``L`` outputs (``weight [C, 1, K]``, ``bias [C]``), written as ``K`` multiply-adds
+    of time-shifted slices with a backward of the same kind: on a CPU several times cheaper than
+    the depthwise convolution kernel, and without the layout changes around it. Computes in the
+    wider of the input's and the weight's precision.
     """
-    s, length, din = u.shape
-    h = u.new_zeros(s, din, A.shape[1]) if h0 is None else h0
-    ys = []
-    for t in range(length):
-        decay = torch.exp(delta[:, t, :, None] * A)
-        h = decay * h + (delta[:, t] * u[:, t])[:, :, None] * B[:, t, None, :]
-        ys.append((h * C[:, t, None, :]).sum(-1) + D * u[:, t])
-    return torch.stack(ys, dim=1), h
+    dtype = torch.promote_types(x.dtype, weight.dtype)
+    return _CausalDepthwiseConv.apply(x.to(dtype), weight.to(dtype), bias.to(dtype))
 
 
-def _chunked_scan(u, delta, A, B, C, h0, chunk):
-    """Chunked selective scan without the ``D`` skip; see :func:`selective_scan`."""
-    s, length, din = u.shape
-    n_chunks = -(-length // chunk)
-    pad = n_chunks * chunk - length
-    if pad:  # padded steps have delta = 0: decay 1 and no input, so the state passes unchanged
-        u, delta, B, C = (F.pad(t, (0, 0, 0, pad)) for t in (u, delta, B, C))
-    u, delta = u.view(s, n_chunks, chunk, din), delta.view(s, n_chunks, chunk, din)
-    B, C = B.view(s, n_chunks, chunk, -1), C.view(s, n_chunks, chunk, -1)
-    # 1. Every chunk from a zero state, all chunks at once: ``chunk`` vectorised steps.
-    h = u.new_zeros(s, n_chunks, din, A.shape[1])
-    y_local = []
-    for t in range(chunk):
-        step = delta[:, :, t]  # [S, n_chunks, Din]
-        h = torch.exp(step[..., None] * A) * h + (step * u[:, :, t])[..., None] * B[:, :, t, None]
-        y_local.append(torch.matmul(h, C[:, :, t, :, None]).squeeze(-1))
-    # 2. Carry the state across chunks: ``n_chunks`` steps on [S, Din, N]. Within a chunk the
-    #    decay from its start to step t is exp(A * (delta_1 + ... + delta_t)) (A is diagonal).
-    elapsed = delta.cumsum(dim=2)  # [S, n_chunks, chunk, Din]
-    chunk_decay = torch.exp(elapsed[:, :, -1, :, None] * A)  # [S, n_chunks, Din, N]
-    state, entering = h0, []
-    for c in range(n_chunks):
-        entering.append(state)
-        state = chunk_decay[:, c] * state + h[:, c]
-    entering = torch.stack(entering, dim=1)  # state before each chunk, [S, n_chunks, Din, N]
-    # 3. Add what the entering state contributes to every output of its chunk.
-    carried = torch.exp(elapsed[..., None] * A) * entering[:, :, None]  # [S, n_c, chunk, Din, N]
-    y = torch.stack(y_local, dim=2) + torch.matmul(carried, C[..., None]).squeeze(-1)
-    return y.reshape(s, n_chunks * chunk, din)[:, :length], state
+class _CausalDepthwiseConv(torch.autograd.Function):
+    """``out[:, t] = bias + sum_j taps[:, j] * x[:, t - (K - 1) + j]`` (zero before the start)."""
 
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        taps = weight[:, 0]  # [C, K]
+        k = taps.shape[1]
+        out = torch.addcmul(bias, x, taps[:, k - 1])
+        for shift in range(1, min(k, x.shape[1])):
+            out[:, shift:].addcmul_(x[:, :-shift], taps[:, k - 1 - shift])
+        ctx.save_for_backward(x, weight)
+        return out
 
-def selective_scan(u, delta, A, B, C, D, h0=None, chunk: int | None = None):
-    """Exact selective scan in O(sqrt(L)) vectorised steps (no Python loop per time step).
-
-    The sequence is cut into chunks of ``chunk`` steps (default ``ceil(sqrt(L))``). All chunks
-    are scanned at once from a zero state (``chunk`` steps), the chunk-end states are then carried
-    from chunk to chunk (``L / chunk`` steps), and finally each chunk's entering state is added to
-    its outputs with the closed-form decay ``exp(A * cumsum(delta))``. Every decay factor is
-    ``exp`` of a non-positive number, so nothing overflows. Under autograd the scan is
-    checkpointed (recomputed in backward), so training memory stays near the inputs' size.
-
-    Same arguments and returns as :func:`selective_scan_sequential`.
-    """
-    s, length, din = u.shape
-    h = u.new_zeros(s, din, A.shape[1]) if h0 is None else h0
-    chunk = chunk or max(1, math.isqrt(max(length - 1, 0)) + 1)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C, h)):
-        y, h = checkpoint(_chunked_scan, u, delta, A, B, C, h, chunk, use_reentrant=False)
-    else:
-        y, h = _chunked_scan(u, delta, A, B, C, h, chunk)
-    return y + D * u, h
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        taps = weight[:, 0]
+        k = taps.shape[1]
+        grad_x = grad * taps[:, k - 1]
+        grad_taps = torch.zeros_like(taps)
+        grad_taps[:, k - 1] = (grad * x).sum((0, 1))
+        for shift in range(1, min(k, x.shape[1])):
+            grad_x[:, :-shift].addcmul_(grad[:, shift:], taps[:, k - 1 - shift])
+            grad_taps[:, k - 1 - shift] = (grad[:, shift:] * x[:, :-shift]).sum((0, 1))
+        return grad_x, grad_taps.unsqueeze(1), grad.sum((0, 1))
 
 
 class MambaMixer(nn.Module):
@@ -175,15 +134,15 @@ class MambaMixer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Mix along time; ``x [S, L, D]`` are ``S`` independent sequences."""
-        length = x.shape[1]
-        u, z = self.in_proj(x).chunk(2, dim=-1)  # [S, L, Din] each
-        u = F.silu(self.conv1d(u.transpose(1, 2))[..., :length])  # causal conv, [S, Din, L]
-        params = self.x_proj(u.transpose(1, 2))
-        dt, B, C = params.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        inner = self.in_proj.out_features // 2  # two GEMMs: no copy of a joint gradient
+        u = F.linear(x, self.in_proj.weight[:inner])  # [S, L, Din]
+        z = F.linear(x, self.in_proj.weight[inner:])
+        u = F.silu(causal_depthwise_conv(u, self.conv1d.weight, self.conv1d.bias))
         A = -torch.exp(self.A_log)
         if u.is_cuda and _cuda_selective_scan is not None:
+            dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
             y = _cuda_selective_scan(
-                u,
+                u.transpose(1, 2),
                 self.dt_proj.weight @ dt.transpose(1, 2),
                 A,
                 B.transpose(1, 2).contiguous(),
@@ -194,19 +153,88 @@ class MambaMixer(nn.Module):
                 delta_softplus=True,
             )
             return self.out_proj(y.transpose(1, 2))
-        delta = F.softplus(self.dt_proj(dt))
-        dtype = torch.promote_types(x.dtype, torch.float32)  # the recurrence runs in >= float32
+        # Between the two large projections everything runs in >= float32, also under autocast:
+        # the recurrence needs it, and the small x_proj / dt_proj GEMMs cost less than the casts.
+        dtype = torch.promote_types(x.dtype, torch.float32)
         with torch.autocast(x.device.type, enabled=False):
-            y, _ = selective_scan(
-                u.transpose(1, 2).to(dtype),
-                delta.to(dtype),
-                A.to(dtype),
-                B.to(dtype),
-                C.to(dtype),
-                self.D.to(dtype),
-            )
+            u = u.to(dtype)
+            dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+            delta = F.softplus(self.dt_proj(dt))
+            y, _ = selective_scan(u, delta, A.to(dtype), B, C, self.D.to(dtype))
             y = y * F.silu(z.to(dtype))
         return self.out_proj(y)
+
+
+class Mamba2Mixer(nn.Module):
+    """One Mamba-2 mixer along time ``[S, L, D] -> [S, L, D]`` (scalar decay per head).
+
+    Parameter names and initialisation follow ``mamba_ssm.Mamba2`` with one group (``in_proj``
+    giving ``z, x, B, C, dt`` at once, ``conv1d`` over ``x, B, C``, ``dt_bias``, ``A_log`` and
+    ``D`` per head, the gated RMS norm ``norm``, ``out_proj``). The scan is
+    :func:`neurofm.nn.scan.ssd_scan` on every device.
+
+    Parameters
+    ----------
+    dim : int
+        Token width ``D``.
+    d_state : int
+        State size ``N`` per head channel.
+    expand : int
+        Inner width ``Din = expand * D``.
+    d_conv : int
+        Kernel of the causal depthwise convolution.
+    headdim : int
+        Features per head ``P`` (must divide ``Din``).
+    dt_min, dt_max : float
+        Range of the initial step sizes (log-uniform).
+    """
+
+    def __init__(self, dim: int, d_state: int = 64, expand: int = 2, d_conv: int = 4,
+                 headdim: int = 64, dt_min: float = 1e-3, dt_max: float = 0.1):
+        super().__init__()
+        inner = expand * dim
+        if inner % headdim:
+            raise ValueError(
+                f"Mamba-2 heads split the inner width expand * dim = {inner} into heads of "
+                f"headdim = {headdim} features: choose a headdim that divides {inner}."
+            )
+        self.inner, self.d_state, self.headdim = inner, d_state, headdim
+        self.n_heads = inner // headdim
+        self.in_proj = nn.Linear(dim, 2 * inner + 2 * d_state + self.n_heads, bias=False)
+        conv_dim = inner + 2 * d_state
+        self.conv1d = nn.Conv1d(conv_dim, conv_dim, d_conv, groups=conv_dim, padding=d_conv - 1)
+        dt = torch.exp(torch.rand(self.n_heads) * (math.log(dt_max) - math.log(dt_min))
+                       + math.log(dt_min)).clamp(min=1e-4)
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus^-1(dt)
+        self.A_log = nn.Parameter(torch.log(torch.empty(self.n_heads).uniform_(1, 16)))
+        self.D = nn.Parameter(torch.ones(self.n_heads))
+        self.norm = nn.RMSNorm(inner, eps=1e-5)
+        self.out_proj = nn.Linear(inner, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Mix along time; ``x [S, L, D]`` are ``S`` independent sequences."""
+        s, length, _ = x.shape
+        n = self.d_state
+        weights = self.in_proj.weight.split([self.inner, self.inner + 2 * n, self.n_heads])
+        z, xbc, dt = (F.linear(x, w) for w in weights)  # separate GEMMs: no joint gradient copy
+        xbc = F.silu(causal_depthwise_conv(xbc, self.conv1d.weight, self.conv1d.bias))
+        dtype = torch.promote_types(x.dtype, torch.float32)  # the recurrence runs in >= float32
+        with torch.autocast(x.device.type, enabled=False):
+            u, B, C = xbc.to(dtype).split([self.inner, n, n], dim=-1)
+            y, _ = ssd_scan(
+                u.reshape(s, length, self.n_heads, self.headdim),
+                F.softplus(dt.to(dtype) + self.dt_bias.to(dtype)),
+                -torch.exp(self.A_log.to(dtype)),
+                B,
+                C,
+                self.D.to(dtype),
+            )
+            y = self.norm(y.reshape(s, length, self.inner) * F.silu(z.to(dtype)))
+        return self.out_proj(y)
+
+
+#: Mixer name (the ``mixer`` hyperparameter) -> class.
+MIXERS = {"mamba1": MambaMixer, "mamba2": Mamba2Mixer}
 
 
 def reverse_valid(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -227,15 +255,18 @@ class BidirectionalMambaBlock(nn.Module):
     """Pre-norm residual block: a forward and a backward Mamba mixer along time, summed.
 
     ``x [S, L, D] -> [S, L, D]``; ``lengths [S]`` (valid steps, padding at the end) or None.
+    ``mixer`` names the mixer class in :data:`MIXERS`; ``headdim`` is used by ``"mamba2"``.
     """
 
-    def __init__(
-        self, dim: int, d_state: int = 16, expand: int = 2, d_conv: int = 4, drop_path: float = 0.0
-    ):
+    def __init__(self, dim: int, d_state: int = 16, expand: int = 2, d_conv: int = 4,
+                 drop_path: float = 0.0, mixer: str = "mamba1", headdim: int = 64):
         super().__init__()
+        if mixer not in MIXERS:
+            raise ValueError(f"mixer must be one of {tuple(MIXERS)}; got {mixer!r}.")
+        extra = {"headdim": headdim} if mixer == "mamba2" else {}
         self.norm = nn.LayerNorm(dim)
-        self.forward_mixer = MambaMixer(dim, d_state, expand, d_conv)
-        self.backward_mixer = MambaMixer(dim, d_state, expand, d_conv)
+        self.forward_mixer = MIXERS[mixer](dim, d_state, expand, d_conv, **extra)
+        self.backward_mixer = MIXERS[mixer](dim, d_state, expand, d_conv, **extra)
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -285,14 +316,19 @@ class BidirectionalMambaTrunk(Trunk):
         A spatial attention block after every ``spatial_every`` Mamba blocks (0 = never).
     drop_path : float
         Largest stochastic-depth rate.
+    mixer : {"mamba1", "mamba2"}
+        Mamba-1 (S6, a decay per feature and state) or Mamba-2 (a scalar decay per head).
+    headdim : int
+        Features per head of the Mamba-2 mixer.
     """
 
     def __init__(self, dim: int, depth: int, d_state: int = 16, expand: int = 2, d_conv: int = 4,
-                 n_heads: int = 4, spatial_every: int = 2, drop_path: float = 0.0):
+                 n_heads: int = 4, spatial_every: int = 2, drop_path: float = 0.0,
+                 mixer: str = "mamba1", headdim: int = 64):
         super().__init__()
         self.spatial_every = spatial_every
         self.blocks = nn.ModuleList(
-            BidirectionalMambaBlock(dim, d_state, expand, d_conv, rate)
+            BidirectionalMambaBlock(dim, d_state, expand, d_conv, rate, mixer, headdim)
             for rate in drop_path_rates(drop_path, depth)
         )
         n_spatial = depth // spatial_every if spatial_every else 0
@@ -337,7 +373,8 @@ class BidirectionalMamba(BrainEncoder):
     depth : int
         Number of bidirectional Mamba blocks.
     d_state, expand, d_conv : int
-        Mamba mixer sizes (state per feature, inner width factor, causal conv kernel).
+        Mamba mixer sizes (state per feature or head channel, inner width factor, causal conv
+        kernel).
     n_heads : int
         Heads of the channel unification and of the spatial attention.
     n_latent : int or None
@@ -354,6 +391,11 @@ class BidirectionalMamba(BrainEncoder):
     tokenizer : NeuralTokenizer, str, TokenizerConfig, dict or None
         With ``patch_input="codes"``: the tokenizer or its directory (see
         :func:`~neurofm.tokenizer.load_tokenizer`); stored in ``config`` as its dict.
+    mixer : {"mamba1", "mamba2"}
+        ``"mamba1"``: Mamba's S6 mixer (:class:`MambaMixer`). ``"mamba2"``: Mamba-2's block
+        (:class:`Mamba2Mixer`), whose scan is matrix products (much cheaper on a CPU).
+    headdim : int
+        Features per head of the Mamba-2 mixer (divides ``expand * dim``).
     """
 
     trunk_renames = ((r"^(blocks|spatial_blocks|norm)\.", r"trunk.\1."),)
@@ -372,11 +414,13 @@ class BidirectionalMamba(BrainEncoder):
         drop_path: float = 0.0,
         patch_input: str = "patches",
         tokenizer=None,
+        mixer: str = "mamba1",
+        headdim: int = 64,
     ):
         stem = SensorTokenizer(patch_size, dim, patch_embedding=stem_patch_embedding(patch_input),
                                tokenizer=tokenizer, n_latent=n_latent, n_heads=n_heads)
         trunk = BidirectionalMambaTrunk(dim, depth, d_state, expand, d_conv, n_heads,
-                                        spatial_every, drop_path)
+                                        spatial_every, drop_path, mixer, headdim)
         super().__init__(stem, trunk)
 
 
@@ -392,3 +436,10 @@ def mamba_base():
     """Bidirectional Mamba, 32 latent channels (channel unification), D=256, 12 blocks."""
     return {"dim": 256, "depth": 12, "d_state": 16, "expand": 2, "n_heads": 8, "n_latent": 32,
             "spatial_every": 3, "drop_path": 0.1}
+
+
+@register_model(BidirectionalMamba)
+def mamba2_small():
+    """Bidirectional Mamba-2 (scalar decay per head), 8 latent channels, D=128, 6 blocks."""
+    return {"dim": 128, "depth": 6, "d_state": 16, "expand": 2, "n_heads": 4, "n_latent": 8,
+            "spatial_every": 2, "drop_path": 0.05, "mixer": "mamba2", "headdim": 32}

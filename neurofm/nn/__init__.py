@@ -2,7 +2,9 @@
 
 :mod:`~neurofm.nn.attention`: :func:`attend` (fused SDPA, xformers on CUDA), ``SelfAttention``,
 ``MaskedAttention``; :mod:`~neurofm.nn.layers`: cheap CPU dropout, ``FeedForward``, drop-path and
-the fused residual add; :mod:`~neurofm.nn.state`: state-dict key migration helpers.
+the fused residual add; :mod:`~neurofm.nn.scan`: the exact selective scans of the Mamba mixers
+(Mamba-1 blocked, Mamba-2 as chunked matrix products) and their compile switch;
+:mod:`~neurofm.nn.state`: state-dict key migration helpers.
 """
 
 from neurofm.nn.attention import MaskedAttention, SelfAttention, attend, reference_attention

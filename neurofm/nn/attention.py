@@ -63,19 +63,32 @@ def attend(
     dropout_p : float
         Dropout on the attention weights (pass 0 in eval mode).
 
+    Notes
+    -----
+    On CPU, attention with dropout, or in bf16 with gradients, is computed explicitly
+    (``softmax(q k^T / sqrt(E))`` in float32, then ``@ v``): the fused kernels have no dropout,
+    and their bf16 backward costs several times the fp32 one.
+
     Returns
     -------
     Tensor ``[S, H, L, E]``
     """
     if q.is_cuda and _xops is not None:
         return _xformers_attention(q, k, v, key_valid, dropout_p)
-    if dropout_p > 0.0 and q.device.type == "cpu":
-        # The fused CPU kernels have no dropout; SDPA would fall back to its math path, which
-        # draws a Bernoulli sample per weight. Same math, with the cheap CPU dropout.
+    if q.device.type == "cpu" and (dropout_p > 0.0 or _bf16_training(q, k, v)):
+        # The fused CPU kernels have no dropout (SDPA would fall back to its math path, which
+        # draws a Bernoulli sample per weight), and their bf16 backward is several times slower
+        # than the fp32 one. Same math, with the cheap CPU dropout and a float32 softmax.
         weights = _attention_weights(q, k, key_valid)
         return dropout(weights, dropout_p).to(v.dtype) @ v
     mask = None if key_valid is None else key_valid[:, None, None, :]
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+
+
+def _bf16_training(q, k, v) -> bool:
+    """bf16 attention whose backward will run (autograd on, some input requires grad)."""
+    return (q.dtype == torch.bfloat16 and torch.is_grad_enabled()
+            and (q.requires_grad or k.requires_grad or v.requires_grad))
 
 
 def _attention_weights(q, k, key_valid):

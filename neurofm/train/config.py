@@ -122,6 +122,12 @@ class RunConfig:
         requires one; ``never`` refuses to start over an existing run.
     find_unused_parameters : bool
         Passed to DDP for backbones with parameters the objective does not use.
+    compile : bool
+        Compile the Mamba-1 selective scan's block kernels with ``torch.compile``
+        (:func:`neurofm.nn.scan.set_compiled`): a one-off compile of a minute or two that pays
+        off after a few hundred steps (``docs/models.md``); no effect on other backbones or where
+        mamba-ssm's CUDA kernel runs. Falls back to the eager scan, with a warning, where
+        ``torch.compile`` is unavailable.
     tensorboard, progress : bool
         Write TensorBoard events / show a progress bar on rank 0.
     """
@@ -145,6 +151,7 @@ class RunConfig:
     keep_checkpoints: int = 3
     resume: str = "auto"
     find_unused_parameters: bool = False
+    compile: bool = False
     tensorboard: bool = True
     progress: bool = True
 

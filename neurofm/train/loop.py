@@ -30,6 +30,7 @@ import torch
 from neurofm.data.spec import as_spec, check_compatible
 from neurofm.models import create_model
 from neurofm.nn import upgrade_nested_state
+from neurofm.nn.scan import compiled_scans
 from neurofm.objectives import PretrainingObjective, TokenCounts, build_objective, real_tokens
 from neurofm.progress import progress_bar
 from neurofm.train.checkpoint import (
@@ -89,7 +90,8 @@ def train(config: PretrainConfig, *, data: TrainingData | None = None) -> TrainR
     """
     env = init_distributed(config.run.device)
     try:
-        return _train(config, env, data)
+        with compiled_scans(config.run.compile):
+            return _train(config, env, data)
     finally:
         shutdown(env)
 

@@ -1,0 +1,191 @@
+"""Selective scans (neurofm.nn.scan): exact against the step-by-step recurrence.
+
+Mamba-1's blocked scan and Mamba-2's chunked matrix-product scan are compared in float64 with
+``selective_scan_sequential`` (values, final state and every gradient), for several block sizes,
+odd lengths, an initial state and extreme decays; the compiled-kernel path is checked with the
+kernels run uncompiled (the real compiler is exercised by a slow test) and its fallback when the
+compiler fails.
+"""
+
+import warnings
+
+import pytest
+import torch
+
+from neurofm.nn import scan
+from neurofm.nn.scan import selective_scan, selective_scan_sequential, ssd_scan
+
+NAMES = ["u", "delta", "A", "B", "C", "D", "h0"]
+
+
+def scan_inputs(s=3, length=37, din=5, n=4, seed=0, dtype=torch.float64, decay_scale=4.0,
+                delta_shift=0.0):
+    gen = torch.Generator().manual_seed(seed)
+    kw = {"dtype": dtype, "generator": gen}
+    u = torch.randn(s, length, din, **kw)
+    delta = torch.nn.functional.softplus(torch.randn(s, length, din, **kw) + delta_shift)
+    A = -torch.rand(din, n, **kw) * decay_scale
+    B = torch.randn(s, length, n, **kw)
+    C = torch.randn(s, length, n, **kw)
+    D = torch.randn(din, **kw)
+    h0 = torch.randn(s, din, n, **kw)
+    return [t.requires_grad_() for t in (u, delta, A, B, C, D, h0)]
+
+
+def assert_matches_reference(run, inputs, atol=1e-6):
+    """``run(*inputs)`` equals the sequential recurrence: outputs, final state and gradients."""
+    y_ref, h_ref = selective_scan_sequential(*inputs)
+    y, h = run(*inputs)
+    torch.testing.assert_close(y, y_ref, atol=atol, rtol=0)
+    torch.testing.assert_close(h, h_ref, atol=atol, rtol=0)
+    weights = torch.randn_like(y)
+    grads_ref = torch.autograd.grad((y_ref * weights).sum() + h_ref.sum(), inputs)
+    grads = torch.autograd.grad((y * weights).sum() + h.sum(), inputs)
+    for name, g, g_ref in zip(NAMES, grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, atol=atol, rtol=0, msg=f"gradient of {name}")
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 8, 64])
+@pytest.mark.parametrize("length", [1, 37])
+def test_blocked_scan_matches_the_sequential_recurrence(chunk, length):
+    inputs = scan_inputs(length=length)
+    assert_matches_reference(lambda *a: selective_scan(*a, chunk=chunk), inputs)
+
+
+def test_blocked_scan_without_initial_state_and_unused_final_state():
+    u, delta, A, B, C, D, _ = scan_inputs(length=20)
+    y_ref, _ = selective_scan_sequential(u, delta, A, B, C, D)
+    y, _ = selective_scan(u, delta, A, B, C, D, chunk=6)
+    torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=0)
+    grads_ref = torch.autograd.grad(y_ref.square().sum(), [u, delta, A, B, C, D])
+    grads = torch.autograd.grad(y.square().sum(), [u, delta, A, B, C, D])
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("delta_shift, decay_scale", [(6.0, 100.0), (-12.0, 1e-3)])
+def test_extreme_decays_stay_finite_and_exact_in_float32(delta_shift, decay_scale):
+    """Steps that wipe the state (|delta A| ~ 600) or barely decay: no overflow, float32 as exact
+    as the float64 reference allows."""
+    inputs = scan_inputs(length=50, delta_shift=delta_shift, decay_scale=decay_scale)
+    y_ref, h_ref = selective_scan_sequential(*inputs)
+    low = [t.detach().float() for t in inputs]
+    y, h = selective_scan(*low)
+    assert torch.isfinite(y).all() and torch.isfinite(h).all()
+    scale = float(y_ref.detach().abs().max())
+    torch.testing.assert_close(y.double(), y_ref, atol=1e-5 * scale, rtol=0)
+    torch.testing.assert_close(h.double(), h_ref, atol=1e-5 * float(h_ref.detach().abs().max()),
+                               rtol=0)
+
+
+def test_compiled_kernels_match_the_recurrence(monkeypatch):
+    """The kernels the compiled path uses, run uncompiled: padded to whole blocks, exact."""
+    monkeypatch.setattr(scan, "_COMPILE", {"enabled": False, "kernels": None})
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: fn)
+    scan.set_compiled(True)
+    assert_matches_reference(selective_scan, scan_inputs(length=scan.COMPILED_BLOCK * 2 + 3))
+
+
+def test_a_failing_compiler_falls_back_to_the_eager_scan(monkeypatch):
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler")
+        return run
+
+    monkeypatch.setattr(scan, "_COMPILE", {"enabled": False, "kernels": None})
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    scan.set_compiled(True)
+    inputs = scan_inputs(length=21)
+    expected = selective_scan_sequential(*inputs)
+    with pytest.warns(RuntimeWarning, match="runs eagerly"):
+        y, _ = selective_scan(*inputs)
+    torch.testing.assert_close(y, expected[0], atol=1e-6, rtol=0)
+    assert scan._compiled_kernels() is None  # switched off after the failure
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        selective_scan(*inputs)  # no second warning
+
+
+@pytest.mark.slow
+def test_torch_compile_gives_the_eager_results(monkeypatch):
+    """The real inductor build (tens of seconds): float32, two batch sizes, one graph."""
+    monkeypatch.setattr(scan, "_COMPILE", {"enabled": False, "kernels": None})
+    for s in (4, 3):
+        inputs = [t.detach().float().requires_grad_() for t in scan_inputs(s=s, length=40)]
+        scan.set_compiled(False)
+        y_ref, h_ref = selective_scan(*inputs)
+        grads_ref = torch.autograd.grad(y_ref.sum() + h_ref.sum(), inputs)
+        scan.set_compiled(True)
+        y, h = selective_scan(*inputs)
+        grads = torch.autograd.grad(y.sum() + h.sum(), inputs)
+        torch.testing.assert_close(y, y_ref, atol=1e-4, rtol=1e-4)
+        for g, g_ref in zip(grads, grads_ref):
+            torch.testing.assert_close(g, g_ref, atol=1e-3, rtol=1e-4)
+    scan.set_compiled(False)
+
+
+# -- Mamba-2 (scalar decay per head) ---------------------------------------------------------------
+def ssd_inputs(s=3, length=37, heads=3, p=4, n=5, seed=0, delta_shift=0.0, decay_scale=4.0,
+               dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    kw = {"dtype": dtype, "generator": gen}
+    x = torch.randn(s, length, heads, p, **kw)
+    dt = torch.nn.functional.softplus(torch.randn(s, length, heads, **kw) + delta_shift)
+    A = -torch.rand(heads, **kw) * decay_scale
+    B = torch.randn(s, length, n, **kw)
+    C = torch.randn(s, length, n, **kw)
+    D = torch.randn(heads, **kw)
+    h0 = torch.randn(s, heads, p, n, **kw)
+    return [t.requires_grad_() for t in (x, dt, A, B, C, D, h0)]
+
+
+def ssd_reference(x, dt, A, B, C, D, h0):
+    """The Mamba-1 recurrence with A, delta and D shared by the P channels of a head."""
+    s, length, heads, p = x.shape
+    n = B.shape[-1]
+    y, h = selective_scan_sequential(
+        x.reshape(s, length, heads * p), dt.repeat_interleave(p, -1),
+        A.repeat_interleave(p)[:, None].expand(heads * p, n), B, C, D.repeat_interleave(p),
+        h0.reshape(s, heads * p, n))
+    return y.view(s, length, heads, p), h.view(s, heads, p, n)
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 16, 64])
+@pytest.mark.parametrize("length", [1, 37])
+def test_ssd_scan_matches_the_sequential_recurrence(chunk, length):
+    inputs = ssd_inputs(length=length)
+    y_ref, h_ref = ssd_reference(*inputs)
+    y, h = ssd_scan(*inputs, chunk=chunk)
+    torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=0)
+    torch.testing.assert_close(h, h_ref, atol=1e-6, rtol=0)
+    weights = torch.randn_like(y)
+    grads_ref = torch.autograd.grad((y_ref * weights).sum() + h_ref.sum(), inputs)
+    grads = torch.autograd.grad((y * weights).sum() + h.sum(), inputs)
+    for name, g, g_ref in zip(["x", "dt", "A", "B", "C", "D", "h0"], grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, atol=1e-6, rtol=0, msg=f"gradient of {name}")
+
+
+@pytest.mark.parametrize("delta_shift, decay_scale", [(6.0, 100.0), (-12.0, 1e-3)])
+def test_ssd_scan_extreme_decays_in_float32(delta_shift, decay_scale):
+    inputs = ssd_inputs(length=70, delta_shift=delta_shift, decay_scale=decay_scale)
+    y_ref, _ = ssd_reference(*inputs)
+    y, h = ssd_scan(*[t.detach().float() for t in inputs], chunk=32)
+    assert torch.isfinite(y).all() and torch.isfinite(h).all()
+    torch.testing.assert_close(y.double(), y_ref, atol=1e-5 * float(y_ref.detach().abs().max()), rtol=0)
+    x, dt, A, B, C, D, _ = (t.detach().float().requires_grad_() for t in inputs)
+    y, _ = ssd_scan(x, dt, A, B, C, D, chunk=32)
+    grads = torch.autograd.grad(y.square().sum(), [x, dt, A, B, C, D])
+    assert all(torch.isfinite(g).all() for g in grads)
+
+
+def test_gradients_keep_the_scan_precision_when_backward_runs_under_autocast():
+    """backward() called inside a bf16 autocast region still runs the scan's adjoint in float32."""
+    inputs = [t.detach().float().requires_grad_() for t in scan_inputs(length=12)]
+    y, h = selective_scan(*inputs)
+    grads_ref = torch.autograd.grad(y.sum() + h.sum(), inputs)
+    y, h = selective_scan(*inputs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        grads = torch.autograd.grad(y.sum() + h.sum(), inputs)
+    for g, g_ref in zip(grads, grads_ref):
+        assert g.dtype == torch.float32
+        torch.testing.assert_close(g, g_ref, atol=1e-6, rtol=1e-6)
