@@ -44,6 +44,13 @@ def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="Require a checkpoint to continue from (by default a run resumes "
                              "automatically when its out dir holds one).")
+    parser.add_argument("--allow-changed-settings", action="store_true",
+                        help="Resume although model, objective, optimiser, schedule, data, "
+                             "batch or seed differ from the checkpoint's (refused otherwise, "
+                             "with the list of differences).")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="Write into --out although it holds files neurofm did not write "
+                             "(they are kept; files of the run's names are replaced).")
 
 
 def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,8 +79,9 @@ def pretrain_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--out", args.out]
     for item in args.overrides:
         argv += ["--set", item]
-    if args.resume:
-        argv.append("--resume")
+    for flag in ("resume", "allow_changed_settings", "overwrite"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
     return argv
 
 
@@ -109,7 +117,8 @@ def tokenizer_run(args: argparse.Namespace):
 
 def run_pretraining(args: argparse.Namespace) -> int:
     """Pretrain on this process (one rank of a torchrun launch, or alone)."""
-    result = train(pretrain_config(args))
+    result = train(pretrain_config(args), overwrite=args.overwrite,
+                   allow_changed_settings=args.allow_changed_settings, config_file=args.config)
     if _rank() == 0:
         print(f"Finished {result.steps} steps, final loss {result.final_loss:.6g}; model in "
               f"{result.model_dir}")

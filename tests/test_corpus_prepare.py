@@ -196,7 +196,7 @@ def test_a_journal_line_cut_by_a_kill_is_dropped(tree, corpus_dir, tmp_path, mon
     monkeypatch.setattr(prepare_module, "prepare_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
         prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.0, progress=False)
-    journal = tmp_path / "c" / "_progress" / "journal.jsonl"
+    journal = tmp_path / "c" / "_progress" / "part-000.jsonl"
     whole = journal.read_text()
     with open(journal, "a") as fh:
         fh.write('{"shard": {"name": "000-00001.arrow", "n_wind')  # killed mid-line
@@ -341,7 +341,7 @@ def test_sigkill_mid_run_then_resume(tree, corpus_dir, tmp_path):
     proc.wait()
     assert not (out / "manifest.parquet").exists()
     journaled = 0
-    for line in (out / "_progress" / "journal.jsonl").read_text().splitlines():
+    for line in (out / "_progress" / "part-000.jsonl").read_text().splitlines():
         try:
             journaled += len(json.loads(line).get("rows", [None]))  # skipped: one file
         except json.JSONDecodeError:  # the line the kill cut short does not count

@@ -142,7 +142,10 @@ def test_resume_policies(tmp_path):
         train(tiny_config(tmp_path / "run", "run.steps=4", "run.resume=never"), data=in_memory())
     with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
         train(tiny_config(tmp_path / "fresh", "run.resume=always"), data=in_memory())
-    resumed = train(tiny_config(tmp_path / "run", "run.steps=4"), data=in_memory())
+    with pytest.raises(ValueError, match=r"other settings \(run.steps: 2 then, 4 now\)"):
+        train(tiny_config(tmp_path / "run", "run.steps=4"), data=in_memory())
+    resumed = train(tiny_config(tmp_path / "run", "run.steps=4"), data=in_memory(),
+                    allow_changed_settings=True)  # a longer schedule: the user says so
     assert resumed.resumed_from == 2
     assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2, 3, 4]
 

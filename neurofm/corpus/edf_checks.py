@@ -56,3 +56,44 @@ def bad_range_channels(path) -> list[str]:
         if empty:
             bad.append(label)
     return bad
+
+
+def surplus_data_note(path) -> str | None:
+    """A note for the manifest when an EDF/BDF file holds more data than its header promises.
+
+    MNE reads as many data records as the header's record count says and only warns about the
+    rest; the corpus keeps those records and the manifest's ``report`` says what was left out.
+
+    Parameters
+    ----------
+    path : path-like
+        An ``.edf`` or ``.bdf`` file (any case).
+
+    Returns
+    -------
+    str or None
+        None when the file size matches the header (or the header cannot be judged: reading
+        the file reports that).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(256)
+        try:
+            header_bytes = int(head[184:192].decode("ascii").strip())
+            n_records = int(head[236:244].decode("ascii").strip())
+            record_seconds = float(head[244:252].decode("ascii").strip())
+            n_signals = int(head[252:256].decode("ascii").strip())
+            f.seek(256 + 216 * n_signals)
+            samples = [int(f.read(8).decode("ascii").strip() or 0) for _ in range(n_signals)]
+        except ValueError:
+            return None
+    record_bytes = sum(samples) * (3 if head[:1] == b"\xff" else 2)
+    extra = size - header_bytes - max(n_records, 0) * record_bytes
+    if n_records < 0 or record_bytes <= 0 or extra <= 0:
+        return None
+    whole = extra // record_bytes
+    return (f"the header promises {n_records} data records ({n_records * record_seconds:g} s) "
+            f"but {extra} more bytes follow them ({whole} whole records, "
+            f"{whole * record_seconds:g} s); only the promised records were read (fix the "
+            "header's record count to use the rest)")
