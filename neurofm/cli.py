@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from neurofm._version import __version__
+from neurofm.user_errors import USER_ERRORS, is_user_error, one_line
 from neurofm.commands import (
     convert,
     corpus,
@@ -52,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError) as err:
+    except USER_ERRORS as err:
         # User-facing errors carry a message that says what to do; no traceback.
-        if getattr(args, "debug", False):
+        if getattr(args, "debug", False) or not is_user_error(err):
             raise
-        print(f"neurofm {args.command}: error: {err}", file=sys.stderr)
+        print(f"neurofm {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

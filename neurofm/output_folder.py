@@ -132,6 +132,28 @@ def claim_output_folder(path, command: str, settings: dict | None = None, *,
     return OutputFolder(path, command, previous)
 
 
+def holds_json(name: str, expected: dict) -> Callable[[Path], bool]:
+    """A ``recognise`` for :func:`claim_output_folder`: True for a folder holding the JSON file
+    ``name`` whose values at the dotted keys of ``expected`` are the ones given.
+
+    Example: ``holds_json("results.json", {"settings.mode": "probe"})``.
+    """
+    def recognise(path: Path) -> bool:
+        try:
+            value = json.loads((Path(path) / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        for key, wanted in expected.items():
+            node = value
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if node != wanted:
+                return False
+        return True
+
+    return recognise
+
+
 def read_output_marker(path) -> dict | None:
     """The marker of ``path`` (a dict), or None when it has none or it is unreadable."""
     return _read_marker(Path(path))

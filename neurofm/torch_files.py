@@ -119,10 +119,10 @@ def load_torch_file(path, *, allow: Iterable = (), inert: Iterable[str] = (),
         refused = _refused_globals(path, allowed)
         if refused or "GLOBAL" in str(err):
             raise RefusedGlobalError(path, refused, refused_advice) from None
-        raise DamagedFileError(f"{path} cannot be read as a PyTorch file ({_first_line(err)}); "
+        raise DamagedFileError(f"{path} could not be read as a PyTorch file ({_first_line(err)}); "
                                "it is truncated or corrupt.") from None
     except Exception as err:  # noqa: BLE001 - zip, EOF and storage errors of many kinds
-        raise DamagedFileError(f"{path} cannot be read as a PyTorch file "
+        raise DamagedFileError(f"{path} could not be read as a PyTorch file "
                                f"({type(err).__name__}: {_first_line(err)}); it is truncated "
                                "or corrupt.") from None
 

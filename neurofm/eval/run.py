@@ -37,6 +37,7 @@ from neurofm.eval.settings import EvalSettings, check_settings
 from neurofm.eval.training import FinetuneConfig
 from neurofm.hub import from_pretrained
 from neurofm.models import create_model, list_models
+from neurofm.output_folder import claim_output_folder, holds_json
 
 
 def load_model(spec: str, overrides: dict, seed: int):
@@ -121,16 +122,17 @@ def _probe_rows(label: str, model_for_seed, inputs: ModelInputs, task: TaskInfo,
     return run_method(label, fit_predict, task, folds_by_seed)
 
 
-def run_evaluation(settings: EvalSettings, trials=None) -> dict:
+def run_evaluation(settings: EvalSettings, trials=None, *, overwrite: bool = False) -> dict:
     """Run every row of the table for ``settings``; write outputs; return the results dict.
 
     ``trials`` (a :class:`~neurofm.datasets.trials.TrialSet`) replaces loading
-    ``settings.data`` through the data set registry.
+    ``settings.data`` through the data set registry. ``settings.out`` must be new, empty or an
+    earlier output of the same mode (``overwrite``: write into it anyway;
+    :func:`neurofm.output_folder.claim_output_folder`).
     """
     start = time.perf_counter()
     check_settings(settings)
     out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
     if trials is None:
         trials = load_dataset(settings.data)
     y, class_names = encode_labels(trials)
@@ -141,6 +143,8 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
     model0, model_kind = load_model(settings.model, settings.model_overrides, seed=0)
     arch = model0.model_name or type(model0).__name__
     inputs = _model_inputs(settings, trials, model0, model_kind)
+    claim_output_folder(out, f"neurofm {settings.mode}", asdict(settings), overwrite=overwrite,
+                        recognise=holds_json("results.json", {"settings.mode": settings.mode}))
 
     folds_by_seed = {s: make_folds(settings.protocol, y=y, subjects=subjects, split=trials.split,
                                    seed=s, n_folds=settings.n_folds, shots=settings.shots,

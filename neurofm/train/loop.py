@@ -50,6 +50,7 @@ from neurofm.train.distributed import (
     barrier,
     gradient_sync,
     init_distributed,
+    raise_together,
     shutdown,
     wrap_model,
 )
@@ -133,9 +134,7 @@ def _claim_run_folder(cfg: PretrainConfig, env: DistEnv, overwrite: bool,
             lock = FolderLock(out / RUN_LOCK, PRETRAIN_COMMAND).acquire()
         except ValueError as err:
             error = str(err)
-    errors = [e for e in all_gather_objects(error, env) if e]
-    if errors:
-        raise ValueError(errors[0])
+    raise_together(error, env)
     return lock
 
 
