@@ -10,7 +10,6 @@ import argparse
 import sys
 
 from neurofm._version import __version__
-from neurofm.user_errors import USER_ERRORS, is_user_error, one_line
 from neurofm.commands import (
     convert,
     corpus,
@@ -24,6 +23,7 @@ from neurofm.commands import (
     simulate,
     tokenizer,
 )
+from neurofm.user_errors import USER_ERRORS, is_user_error, one_line
 
 #: Sub-command modules, in the order ``neurofm --help`` lists them.
 COMMANDS = [info, prepare, corpus, pretrain, probe, finetune, simulate, tokenizer, hub, convert,

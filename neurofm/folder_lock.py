@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 from neurofm.output_folder import new_file_mode
 
@@ -110,7 +111,7 @@ class FolderLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self, *, wait: float = 0.0, poll: float = 0.2) -> FolderLock:
+    def acquire(self, *, wait: float = 0.0, poll: float = 0.2) -> Self:
         """Take the lock, waiting up to ``wait`` seconds while another live job holds it.
 
         Raises
@@ -147,7 +148,7 @@ class FolderLock:
         finally:
             os.close(fd)  # also releases the flock
 
-    def __enter__(self) -> FolderLock:
+    def __enter__(self) -> Self:
         if not self.held:
             self.acquire()
         return self

@@ -20,6 +20,7 @@ nowhere else in neurofm (a test checks that every call passes ``weights_only=Tru
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -36,6 +37,9 @@ NUMPY_ARRAY_GLOBALS = (
     np.dtypes.UInt32DType,
 )
 
+#: How torch's weights-only unpickler names the global it refused.
+_GLOBAL_IN_MESSAGE = re.compile(r"GLOBAL ([\w.]+)")
+
 
 class RefusedGlobalError(ValueError):
     """The file names Python objects that neurofm does not rebuild (it could run code).
@@ -49,7 +53,7 @@ class RefusedGlobalError(ValueError):
 
     def __init__(self, path: Path, names: list[str], advice: str):
         self.path, self.names = Path(path), list(names)
-        listed = ", ".join(self.names) or "an object torch does not allow"
+        listed = ", ".join(dict.fromkeys(self.names))
         super().__init__(
             f"{path} was not loaded: its pickle names {listed}. neurofm reads only tensors, "
             "numbers, strings and containers of them from PyTorch files, because rebuilding "
@@ -116,8 +120,8 @@ def load_torch_file(path, *, allow: Iterable = (), inert: Iterable[str] = (),
     except FileNotFoundError:
         raise
     except pickle.UnpicklingError as err:
-        refused = _refused_globals(path, allowed)
-        if refused or "GLOBAL" in str(err):
+        refused = _GLOBAL_IN_MESSAGE.findall(str(err)) or _refused_globals(path, allowed)
+        if refused:
             raise RefusedGlobalError(path, refused, refused_advice) from None
         raise DamagedFileError(f"{path} could not be read as a PyTorch file ({_first_line(err)}); "
                                "it is truncated or corrupt.") from None

@@ -28,7 +28,7 @@ def is_user_error(err: BaseException) -> bool:
     """True for errors :func:`one_line` describes; other OSErrors (a network timeout, a broken
     pipe without an errno) keep their traceback."""
     if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
-        return err.errno is not None or _is_disk_full(err)
+        return err.errno is not None or is_disk_full(err)
     return isinstance(err, USER_ERRORS)
 
 
@@ -38,11 +38,11 @@ def one_line(err: BaseException) -> str:
     neurofm's own messages (a ValueError, a FileNotFoundError or a disk-full OSError raised with
     a whole sentence) are kept as they are.
     """
-    if not isinstance(err, OSError) or err.errno is None and not _is_disk_full(err):
+    if not isinstance(err, OSError) or err.errno is None and not is_disk_full(err):
         return str(err)
     what = f"{err.filename}: " if err.filename else ""
     reason = err.strerror or str(err)
-    if _is_disk_full(err):
+    if is_disk_full(err):
         if err.strerror and len(err.strerror) > 40:  # neurofm's sentence (prepare, checkpoints)
             return err.strerror
         return (f"{what}{reason}: the disk (or your quota) is full. Free space and rerun the "
@@ -54,5 +54,6 @@ def one_line(err: BaseException) -> str:
     return f"{what}{reason}"
 
 
-def _is_disk_full(err: OSError) -> bool:
+def is_disk_full(err: OSError) -> bool:
+    """True for a full disk or quota (also when a library dropped the errno: pyarrow)."""
     return err.errno in _DISK_FULL or "No space left on device" in str(err)

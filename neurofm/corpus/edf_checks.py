@@ -61,8 +61,9 @@ def bad_range_channels(path) -> list[str]:
 def surplus_data_note(path) -> str | None:
     """A note for the manifest when an EDF/BDF file holds more data than its header promises.
 
-    MNE reads as many data records as the header's record count says and only warns about the
-    rest; the corpus keeps those records and the manifest's ``report`` says what was left out.
+    The header's record count is then wrong (a recorder that did not close the file, a tool
+    that appended data); the reader infers the length from the file size and reads every whole
+    record, with only a warning. The manifest's ``report`` keeps the fact.
 
     Parameters
     ----------
@@ -84,16 +85,17 @@ def surplus_data_note(path) -> str | None:
             n_records = int(head[236:244].decode("ascii").strip())
             record_seconds = float(head[244:252].decode("ascii").strip())
             n_signals = int(head[252:256].decode("ascii").strip())
-            f.seek(256 + 216 * n_signals)
+            f.seek(256 + 216 * max(n_signals, 0))
             samples = [int(f.read(8).decode("ascii").strip() or 0) for _ in range(n_signals)]
         except ValueError:
             return None
     record_bytes = sum(samples) * (3 if head[:1] == b"\xff" else 2)
-    extra = size - header_bytes - max(n_records, 0) * record_bytes
-    if n_records < 0 or record_bytes <= 0 or extra <= 0:
+    if n_records < 0 or record_bytes <= 0:
         return None
-    whole = extra // record_bytes
+    held = (size - header_bytes) // record_bytes
+    if held <= n_records:
+        return None
     return (f"the header promises {n_records} data records ({n_records * record_seconds:g} s) "
-            f"but {extra} more bytes follow them ({whole} whole records, "
-            f"{whole * record_seconds:g} s); only the promised records were read (fix the "
-            "header's record count to use the rest)")
+            f"but the file holds {held} ({held * record_seconds:g} s): all {held} were read; "
+            "check that the data after the promised records belong to the recording, and fix "
+            "the header's record count")

@@ -56,6 +56,7 @@ from neurofm.corpus.progress import PrepareState
 from neurofm.corpus.shards import DEFAULT_SHARD_MB, ShardWriter, file_sha256, windows_table
 from neurofm.data.spec import BRAIN_KIND_LABELS, DEFAULT_SCALES, DEFAULT_SFREQ, PreprocessSpec
 from neurofm.output_folder import claim_output_folder
+from neurofm.user_errors import is_disk_full
 
 __all__ = ["CORPUS_FORMAT", "CORPUS_JSON", "PROGRESS_DIR", "SHARDS_DIR", "PrepareOptions",
            "PrepareSummary", "RecordingWindows", "file_sha256", "prepare_corpus", "prepare_file",
@@ -69,7 +70,6 @@ CHANNEL_MODES = ("tueg19", "all-eeg", "all")
 FLAT_POLICIES = ("drop", "report")
 #: The command that writes corpus folders (their output-folder marker).
 PREPARE_COMMAND = "neurofm prepare"
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 @dataclass
@@ -683,8 +683,8 @@ def _disk_full_message():
     try:
         yield
     except OSError as err:
-        if err.errno in _DISK_FULL:
-            raise OSError(err.errno, f"Disk full while writing the corpus ({err}). No partial "
-                          "shard was kept; free space and re-run the same command to resume."
-                          ) from None
+        if is_disk_full(err):
+            raise OSError(err.errno or errno.ENOSPC, f"Disk full while writing the corpus "
+                          f"({err}). No partial shard was kept; free space and re-run the same "
+                          "command to resume.") from None
         raise

@@ -197,7 +197,7 @@ class PrepareState:
         with self._folder_lock():
             records = [self._read_finished(), *self._read_journals().values()]
             done, sensors, shards = _combine(records)
-            listed = sorted((f.relpath for files in parts for f in files))
+            listed = sorted(f.relpath for files in parts for f in files)
             rows = {path: done[path] for path in listed if path in done}
             complete = [i for i, files in enumerate(parts)
                         if all(f.relpath in done for f in files)]

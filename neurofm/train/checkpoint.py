@@ -66,6 +66,18 @@ class CheckpointManager:
                 found.append((int(match.group(1)), path))
         return sorted(found)
 
+    def remove_temporary_files(self) -> int:
+        """Delete the temporary files of saves that a kill interrupted; returns how many.
+
+        Only while this run holds the run folder's lock (no other process saves here)."""
+        if not self.directory.is_dir():
+            return 0
+        leftovers = [p for p in self.directory.glob(".step-*.pt.tmp-*")
+                     if _CHECKPOINT_RE.match(p.name[1:p.name.index(".tmp-")])]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return len(leftovers)
+
     def latest(self) -> Path | None:
         """Newest complete checkpoint, or None."""
         found = self.checkpoints()

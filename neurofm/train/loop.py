@@ -58,7 +58,6 @@ from neurofm.train.export import export_pretrained
 from neurofm.train.metrics import MetricsLog, plot_loss_curve, read_metrics
 from neurofm.train.schedule import warmup_cosine
 
-
 #: The command whose output-folder marker run folders carry.
 PRETRAIN_COMMAND = "neurofm pretrain"
 #: Held by rank 0 of the run writing the folder.
@@ -251,6 +250,8 @@ def _set_up(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None,
     scaler = torch.amp.GradScaler(env.device.type, enabled=False)
     out_dir = Path(run.out_dir)
     checkpoints = CheckpointManager(out_dir / CHECKPOINTS_DIR, run.keep_checkpoints)
+    if env.is_main:  # this run holds the folder's lock: leftovers are of killed saves
+        checkpoints.remove_temporary_files()
     sharded = env.distributed and run.parallel == "fsdp"
     start_step, resumed_loss = _resume(checkpoints, cfg, allow_changed_settings, objective,
                                        optimizer, scheduler, scaler, env, sharded)
@@ -416,10 +417,10 @@ def _save_checkpoint(setup: _Setup, step: int, epoch: int, loss: float, cfg: Pre
         try:
             setup.checkpoints.save(state, step)
         except OSError as err:
-            error = str(err)
+            error = (err.errno, err.strerror or str(err))
     errors = [e for e in all_gather_objects(error, env) if e]
     if errors:
-        raise OSError(errors[0])
+        raise OSError(*errors[0])
 
 
 # -- the end: export ------------------------------------------------------------------------

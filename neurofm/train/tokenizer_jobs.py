@@ -22,11 +22,11 @@ from neurofm.corpus import split_by_subject
 from neurofm.data.dataset import WindowDataset, collate_windows, load_windows
 from neurofm.data.preprocess import PreprocessConfig
 from neurofm.data.spec import PreprocessSpec
+from neurofm.output_folder import claim_output_folder
 from neurofm.sensors import SensorBatch
 from neurofm.strict import from_dict
 from neurofm.tokenizer.model import TOKENIZER_CONFIGS, NeuralTokenizer, tokenizer_config
 from neurofm.train.data import TrainingData, open_training_data
-from neurofm.output_folder import claim_output_folder
 from neurofm.train.distributed import barrier, init_distributed, raise_together
 from neurofm.train.tokenizer_loop import (
     TokenizerTrainConfig,
