@@ -67,7 +67,7 @@ def test_the_training_worker_reports_os_errors_in_one_line(monkeypatch, capsys, 
 
 
 def test_neurofms_own_messages_are_kept_and_other_errors_keep_their_traceback(monkeypatch):
-    import neurofm.commands.info as info
+    from neurofm.commands import info
 
     own = OSError(errno.ENOSPC, "Disk full while writing the corpus (...). No partial shard "
                                 "was kept; free space and re-run the same command to resume.")
