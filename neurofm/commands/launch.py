@@ -46,10 +46,16 @@ def run_local_torchrun(nproc: int, module: str, module_args: list[str], *, label
         f"--nproc_per_node={nproc}", "--nnodes=1", "--master_addr=127.0.0.1",
         f"--master_port={master_port or free_port()}", f"--max_restarts={max_restarts}",
         "-m", module, *module_args])
+    previous = os.environ.get(LAUNCHER_PID_ENV)
     os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # the workers end with this process
     try:
         torchrun(launch)
     except ChildFailedError as err:
         print(f"neurofm {label}: a training process failed:\n{err}")
         return 1
+    finally:
+        if previous is None:
+            del os.environ[LAUNCHER_PID_ENV]
+        else:
+            os.environ[LAUNCHER_PID_ENV] = previous
     return 0
