@@ -2,7 +2,8 @@
 
 MNE only warns when a signal's physical (or digital) minimum equals its maximum, and then
 returns a constant; a corpus must skip such a file instead. Truncated files are caught by
-:func:`neurofm.data.io.check_edf_size` when the file is read.
+:func:`neurofm.data.io.check_edf_size` when the file is read; a file holding more records than
+its header says is read whole, and :func:`surplus_data_note` says so in the manifest.
 """
 
 from __future__ import annotations

@@ -27,7 +27,12 @@ with a message (nothing partial stays behind); a dead worker stops it likewise.
 disjoint parts for several machines. Files are assigned by size (largest first, to the part with
 the fewest bytes so far), so identical files (same size) always land in the same part and
 duplicate detection stays global; the parts' corpora read as one (:class:`Corpus` over several
-folders, or :func:`neurofm.corpus.merge.merge_corpora`).
+folders, or :func:`neurofm.corpus.merge.merge_corpora`), and the parts may also write into one
+folder, together or in turn (:mod:`neurofm.corpus.progress`).
+
+``out`` follows the output-folder rule (:func:`neurofm.output_folder.claim_output_folder`): new,
+empty, or a corpus folder of ``neurofm prepare`` (its own marker, or the ``corpus.json`` of an
+older neurofm); files of other names in it are never deleted.
 """
 
 from __future__ import annotations
