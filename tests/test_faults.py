@@ -56,7 +56,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 
 def report(case: str, outcome: str) -> None:
-    print(f"fault-case {case}: {outcome}")
+    """One line per case, past any capture of the test's own output (``pytest -s`` shows it)."""
+    print(f"fault-case {case}: {outcome}", file=sys.__stdout__, flush=True)
 
 
 @pytest.fixture(scope="module")
