@@ -24,6 +24,7 @@ from neurofm.commands import (
     simulate,
     tokenizer,
 )
+from neurofm.user_errors import USER_ERRORS, is_user_error, one_line
 
 #: Sub-command modules, in the order ``neurofm --help`` lists them.
 COMMANDS = [info, prepare, corpus, pretrain, probe, finetune, datasets, simulate, tokenizer, hub,
@@ -53,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError) as err:
+    except USER_ERRORS as err:
         # User-facing errors carry a message that says what to do; no traceback.
-        if getattr(args, "debug", False):
+        if getattr(args, "debug", False) or not is_user_error(err):
             raise
-        print(f"neurofm {args.command}: error: {err}", file=sys.stderr)
+        print(f"neurofm {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

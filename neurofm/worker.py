@@ -16,8 +16,12 @@ This module only parses arguments and calls the jobs (:mod:`neurofm.train.loop`,
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -26,9 +30,13 @@ from neurofm.train.config import load_config
 from neurofm.train.distributed import barrier, init_distributed
 from neurofm.train.loop import train
 from neurofm.train.tokenizer_jobs import TokenizerRun, open_tokenizer_data
+from neurofm.user_errors import USER_ERRORS, is_user_error, one_line
 
 #: The module torchrun launches on every rank.
 WORKER_MODULE = "neurofm.worker"
+#: Environment variable with the pid of ``neurofm``'s launching process (torchrun's agent).
+LAUNCHER_PID_ENV = "NEUROFM_LAUNCHER_PID"
+_PR_SET_PDEATHSIG = 1
 
 
 def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +52,13 @@ def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="Require a checkpoint to continue from (by default a run resumes "
                              "automatically when its out dir holds one).")
+    parser.add_argument("--allow-changed-settings", action="store_true",
+                        help="Resume although model, objective, optimiser, schedule, data, "
+                             "batch or seed differ from the checkpoint's (refused otherwise, "
+                             "with the list of differences).")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="Write into --out although it holds files neurofm did not write "
+                             "(they are kept; files of the run's names are replaced).")
 
 
 def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +78,9 @@ def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--cache-dir", help="Cache of simulated corpora.")
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="Write into --out although it holds files neurofm did not write "
+                             "(they are kept).")
 
 
 def pretrain_argv(args: argparse.Namespace) -> list[str]:
@@ -72,8 +90,9 @@ def pretrain_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--out", args.out]
     for item in args.overrides:
         argv += ["--set", item]
-    if args.resume:
-        argv.append("--resume")
+    for flag in ("resume", "allow_changed_settings", "overwrite"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
     return argv
 
 
@@ -86,8 +105,9 @@ def tokenizer_argv(args: argparse.Namespace) -> list[str]:
                         ("--cache-dir", args.cache_dir)):
         if value is not None:
             argv += [flag, str(value)]
-    if args.no_progress:
-        argv.append("--no-progress")
+    for flag in ("no_progress", "overwrite"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
     return argv
 
 
@@ -109,7 +129,8 @@ def tokenizer_run(args: argparse.Namespace):
 
 def run_pretraining(args: argparse.Namespace) -> int:
     """Pretrain on this process (one rank of a torchrun launch, or alone)."""
-    result = train(pretrain_config(args))
+    result = train(pretrain_config(args), overwrite=args.overwrite,
+                   allow_changed_settings=args.allow_changed_settings, config_file=args.config)
     if _rank() == 0:
         print(f"Finished {result.steps} steps, final loss {result.final_loss:.6g}; model in "
               f"{result.model_dir}")
@@ -123,7 +144,8 @@ def run_tokenizer_training(args: argparse.Namespace) -> int:
     data = open_tokenizer_data(args.data, run, cache_dir=args.cache_dir, is_main=env.is_main,
                                wait=lambda: barrier(env), progress=not args.no_progress)
     result = tokenizer_jobs.run_tokenizer_training(data, run, args.out, device=args.device,
-                                                   progress=not args.no_progress)
+                                                   progress=not args.no_progress,
+                                                   overwrite=args.overwrite)
     if env.is_main:
         print(f"Tokenizer written to {args.out}/tokenizer after {result['steps']} steps. "
               f"{'Held-out' if result['held_out'] else 'Training'} data: relative amplitude error "
@@ -162,12 +184,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def end_with_launcher() -> None:
+    """Make this process end when the process that launched it ends.
+
+    torchrun starts each worker in a session of its own, so killing only the launcher
+    (``neurofm pretrain --nproc N``, or its process group) would leave the workers training
+    with no parent. On Linux the kernel sends this process SIGTERM when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``); elsewhere a watchdog thread checks the parent every second.
+    ``neurofm``'s launcher passes its pid in :data:`LAUNCHER_PID_ENV`, which closes the gap of a
+    launcher that died before this process got here.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            _watch_parent(parent)
+    else:
+        _watch_parent(parent)
+    launcher = os.environ.get(LAUNCHER_PID_ENV)
+    if launcher and os.getppid() != int(launcher):
+        raise SystemExit(f"neurofm worker: the launcher (pid {launcher}) has ended; stopping.")
+
+
+def _watch_parent(parent: int) -> None:
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="neurofm-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
+    if os.environ.get("TORCHELASTIC_RUN_ID") or os.environ.get(LAUNCHER_PID_ENV):
+        end_with_launcher()  # launched by torchrun (a new session): end with the launcher
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"neurofm {args.job} (rank {_rank()}): error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        if not is_user_error(err):
+            raise
+        print(f"neurofm {args.job} (rank {_rank()}): error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

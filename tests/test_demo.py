@@ -55,10 +55,15 @@ def test_simulate_and_prepare_stages_write_corpus_and_resume(tmp_path):
     assert all("skipped" in line for line in log)
     assert (tmp_path / "recordings" / files[0]).stat().st_mtime_ns == mtime
 
-    # New window length: the recordings stay, the corpus is rebuilt from scratch.
+    # New window length: refused unless told, as it replaces the corpus.
+    with pytest.raises(ValueError, match="settings changed since the prepare stage.*corpus/"):
+        run_demo(replace(TINY, window_seconds=2.0), tmp_path, until="prepare", progress=False,
+                 log=lambda _: None)
+    assert len(Corpus(tmp_path / "corpus")) == 4  # untouched
+    # Told: the recordings stay, the corpus is rebuilt from scratch.
     log.clear()
     run_demo(replace(TINY, window_seconds=2.0), tmp_path, until="prepare", progress=False,
-             log=log.append)
+             log=log.append, overwrite=True)
     assert "skipped" in log[0] and "skipped" not in log[-1]
     assert len(Corpus(tmp_path / "corpus")) == 10
 

@@ -21,15 +21,26 @@ def register(subparsers) -> None:
     parser.add_argument("out_dir", metavar="OUT_DIR", help="directory to write")
     parser.add_argument("--n-heads", type=int, default=None,
                         help="attention heads (default: CBraMod 8; LaBraM read from the weights)")
+    parser.add_argument("--allow-global", dest="allow_globals", action="append", default=[],
+                        metavar="MODULE.NAME",
+                        help="a Python object the .pth file names besides tensors (e.g. "
+                             "argparse.Namespace: training arguments saved with the weights) "
+                             "that is read as an inert stand-in running nothing; only the "
+                             "tensors are used (repeatable)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into OUT_DIR although it holds files neurofm did not "
+                             "write (config.json, model.safetensors and README.md are "
+                             "replaced, other files kept)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.set_defaults(func=run_convert)
 
 
 def run_convert(args) -> int:
+    options = {"inert_globals": args.allow_globals, "overwrite": args.overwrite}
     if args.source_model == "cbramod":
-        model = convert_cbramod(args.src, args.out_dir, n_heads=args.n_heads or 8)
+        model = convert_cbramod(args.src, args.out_dir, n_heads=args.n_heads or 8, **options)
     else:
-        model = convert_labram(args.src, args.out_dir, n_heads=args.n_heads)
+        model = convert_labram(args.src, args.out_dir, n_heads=args.n_heads, **options)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"Wrote {model.model_name} ({n_params:,} parameters) to {args.out_dir}; load it with "
           f"neurofm.from_pretrained({args.out_dir!r}).")

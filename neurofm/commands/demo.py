@@ -50,6 +50,9 @@ def register(subparsers) -> None:
                         help="comma-separated subset of the evaluation tasks: "
                              "mi_unseen_montage, meg_abnormal, abnormal_eeg, "
                              "finger_movements")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="when the settings changed since an earlier run into --out, "
+                             "replace the outputs of the stages they affect (refused otherwise)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.set_defaults(func=run)
@@ -65,7 +68,8 @@ def run(args) -> int:
         raise ValueError(f"--threads must be >= 1, got {args.threads}.")
     torch.set_num_threads(args.threads)
     result = run_demo(settings, args.out, nproc=args.nproc, progress=not args.no_progress,
-                      log=lambda line: print(line, file=sys.stderr, flush=True))
+                      log=lambda line: print(line, file=sys.stderr, flush=True),
+                      overwrite=args.overwrite)
     print(result.facts["report"]["table"])
     total = sum(result.seconds.values())
     print("Stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())

@@ -29,6 +29,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    payload = run_evaluation(settings_from_args(args, "finetune", lora=args.lora))
+    payload = run_evaluation(settings_from_args(args, "finetune", lora=args.lora),
+                             overwrite=args.overwrite)
     print_summary(payload)
     return 0

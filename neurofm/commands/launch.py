@@ -8,9 +8,10 @@ its rendezvous arguments.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 
-from neurofm.worker import JOBS, WORKER_MODULE
+from neurofm.worker import JOBS, LAUNCHER_PID_ENV, WORKER_MODULE
 
 
 def free_port() -> int:
@@ -35,6 +36,7 @@ def run_local_torchrun(nproc: int, module: str, module_args: list[str], *, label
     """``torchrun --nproc_per_node=nproc -m module module_args...`` on this machine.
 
     Returns 0 on success, 1 (after printing which command failed and why) when a process failed.
+    The processes end when this one does (:func:`neurofm.worker.end_with_launcher`).
     """
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser
@@ -44,9 +46,16 @@ def run_local_torchrun(nproc: int, module: str, module_args: list[str], *, label
         f"--nproc_per_node={nproc}", "--nnodes=1", "--master_addr=127.0.0.1",
         f"--master_port={master_port or free_port()}", f"--max_restarts={max_restarts}",
         "-m", module, *module_args])
+    previous = os.environ.get(LAUNCHER_PID_ENV)
+    os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # the workers end with this process
     try:
         torchrun(launch)
     except ChildFailedError as err:
         print(f"neurofm {label}: a training process failed:\n{err}")
         return 1
+    finally:
+        if previous is None:
+            del os.environ[LAUNCHER_PID_ENV]
+        else:
+            os.environ[LAUNCHER_PID_ENV] = previous
     return 0

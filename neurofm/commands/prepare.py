@@ -67,6 +67,13 @@ def register(subparsers) -> None:
                         help="deprecated name of --part-index (removed in neurofm 0.3)")
     parser.add_argument("--num-shards", type=int, default=None,
                         help="deprecated name of --num-parts (removed in neurofm 0.3)")
+    parser.add_argument("--on-flat", choices=("drop", "report"), default=defaults.on_flat,
+                        help="flat channels: drop them and list them in the manifest's report "
+                             "(default; a recording left with fewer than half its channels is "
+                             "skipped as flat-signal), or keep them and list them")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into --out although it holds files neurofm did not write "
+                             "(they are kept; files of the corpus's names are replaced)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.set_defaults(func=run)
@@ -77,11 +84,13 @@ def run(args) -> int:
         sfreq=args.sfreq, window_seconds=args.window_seconds, patch_seconds=args.patch_seconds,
         channels=args.channels, max_abs_uv=args.max_abs_uv or None,
         trim_seconds=args.trim_seconds, min_minutes=args.min_minutes, dtype=args.dtype,
-        l_freq=args.l_freq, h_freq=args.h_freq, line_freq=args.line_freq or None)
+        l_freq=args.l_freq, h_freq=args.h_freq, line_freq=args.line_freq or None,
+        on_flat=args.on_flat)
     part_index, num_parts = _parts(args)
     summary = prepare_corpus(args.sources, args.out, options, num_proc=args.num_proc,
                              part_index=part_index, num_parts=num_parts,
-                             shard_size_mb=args.shard_size_mb, progress=not args.quiet)
+                             shard_size_mb=args.shard_size_mb, progress=not args.quiet,
+                             overwrite=args.overwrite)
     print(summary.describe())
     return 0
 

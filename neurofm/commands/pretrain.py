@@ -32,6 +32,7 @@ def register(subparsers) -> None:
                              "rank dies (each restart resumes from the newest checkpoint).")
     parser.add_argument("--master-port", type=int, default=None,
                         help="With --nproc > 1: rendezvous port (default: a free one).")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.set_defaults(func=run)
 
 

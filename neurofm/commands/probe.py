@@ -76,6 +76,9 @@ def add_common_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
     parser.add_argument("--cache-dir", default=None,
                         help="embedding cache (default ~/.cache/neurofm/embeddings)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into --out although it holds files neurofm did not write "
+                             "(they are kept; results.json and the figures are replaced)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
@@ -156,6 +159,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    payload = run_evaluation(settings_from_args(args, "probe"))
+    payload = run_evaluation(settings_from_args(args, "probe"), overwrite=args.overwrite)
     print_summary(payload)
     return 0

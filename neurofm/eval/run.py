@@ -43,6 +43,7 @@ from neurofm.eval.task_preprocessing import (
 from neurofm.eval.training import FinetuneConfig
 from neurofm.hub import from_pretrained
 from neurofm.models import create_model, list_models
+from neurofm.output_folder import claim_output_folder, holds_json
 
 #: Probe heads trained by gradient descent on the frozen backbone, and their row names.
 TRAINED_HEADS = {"attention": "attention", "patches": "patch-MLP"}
@@ -130,18 +131,19 @@ def _probe_rows(label: str, model_for_seed, inputs: ModelInputs, task: TaskInfo,
     return run_method(label, fit_predict, task, folds_by_seed)
 
 
-def run_evaluation(settings: EvalSettings, trials=None) -> dict:
+def run_evaluation(settings: EvalSettings, trials=None, *, overwrite: bool = False) -> dict:
     """Run every row of the table for ``settings``; write outputs; return the results dict.
 
     ``trials`` (a :class:`~neurofm.datasets.trials.TrialSet`) replaces loading
-    ``settings.data`` through the data set registry.
+    ``settings.data`` through the data set registry. ``settings.out`` must be new, empty or an
+    earlier output of the same mode (``overwrite``: write into it anyway;
+    :func:`neurofm.output_folder.claim_output_folder`).
     """
     start = time.perf_counter()
     check_settings(settings)
     task_preprocessing = TaskPreprocessing.from_dict(settings.preprocessing,
                                                      where="preprocessing settings")
     out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
     if trials is None:
         trials = load_dataset(settings.data)
     trials = evaluation_trials(trials, settings, task_preprocessing)
@@ -157,6 +159,8 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
                               trials_band=trials.band, pretrained=model_kind == "pretrained",
                               model_name=settings.model, data_name=trials.name)
     inputs = prepare_inputs(trials, plan)
+    claim_output_folder(out, f"neurofm {settings.mode}", asdict(settings), overwrite=overwrite,
+                        recognise=holds_json("results.json", {"settings.mode": settings.mode}))
 
     folds_by_seed = {s: make_folds(settings.protocol, y=y, subjects=subjects, split=trials.split,
                                    sessions=sessions, seed=s, n_folds=settings.n_folds,

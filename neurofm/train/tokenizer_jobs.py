@@ -22,11 +22,12 @@ from neurofm.corpus import split_by_subject
 from neurofm.data.dataset import WindowDataset, collate_windows, load_windows
 from neurofm.data.preprocess import PreprocessConfig
 from neurofm.data.spec import PreprocessSpec
+from neurofm.output_folder import claim_output_folder
 from neurofm.sensors import SensorBatch
 from neurofm.strict import from_dict
 from neurofm.tokenizer.model import TOKENIZER_CONFIGS, NeuralTokenizer, tokenizer_config
 from neurofm.train.data import TrainingData, open_training_data
-from neurofm.train.distributed import barrier, init_distributed
+from neurofm.train.distributed import barrier, init_distributed, raise_together
 from neurofm.train.tokenizer_loop import (
     TokenizerTrainConfig,
     evaluate_tokenizer,
@@ -34,6 +35,8 @@ from neurofm.train.tokenizer_loop import (
     train_tokenizer,
 )
 
+#: The command whose output-folder marker tokenizer training folders carry.
+TOKENIZER_COMMAND = "neurofm tokenizer train"
 #: Preprocessing keys of a corpus that :class:`neurofm.data.PreprocessConfig` understands.
 _PREPROCESS_KEYS = ("l_freq", "h_freq", "notch", "line_freq", "scales", "kinds")
 
@@ -173,7 +176,8 @@ def _batches_forever(loader, sampler):
 
 
 def run_tokenizer_training(training_data, run: TokenizerRun, out: str | Path, *,
-                           device: str = "auto", progress: bool = True) -> dict:
+                           device: str = "auto", progress: bool = True,
+                           overwrite: bool = False) -> dict:
     """Train a tokenizer and write it to ``out``.
 
     ``out`` receives ``tokenizer/`` (config.json + model.safetensors), ``metrics.jsonl`` (the
@@ -187,6 +191,8 @@ def run_tokenizer_training(training_data, run: TokenizerRun, out: str | Path, *,
     out : str or Path
     device : {"auto", "cpu", "cuda"}
     progress : bool
+    overwrite : bool
+        Write into ``out`` although it holds files neurofm did not write (they are kept).
 
     Returns
     -------
@@ -195,6 +201,15 @@ def run_tokenizer_training(training_data, run: TokenizerRun, out: str | Path, *,
     """
     env = init_distributed(device)
     out = Path(out)
+    error = None
+    if env.is_main:  # the output-folder rule: a new, empty or earlier tokenizer folder
+        try:
+            claim_output_folder(out, TOKENIZER_COMMAND,
+                                {"run": json.loads(json.dumps(asdict(run), default=str))},
+                                overwrite=overwrite)
+        except ValueError as err:
+            error = str(err)
+    raise_together(error, env)
     dataset = training_data.dataset
     train_idx, val_idx = np.arange(len(dataset)), np.array([], dtype=np.int64)
     subjects = getattr(dataset, "window_subjects", None)
@@ -218,7 +233,6 @@ def run_tokenizer_training(training_data, run: TokenizerRun, out: str | Path, *,
     model = NeuralTokenizer(run.model_config(training_data.preprocessing))
     log_file = None
     if env.is_main:
-        out.mkdir(parents=True, exist_ok=True)
         log_file = (out / "metrics.jsonl").open("w")
 
     def log(record: dict) -> None:
