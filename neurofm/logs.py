@@ -179,16 +179,18 @@ def command_output(args: argparse.Namespace) -> Iterator[None]:
 
     Messages of level :func:`command_log_level` and above go to stderr (``warning: ...`` for
     warnings, the message alone for INFO); Python warnings are printed as one ``warning: ...``
-    line; ``--no-progress`` and ``--quiet`` set ``NEUROFM_PROGRESS=0``, which processes started
-    by the command (torchrun workers, ``prepare``'s workers) inherit.
+    line (``--verbose`` adds their category and origin); ``--no-progress`` and ``--quiet`` set
+    ``NEUROFM_PROGRESS=0``, which processes started by the command (torchrun workers,
+    ``prepare``'s workers) inherit.
     """
     handler = _StderrHandler()
     handler.setFormatter(_CommandFormatter())
-    previous_level = set_log_level(command_log_level(args))
+    level = command_log_level(args)
+    previous_level = set_log_level(level)
     previous_format = warnings.formatwarning
     previous_progress = os.environ.get(PROGRESS_ENV_VAR)
     _package_logger.addHandler(handler)
-    warnings.formatwarning = _one_line_warning
+    warnings.formatwarning = _warning_with_origin if level <= logging.DEBUG else _one_line_warning
     if getattr(args, "no_progress", False) or getattr(args, "quiet", False):
         os.environ[PROGRESS_ENV_VAR] = "0"
     try:
@@ -230,3 +232,7 @@ class _CommandFormatter(logging.Formatter):
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
+
+
+def _warning_with_origin(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message} ({category.__name__} at {filename}:{lineno})\n"

@@ -251,8 +251,8 @@ def test_a_library_function_logs_at_the_levels_verbose_chooses(recordings, tmp_p
     records = [(r.name, r.levelname, r.getMessage()) for r in caplog.records
                if r.name == "neurofm.corpus.prepare"]
     assert records[0] == ("neurofm.corpus.prepare", "INFO",
-                          f"Preparing 3 recording file(s) into {tmp_path / 'c'} with 1 "
-                          "process(es); 0 done in an earlier run.")
+                          (f"Preparing 3 recording file(s) into {tmp_path / 'c'} with 1 "
+                           "process(es); 0 done in an earlier run."))
     debug = sorted(m.split(" ")[0] for _, level, m in records if level == "DEBUG")
     assert debug == ["kept", "kept", "skipped"]
     caplog.clear()

@@ -60,8 +60,8 @@ def test_simulate_and_prepare_stages_write_corpus_and_resume(tmp_path, caplog):
     assert not (tmp_path / "runs").exists()  # stopped after "prepare"
 
     mtime = (tmp_path / "recordings" / files[0]).stat().st_mtime_ns
+    log = []  # the deprecated callback still receives the lines
     with pytest.warns(FutureWarning, match=r"run_demo\(log=\.\.\.\) is deprecated"):
-        log = []  # the deprecated callback still receives the lines
         run_demo(TINY, tmp_path, until="prepare", progress=False, log=log.append)
     assert [line.split(":")[0] for line in log] == ["[1/6] simulate", "[2/6] prepare"]
     assert all("skipped" in line for line in log)
