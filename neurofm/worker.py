@@ -10,7 +10,9 @@ the same job functions in their own process, or launch this module through torch
 ``python -m neurofm.pretrain --config FILE`` is ``python -m neurofm.worker pretrain --config FILE``.
 
 This module only parses arguments and calls the jobs (:mod:`neurofm.train.loop`,
-:mod:`neurofm.train.tokenizer_jobs`).
+:mod:`neurofm.train.tokenizer_jobs`). It imports them when a job runs, so that the parsers of
+``neurofm pretrain`` and ``neurofm tokenizer train`` (built from this module's argument
+functions) need no torch: ``neurofm --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -25,11 +27,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from neurofm.train import tokenizer_jobs
-from neurofm.train.config import load_config
-from neurofm.train.distributed import barrier, init_distributed
-from neurofm.train.loop import train
-from neurofm.train.tokenizer_jobs import TokenizerRun, open_tokenizer_data
+from neurofm.logs import add_output_flags, command_output, output_flags_argv
 from neurofm.user_errors import USER_ERRORS, is_user_error, one_line
 
 #: The module torchrun launches on every rank.
@@ -49,6 +47,9 @@ def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="KEY=VALUE",
                         help="Override a config value, e.g. --set run.steps=100 "
                              "--set model.overrides.depth=4 (repeatable).")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="Random seed (model initialisation, masking, data order; the same "
+                             "as --set run.seed=S; default: the config's, else 0).")
     parser.add_argument("--resume", action="store_true",
                         help="Require a checkpoint to continue from (by default a run resumes "
                              "automatically when its out dir holds one).")
@@ -77,7 +78,6 @@ def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="Random seed (overrides the config).")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--cache-dir", help="Cache of simulated corpora.")
-    parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
     parser.add_argument("--overwrite", action="store_true",
                         help="Write into --out although it holds files neurofm did not write "
                              "(they are kept).")
@@ -90,10 +90,12 @@ def pretrain_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--out", args.out]
     for item in args.overrides:
         argv += ["--set", item]
+    if args.seed is not None:
+        argv += ["--seed", str(args.seed)]
     for flag in ("resume", "allow_changed_settings", "overwrite"):
         if getattr(args, flag):
             argv.append("--" + flag.replace("_", "-"))
-    return argv
+    return argv + output_flags_argv(args)
 
 
 def tokenizer_argv(args: argparse.Namespace) -> list[str]:
@@ -105,15 +107,18 @@ def tokenizer_argv(args: argparse.Namespace) -> list[str]:
                         ("--cache-dir", args.cache_dir)):
         if value is not None:
             argv += [flag, str(value)]
-    for flag in ("no_progress", "overwrite"):
-        if getattr(args, flag):
-            argv.append("--" + flag.replace("_", "-"))
-    return argv
+    if args.overwrite:
+        argv.append("--overwrite")
+    return argv + output_flags_argv(args)
 
 
 def pretrain_config(args: argparse.Namespace):
     """The :class:`~neurofm.train.config.PretrainConfig` of the pretraining arguments."""
+    from neurofm.train.config import load_config
+
     overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"run.seed={args.seed}")
     if args.out:
         overrides.append(f"run.out_dir={args.out}")
     if args.resume:
@@ -123,12 +128,16 @@ def pretrain_config(args: argparse.Namespace):
 
 def tokenizer_run(args: argparse.Namespace):
     """The :class:`~neurofm.train.tokenizer_jobs.TokenizerRun` of the tokenizer arguments."""
+    from neurofm.train.tokenizer_jobs import TokenizerRun
+
     return TokenizerRun.from_source(args.config, steps=args.steps, batch_size=args.batch_size,
                                     lr=args.lr, seed=args.seed)
 
 
 def run_pretraining(args: argparse.Namespace) -> int:
     """Pretrain on this process (one rank of a torchrun launch, or alone)."""
+    from neurofm.train.loop import train
+
     result = train(pretrain_config(args), overwrite=args.overwrite,
                    allow_changed_settings=args.allow_changed_settings, config_file=args.config)
     if _rank() == 0:
@@ -139,12 +148,14 @@ def run_pretraining(args: argparse.Namespace) -> int:
 
 def run_tokenizer_training(args: argparse.Namespace) -> int:
     """Train a tokenizer on this process (one rank of a torchrun launch, or alone)."""
+    from neurofm.train import tokenizer_jobs
+    from neurofm.train.distributed import barrier, init_distributed
+
     run = tokenizer_run(args)
     env = init_distributed(args.device)
-    data = open_tokenizer_data(args.data, run, cache_dir=args.cache_dir, is_main=env.is_main,
-                               wait=lambda: barrier(env), progress=not args.no_progress)
+    data = tokenizer_jobs.open_tokenizer_data(args.data, run, cache_dir=args.cache_dir,
+                                              is_main=env.is_main, wait=lambda: barrier(env))
     result = tokenizer_jobs.run_tokenizer_training(data, run, args.out, device=args.device,
-                                                   progress=not args.no_progress,
                                                    overwrite=args.overwrite)
     if env.is_main:
         print(f"Tokenizer written to {args.out}/tokenizer after {result['steps']} steps. "
@@ -180,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, job in JOBS.items():
         job_parser = jobs.add_parser(name, help=job.help, description=job.help)
         job.add_arguments(job_parser)
+        add_output_flags(job_parser)
         job_parser.set_defaults(run=job.run)
     return parser
 
@@ -220,9 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         end_with_launcher()  # launched by torchrun (a new session): end with the launcher
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with command_output(args):
+            return args.run(args)
     except USER_ERRORS as err:
-        if not is_user_error(err):
+        if args.debug or not is_user_error(err):
             raise
         print(f"neurofm {args.job} (rank {_rank()}): error: {one_line(err)}", file=sys.stderr)
         return 2

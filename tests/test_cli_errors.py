@@ -40,12 +40,12 @@ def test_a_permission_error_is_one_line_naming_the_file(unreadable, capsys):
 
 def test_a_full_disk_is_one_line_naming_the_file_and_saying_to_rerun(monkeypatch, capsys,
                                                                      tmp_path):
-    import neurofm.commands.prepare as prepare_command
+    import neurofm.corpus.prepare
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "c" / "x.arrow"))
 
-    monkeypatch.setattr(prepare_command, "prepare_corpus", full)
+    monkeypatch.setattr(neurofm.corpus.prepare, "prepare_corpus", full)
     assert main(["prepare", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
     assert capsys.readouterr().err == (
         f"neurofm prepare: error: {tmp_path / 'c' / 'x.arrow'}: No space left on device: the "
@@ -57,7 +57,7 @@ def test_the_training_worker_reports_os_errors_in_one_line(monkeypatch, capsys, 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "run"))
 
-    monkeypatch.setattr(worker, "train", read_only)
+    monkeypatch.setattr("neurofm.train.loop.train", read_only)
     config = tmp_path / "c.yaml"
     config.write_text("run: {steps: 1}\n")
     assert worker.main(["pretrain", "--config", str(config)]) == 2

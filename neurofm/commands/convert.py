@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from neurofm.hub.convert_cbramod import convert_cbramod
-from neurofm.hub.convert_labram import convert_labram
+from neurofm.commands.flags import add_revision_flag
 
 
 def register(subparsers) -> None:
@@ -19,6 +18,7 @@ def register(subparsers) -> None:
                         help="cbramod (-> cbramod_base) or labram (-> labram_base)")
     parser.add_argument("src", metavar="SRC", help="published weights")
     parser.add_argument("out_dir", metavar="OUT_DIR", help="directory to write")
+    add_revision_flag(parser, "SRC")
     parser.add_argument("--n-heads", type=int, default=None,
                         help="attention heads (default: CBraMod 8; LaBraM read from the weights)")
     parser.add_argument("--allow-global", dest="allow_globals", action="append", default=[],
@@ -31,12 +31,15 @@ def register(subparsers) -> None:
                         help="write into OUT_DIR although it holds files neurofm did not "
                              "write (config.json, model.safetensors and README.md are "
                              "replaced, other files kept)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.set_defaults(func=run_convert)
 
 
 def run_convert(args) -> int:
-    options = {"inert_globals": args.allow_globals, "overwrite": args.overwrite}
+    from neurofm.hub.convert_cbramod import convert_cbramod
+    from neurofm.hub.convert_labram import convert_labram
+
+    options = {"inert_globals": args.allow_globals, "overwrite": args.overwrite,
+               "revision": args.revision}
     if args.source_model == "cbramod":
         model = convert_cbramod(args.src, args.out_dir, n_heads=args.n_heads or 8, **options)
     else:

@@ -11,7 +11,10 @@ import argparse
 import os
 import socket
 
+from neurofm.logs import get_logger
 from neurofm.worker import JOBS, LAUNCHER_PID_ENV, WORKER_MODULE
+
+logger = get_logger(__name__)
 
 
 def free_port() -> int:
@@ -35,7 +38,7 @@ def run_local_torchrun(nproc: int, module: str, module_args: list[str], *, label
                        master_port: int | None = None, max_restarts: int = 0) -> int:
     """``torchrun --nproc_per_node=nproc -m module module_args...`` on this machine.
 
-    Returns 0 on success, 1 (after printing which command failed and why) when a process failed.
+    Returns 0 on success, 1 (after logging which command failed and why) when a process failed.
     The processes end when this one does (:func:`neurofm.worker.end_with_launcher`).
     """
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -51,7 +54,7 @@ def run_local_torchrun(nproc: int, module: str, module_args: list[str], *, label
     try:
         torchrun(launch)
     except ChildFailedError as err:
-        print(f"neurofm {label}: a training process failed:\n{err}")
+        logger.error("neurofm %s: a training process failed:\n%s", label, err)
         return 1
     finally:
         if previous is None:

@@ -60,12 +60,15 @@ from neurofm.corpus.manifest import KEPT, SKIPPED, ManifestRow
 from neurofm.corpus.progress import PrepareState
 from neurofm.corpus.shards import DEFAULT_SHARD_MB, ShardWriter, file_sha256, windows_table
 from neurofm.data.spec import BRAIN_KIND_LABELS, DEFAULT_SCALES, DEFAULT_SFREQ, PreprocessSpec
+from neurofm.logs import get_logger, verbose
 from neurofm.output_folder import claim_output_folder
 from neurofm.user_errors import is_disk_full
 
 __all__ = ["CORPUS_FORMAT", "CORPUS_JSON", "PROGRESS_DIR", "SHARDS_DIR", "PrepareOptions",
            "PrepareSummary", "RecordingWindows", "file_sha256", "prepare_corpus", "prepare_file",
            "split_into_parts"]
+
+logger = get_logger(__name__)
 
 #: The 19 channels of the 10-20 system common to TUEG recordings, in CBraMod's order
 #: (10-05 spelling: T7/T8/P7/P8 are TUH's T3/T4/T5/T6).
@@ -215,10 +218,11 @@ class SkipFile(Exception):
         self.category = category
 
 
+@verbose
 def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_proc: int = 1,
                    part_index: int = 0, num_parts: int = 1,
                    shard_size_mb: float = DEFAULT_SHARD_MB, progress: bool = True,
-                   overwrite: bool = False) -> PrepareSummary:
+                   overwrite: bool = False, verbose=None) -> PrepareSummary:
     """Prepare (or resume preparing) a corpus.
 
     Parameters
@@ -238,9 +242,12 @@ def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_p
         Bound on a shard file's size in MB (10^6 bytes); a recording larger than that gets a
         shard of its own. May change between runs into the same folder.
     progress : bool
-        Show tqdm progress bars.
+        Show tqdm progress bars (never above INFO level).
     overwrite : bool
         Write into ``out`` although it holds files neurofm did not write (they are kept).
+    verbose : bool, str, int or None
+        Log level (:func:`neurofm.logs.log_level`; None: the package's): INFO says what is
+        prepared and what an earlier run did; DEBUG names each file kept or skipped.
 
     Returns
     -------
@@ -274,6 +281,9 @@ def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_p
     state = PrepareState.start(out, settings)
     try:
         n_resumed = sum(1 for f in files if f.relpath in state.done)
+        part = f" (part {part_index} of {num_parts})" if num_parts > 1 else ""
+        logger.info("Preparing %d recording file(s)%s into %s with %d process(es); %d done in "
+                    "an earlier run.", len(files), part, out, num_proc, n_resumed)
         with _Workers(num_proc) as workers:
             hashes = _checksum_phase(files, state.done, workers, progress)
             tasks = []
@@ -290,8 +300,10 @@ def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_p
             with _disk_full_message(), writer:
                 for row, windows in _prepare_phase(tasks, workers, progress):
                     if windows is None:
+                        logger.debug("skipped %s: %s", row.path, row.reason)
                         state.record_skipped(row)
                         continue
+                    logger.debug("kept %s: %d windows", row.path, row.n_windows)
                     row.shard, row.shard_row = writer.add(windows.table, row)
                     row.layout = state.sensors.add(windows.sensors)
         if isinstance(sources, (str, os.PathLike)):

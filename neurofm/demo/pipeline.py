@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +33,12 @@ from neurofm.demo.pretraining import default_nproc, pretrain_model, publish_mode
 from neurofm.demo.report import write_report
 from neurofm.demo.results import results_table
 from neurofm.demo.settings import DemoSettings
+from neurofm.logs import get_logger, verbose
 from neurofm.output_folder import claim_output_folder
 from neurofm.progress import progress_bar
 from neurofm.train.metrics import read_metrics
+
+logger = get_logger(__name__)
 
 #: Settings sections each stage depends on (a stage also depends on every earlier stage).
 STAGE_SECTIONS = {
@@ -126,7 +130,8 @@ def _pretrain(run: DemoRun) -> dict:
     losses = {}
     for i, plan in enumerate(run.settings.models):
         pretrain_model(plan, run.corpus, run.run_dir(plan.label), nproc=run.nproc,
-                       stage_label=f"3/6 pretrain [{i + 1}/{len(run.settings.models)}]")
+                       stage_label=f"3/6 pretrain [{i + 1}/{len(run.settings.models)}]",
+                       progress=run.progress)
         losses[plan.label] = _loss_trace(run.run_dir(plan.label))
     return {"nproc": run.nproc, "loss": losses}
 
@@ -192,9 +197,11 @@ def stage_record(out: str | Path, name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+@verbose
 def run_demo(settings: DemoSettings, out: str | Path, *, nproc: int | None = None,
              progress: bool = True, until: str | None = None,
-             log: Callable[[str], None] = print, overwrite: bool = False) -> DemoRun:
+             log: Callable[[str], None] | None = None, overwrite: bool = False,
+             verbose=None) -> DemoRun:
     """Run (or resume) the demo's stages.
 
     Parameters
@@ -208,11 +215,15 @@ def run_demo(settings: DemoSettings, out: str | Path, *, nproc: int | None = Non
         Show progress bars.
     until : str, optional
         Stop after this stage (default: run all).
-    log : callable
-        Receives one line per stage (run or skipped, and its time).
+    log : callable, optional
+        Deprecated (removed in neurofm 0.3): the line of each stage (run or skipped, and its
+        time) is logged at INFO level by the ``neurofm.demo.pipeline`` logger.
     overwrite : bool
         Delete the outputs of stages whose settings changed (else refuse), and write into a
         folder that holds files the demo did not write.
+    verbose : bool, str, int or None
+        Log level of the run (:func:`neurofm.logs.log_level`; None: the package's). Above INFO
+        no progress bars show either.
 
     Returns
     -------
@@ -227,6 +238,11 @@ def run_demo(settings: DemoSettings, out: str | Path, *, nproc: int | None = Non
     """
     if until is not None and until not in STAGES:
         raise ValueError(f"Unknown demo stage {until!r}; stages are {', '.join(STAGES)}.")
+    if log is not None:
+        warnings.warn("run_demo(log=...) is deprecated and will be removed in neurofm 0.3; the "
+                      "stage lines are logged by the 'neurofm.demo.pipeline' logger.",
+                      FutureWarning, stacklevel=3)
+    log = log or logger.info
     out = Path(out)
     claim_output_folder(out, "neurofm demo", settings.to_dict(), overwrite=overwrite)
     (out / "stages").mkdir(parents=True, exist_ok=True)

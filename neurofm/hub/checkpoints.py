@@ -53,12 +53,13 @@ def _find_in_directory(directory: Path) -> Path:
                      "the one to convert.")
 
 
-def _download(repo_id: str) -> Path:
+def _download(repo_id: str, revision: str | None = None) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=list(CHECKPOINT_NAMES),
+        return Path(snapshot_download(repo_id, revision=revision,
+                                      allow_patterns=list(CHECKPOINT_NAMES),
                                       library_name="neurofm"))
     except HFValidationError:
         raise FileNotFoundError(f"{repo_id} is neither an existing file/directory nor a Hub "
@@ -69,8 +70,9 @@ def _download(repo_id: str) -> Path:
                                 "file.") from None
 
 
-def checkpoint_file(src) -> Path:
-    """The weights file for ``src``: itself, the checkpoint inside a directory, or a Hub repo's."""
+def checkpoint_file(src, revision: str | None = None) -> Path:
+    """The weights file for ``src``: itself, the checkpoint inside a directory, or a Hub repo's
+    (at ``revision``: a branch, tag or commit; default main)."""
     path = Path(str(src)).expanduser()
     if path.is_file():
         return path
@@ -78,10 +80,11 @@ def checkpoint_file(src) -> Path:
         return _find_in_directory(path)
     if looks_like_path(str(src)) or path.suffix in (".pth", ".pt", ".bin", ".safetensors"):
         raise FileNotFoundError(f"{src} does not exist; check the path to the weights file.")
-    return _find_in_directory(_download(str(src)))
+    return _find_in_directory(_download(str(src), revision))
 
 
-def read_state_dict(src, *, inert: Iterable[str] = ()) -> tuple[dict, Path]:
+def read_state_dict(src, *, inert: Iterable[str] = (),
+                    revision: str | None = None) -> tuple[dict, Path]:
     """Read a published checkpoint, running no code from it.
 
     Parameters
@@ -94,6 +97,8 @@ def read_state_dict(src, *, inert: Iterable[str] = ()) -> tuple[dict, Path]:
         Globals the pickle may name besides tensors (``"argparse.Namespace"``: training
         arguments saved beside the weights); they are read as inert stand-ins that run nothing
         (:class:`neurofm.torch_files.InertObject`) and only the tensors are used.
+    revision : str or None
+        Branch, tag or commit when ``src`` is a Hub repo id (default main).
 
     Returns
     -------
@@ -107,7 +112,7 @@ def read_state_dict(src, *, inert: Iterable[str] = ()) -> tuple[dict, Path]:
     DamagedFileError
         The file is truncated or not a PyTorch file.
     """
-    path = checkpoint_file(src)
+    path = checkpoint_file(src, revision)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

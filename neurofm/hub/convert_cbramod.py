@@ -57,7 +57,7 @@ def _infer_hyperparameters(state: dict) -> dict:
 
 
 def convert_cbramod(src, out_dir=None, *, n_heads: int = 8, inert_globals=(),
-                    overwrite: bool = False):
+                    overwrite: bool = False, revision: str | None = None):
     """Build ``cbramod_base`` with CBraMod's published weights.
 
     Parameters
@@ -74,12 +74,14 @@ def convert_cbramod(src, out_dir=None, *, n_heads: int = 8, inert_globals=(),
         (:func:`neurofm.hub.checkpoints.read_state_dict`).
     overwrite : bool
         Write into ``out_dir`` although it holds files ``neurofm convert`` did not write.
+    revision : str or None
+        Branch, tag or commit when ``src`` is a Hub repo id (default main).
 
     Returns
     -------
     The model (a ``CrissCrossTransformer`` named ``cbramod_base``), in eval mode.
     """
-    state, path = read_state_dict(src, inert=inert_globals)
+    state, path = read_state_dict(src, inert=inert_globals, revision=revision)
     try:
         converted = convert_cbramod_state_dict(state)
     except KeyError as err:

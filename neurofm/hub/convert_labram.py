@@ -95,7 +95,7 @@ def _infer_hyperparameters(state: dict, n_heads: int | None, patch_size: int) ->
 
 
 def convert_labram(src, out_dir=None, *, n_heads: int | None = None, patch_size: int = 200,
-                   inert_globals=(), overwrite: bool = False):
+                   inert_globals=(), overwrite: bool = False, revision: str | None = None):
     """Build ``labram_base`` with published LaBraM weights.
 
     Parameters
@@ -114,12 +114,14 @@ def convert_labram(src, out_dir=None, *, n_heads: int | None = None, patch_size:
         (:func:`neurofm.hub.checkpoints.read_state_dict`).
     overwrite : bool
         Write into ``out_dir`` although it holds files ``neurofm convert`` did not write.
+    revision : str or None
+        Branch, tag or commit when ``src`` is a Hub repo id (default main).
 
     Returns
     -------
     :class:`~neurofm.models.labram.LabramEncoder` named ``labram_base``, in eval mode.
     """
-    state, path = read_state_dict(src, inert=inert_globals)
+    state, path = read_state_dict(src, inert=inert_globals, revision=revision)
     converted = convert_labram_state_dict(state)
     hyper = _infer_hyperparameters(converted, n_heads, patch_size)
     model = create_model("labram_base", **hyper)

@@ -21,13 +21,13 @@ from __future__ import annotations
 import os
 import random
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from neurofm._version import __version__
+from neurofm.logs import get_logger
 from neurofm.torch_files import NUMPY_ARRAY_GLOBALS, DamagedFileError, load_torch_file
 
 #: Format of the training checkpoints this release writes.
@@ -160,7 +160,7 @@ class CheckpointManager:
         Parameters
         ----------
         warn : callable, optional
-            Receives the warning text (default: print to stderr).
+            Receives the warning text (default: this module's logger, at WARNING level).
 
         Raises
         ------
@@ -169,14 +169,14 @@ class CheckpointManager:
         DamagedFileError
             Checkpoints exist but none of them loads.
         """
-        warn = warn or (lambda text: print(text, file=sys.stderr))
+        warn = warn or get_logger(__name__).warning
         damaged = []
         for _, path in reversed(self.checkpoints()):
             try:
                 return path, self.load(path)
             except DamagedFileError as err:
                 damaged.append(path.name)
-                warn(f"warning: {err} Resuming from the checkpoint before it.")
+                warn(f"{err} Resuming from the checkpoint before it.")
         if damaged:
             raise DamagedFileError(
                 f"No checkpoint in {self.directory} can be read ({', '.join(damaged)} are "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -29,6 +28,7 @@ import torch
 
 from neurofm.data.spec import as_spec, check_compatible
 from neurofm.folder_lock import FolderLock
+from neurofm.logs import get_logger, verbose
 from neurofm.models import create_model
 from neurofm.nn import upgrade_nested_state
 from neurofm.nn.scan import compiled_scans
@@ -59,6 +59,7 @@ from neurofm.train.export import export_pretrained
 from neurofm.train.metrics import MetricsLog, plot_loss_curve, read_metrics
 from neurofm.train.schedule import warmup_cosine
 
+logger = get_logger(__name__)
 #: The command whose output-folder marker run folders carry.
 PRETRAIN_COMMAND = "neurofm pretrain"
 #: Held by rank 0 of the run writing the folder.
@@ -81,8 +82,9 @@ class TrainResult:
     resumed_from: int
 
 
+@verbose
 def train(config: PretrainConfig, *, data: TrainingData | None = None, overwrite: bool = False,
-          allow_changed_settings: bool = False, config_file=None) -> TrainResult:
+          allow_changed_settings: bool = False, config_file=None, verbose=None) -> TrainResult:
     """Pretrain a backbone as ``config`` says (on this process, or on this rank of torchrun).
 
     The run folder (``run.out_dir``) must be new, empty or a run folder of ``neurofm pretrain``
@@ -101,6 +103,9 @@ def train(config: PretrainConfig, *, data: TrainingData | None = None, overwrite
         schedule, data, batch, seed) differ from the checkpoint's.
     config_file : path-like, optional
         The YAML ``config`` was read from; it may sit in the run folder.
+    verbose : bool, str, int or None
+        Log level of the run (:func:`neurofm.logs.log_level`; None: the package's). Rank 0 logs
+        the start, resumes and damaged checkpoints passed over; above INFO no progress bar.
 
     Raises
     ------
@@ -154,6 +159,12 @@ def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None,
     run = cfg.run
     setup = _set_up(cfg, env, data, allow_changed_settings)
     objective = setup.objective
+    if env.is_main:
+        n_params = sum(p.numel() for p in objective.model.parameters())
+        logger.info("Pretraining %s (%s parameters) on %s: steps %d to %d, global batch %d, "
+                    "%d process(es), into %s", cfg.model.name, f"{n_params:,}",
+                    setup.data.description, setup.start_step, run.steps, cfg.data.batch_size,
+                    env.world_size, setup.out_dir)
     metrics = MetricsLog(setup.out_dir, setup.start_step, run.tensorboard) if env.is_main else None
     bar = progress_bar(total=run.steps, initial=setup.start_step, unit="step", dynamic_ncols=True,
                        disable=not (env.is_main and run.progress))
@@ -300,7 +311,7 @@ def _resume(checkpoints: CheckpointManager, cfg: PretrainConfig, allow_changed_s
     latest, state = checkpoints.load_newest(warn=notes.append)
     if env.is_main:
         for text in notes:
-            print(text, file=sys.stderr)
+            logger.warning(text)
     differ = trajectory_differences(state["config"], cfg)
     if differ and not allow_changed_settings:
         raise ValueError(
@@ -321,11 +332,11 @@ def _resume(checkpoints: CheckpointManager, cfg: PretrainConfig, allow_changed_s
     if state["world_size"] == env.world_size:
         restore_rng_state(state["rng"][env.rank])
     elif env.is_main:
-        print(f"Resuming {latest} (written by {state['world_size']} ranks) on {env.world_size} "
-              "ranks: data order and weights continue exactly, dropout randomness does not.",
-              file=sys.stderr)
+        logger.warning("Resuming %s (written by %d ranks) on %d ranks: data order and weights "
+                       "continue exactly, dropout randomness does not.", latest,
+                       state["world_size"], env.world_size)
     if env.is_main:
-        print(f"Resumed from {latest} (step {state['step']}).", file=sys.stderr)
+        logger.info("Resumed from %s (step %d).", latest, state["step"])
     return int(state["step"]), float(state.get("loss", math.nan))
 
 
