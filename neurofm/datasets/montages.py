@@ -30,7 +30,8 @@ name       channels
            montage definition)
 ``ref19``  the 19 referential electrodes of the 10-20 system, TUH order
 ``ref21``  ``ref19`` plus the ear electrodes A1 and A2 (every electrode the TCP montage uses)
-``sleep``  Sleep-EDF's two EEG derivations, Fpz-Cz and Pz-Oz
+``sleep``  Sleep-EDF's two EEG derivations, Fpz-Cz and Pz-Oz (``sleep_fpz``: Fpz-Cz alone)
+``seed60`` SEED-V's 62-channel cap without CB1 and CB2, which have no 10-05 position
 =========  ===================================================================================
 
 (LaBraM's 23 TUH channels add T1 and T2, which have no position in the 10-05 system; neurofm
@@ -59,6 +60,13 @@ TCP22 = ("FP1-F7", "F7-T3", "T3-T5", "T5-O1", "FP2-F8", "F8-T4", "T4-T6", "T6-O2
 #: The 19 referential 10-20 electrodes, in the order TUH files list them.
 REF19 = ("FP1", "FP2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7", "F8", "T3", "T4",
          "T5", "T6", "FZ", "CZ", "PZ")
+#: SEED-V's 62-channel ESI NeuroScan cap without CB1 and CB2 (cerebellar sites that have no
+#: 10-05 position), in the order of its files.
+SEED60 = ("FP1", "FPZ", "FP2", "AF3", "AF4", "F7", "F5", "F3", "F1", "FZ", "F2", "F4", "F6", "F8",
+          "FT7", "FC5", "FC3", "FC1", "FCZ", "FC2", "FC4", "FC6", "FT8", "T7", "C5", "C3", "C1",
+          "CZ", "C2", "C4", "C6", "T8", "TP7", "CP5", "CP3", "CP1", "CPZ", "CP2", "CP4", "CP6",
+          "TP8", "P7", "P5", "P3", "P1", "PZ", "P2", "P4", "P6", "P8", "PO7", "PO5", "PO3", "POZ",
+          "PO4", "PO6", "PO8", "O1", "OZ", "O2")
 #: Montage name -> output channel labels.
 MONTAGES = {
     "tcp16": TCP16,
@@ -66,6 +74,8 @@ MONTAGES = {
     "ref19": REF19,
     "ref21": (*REF19, "A1", "A2"),
     "sleep": ("FPZ-CZ", "PZ-OZ"),
+    "sleep_fpz": ("FPZ-CZ",),
+    "seed60": SEED60,
 }
 
 

@@ -39,6 +39,7 @@ import pandas as pd
 from neurofm.data.filters import filter_and_resample
 from neurofm.datasets.montages import Derivation, MontageError, montage_layout, resolve_montage
 from neurofm.datasets.trials import TRIAL_COLUMNS, TrialSet
+from neurofm.sensors import SensorLayout
 
 #: A trial set is read lazily (signals left on disk) when its raw windows would take more than
 #: this many bytes in memory, unless the loader is told ``lazy=true`` / ``lazy=false``.
@@ -305,8 +306,8 @@ def common_rate(recordings) -> float:
 def recording_windows(name: str, recordings: list[RecordingFile], rows: pd.DataFrame, *,
                       window_seconds: float, montage: str, class_names: list[str],
                       skipped: SkippedRecordings, provenance: dict, lazy: bool | None = None,
-                      sfreq: float | None = None, dropped: pd.DataFrame | None = None
-                      ) -> TrialSet:
+                      sfreq: float | None = None, dropped: pd.DataFrame | None = None,
+                      layout: SensorLayout | None = None) -> TrialSet:
     """A :class:`TrialSet` whose signals are windows of ``recordings`` (left on disk).
 
     Parameters
@@ -332,6 +333,9 @@ def recording_windows(name: str, recordings: list[RecordingFile], rows: pd.DataF
         Rate of the windows (default: the most frequent rate of the recordings).
     dropped : pandas.DataFrame, optional
         Windows the loader left out (:data:`TRIAL_COLUMNS` and ``reason``).
+    layout : SensorLayout, optional
+        The sensors, when ``montage`` is not one of :data:`~neurofm.datasets.montages.MONTAGES`
+        (channels kept as recorded).
 
     Raises
     ------
@@ -345,7 +349,7 @@ def recording_windows(name: str, recordings: list[RecordingFile], rows: pd.DataF
                          + (f"; recordings skipped: {reasons}" if reasons else "") + ".")
     sfreq = float(sfreq or common_rate([recordings[r] for r in np.unique(rows["rec"])]))
     n_times = round(window_seconds * sfreq)
-    layout = montage_layout(montage)
+    layout = montage_layout(montage) if layout is None else layout
     n_bytes = len(rows) * len(layout) * n_times * 4
     signals = RecordingWindows(tuple(recordings), rows["rec"].to_numpy(dtype=int),
                                rows["onset"].to_numpy(dtype=np.float64), sfreq, n_times,

@@ -112,6 +112,37 @@ def _subject_split(subjects, val_fraction: float) -> dict[str, str]:
     return {s: "train" if i < n_train else "val" for i, s in enumerate(ordered)}
 
 
+def official_split(parts, subjects, labels=None, *, val_fraction: float = VAL_FRACTION
+                   ) -> np.ndarray:
+    """The papers' split of TUH recordings (see the module docstring).
+
+    Parameters
+    ----------
+    parts : array of str, shape [n]
+        ``"train"`` or ``"eval"``: the release's part of each recording.
+    subjects : array of str, shape [n]
+    labels : array, shape [n], optional
+        Class of each recording: the training subjects are split within each class (TUAB's
+        class folders); None splits them all at once (TUEV).
+    val_fraction : float
+
+    Returns
+    -------
+    ndarray of str, shape [n]
+        ``"train"``, ``"val"`` or ``"test"`` per recording.
+    """
+    parts = np.asarray(parts, dtype=str)
+    subjects = np.asarray(subjects, dtype=str)
+    train = parts == "train"
+    groups = [train] if labels is None else         [train & (np.asarray(labels) == c) for c in np.unique(labels)]
+    split_of: dict[str, str] = {}
+    for mask in groups:
+        for subject, part in _subject_split(subjects[mask], val_fraction).items():
+            split_of[subject] = "train" if split_of.get(subject) == "train" else part
+    return np.array([split_of[s] if t else "test" for s, t in zip(subjects, train)],
+                    dtype=object)
+
+
 def _windows(duration: float, window: float, stride: float) -> np.ndarray:
     """Onsets (s) of the whole windows of ``window`` s every ``stride`` s in ``duration`` s."""
     n = int(np.floor((duration - window) / stride + 1e-9)) + 1 if duration >= window else 0
@@ -161,14 +192,10 @@ def load_tuab(path, *, window: float = 10.0, stride: float | None = None,
         raise missing_data(dataset="TUAB", folder=edf, layout=layout, source=TUH_SOURCE)
     recordings = describe_recordings([f for f, _, _ in files], montage, skipped)
     by_path = {r.path: i for i, r in enumerate(recordings)}
-    split_of = {}
-    for label in range(len(TUAB_CLASSES)):  # CBraMod: per class folder
-        train_subjects = [tuh_codes(f)[0] for f, part, lab in files
-                          if part == "train" and lab == label]
-        for subject, part in _subject_split(train_subjects, val_fraction).items():
-            split_of[subject] = "train" if split_of.get(subject) == "train" else part
+    splits = official_split([part for _, part, _ in files], [tuh_codes(f)[0] for f, _, _ in files],
+                            [label for _, _, label in files], val_fraction=val_fraction)
     rows = []
-    for file, part, label in files:
+    for (file, part, label), split in zip(files, splits):
         r = by_path.get(str(file))
         if r is None:
             continue
@@ -177,7 +204,6 @@ def load_tuab(path, *, window: float = 10.0, stride: float | None = None,
         if not onsets.size:
             skipped.add(file, f"lasts {recordings[r].seconds:.1f} s, shorter than one "
                               f"{window:g}-s window")
-        split = "test" if part == "eval" else split_of[subject]
         rows.append(pd.DataFrame({"rec": r, "onset": onsets, "label": label, "subject": subject,
                                   "session": session, "run": run, "split": split}))
     provenance = {"loader": "neurofm.datasets.tuh.load_tuab", "dataset": "TUAB",
@@ -244,10 +270,10 @@ def load_tuev(path, *, montage: str = "tcp16", val_fraction: float = VAL_FRACTIO
         raise missing_data(dataset="TUEV", folder=edf, layout=layout, source=TUH_SOURCE)
     recordings = describe_recordings([f for f, _ in files], montage, skipped)
     by_path = {r.path: i for i, r in enumerate(recordings)}
-    split_of = _subject_split([tuh_codes(f)[0] for f, part in files if part == "train"],
-                              val_fraction)
+    splits = official_split([part for _, part in files], [tuh_codes(f)[0] for f, _ in files],
+                            val_fraction=val_fraction)
     rows, dropped = [], []
-    for file, part in files:
+    for (file, part), split in zip(files, splits):
         r = by_path.get(str(file))
         if r is None:
             continue
@@ -261,7 +287,7 @@ def load_tuev(path, *, montage: str = "tcp16", val_fraction: float = VAL_FRACTIO
         onset = events["start"].to_numpy() - TUEV_CONTEXT
         table = pd.DataFrame({"rec": r, "onset": onset, "label": events["code"] - 1,
                               "subject": subject, "session": session, "run": run,
-                              "split": "test" if part == "eval" else split_of[subject]})
+                              "split": split})
         outside = (onset < 0) | (onset + TUEV_SECONDS > recordings[r].seconds)
         rows.append(table[~outside])
         dropped.append(table[outside].assign(
