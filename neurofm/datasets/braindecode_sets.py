@@ -74,7 +74,7 @@ def require_braindecode_datasets():
         (torchaudio); the message says so and names the loaders that need neither.
     """
     try:
-        import braindecode.datasets as datasets
+        from braindecode import datasets
     except ImportError as err:
         raise MissingExtraError(
             f"braindecode data sets need braindecode (`pip install braindecode`) and a torchaudio "

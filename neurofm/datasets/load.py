@@ -38,8 +38,8 @@ from neurofm.datasets.moabb import load_moabb, moabb_options
 from neurofm.datasets.seed_v import load_seed_v
 from neurofm.datasets.simulated import load_simulated
 from neurofm.datasets.sleep_edf import load_sleep_edf
-from neurofm.datasets.tuh import load_tuab, load_tuev
 from neurofm.datasets.trials import TrialSet
+from neurofm.datasets.tuh import load_tuab, load_tuev
 from neurofm.simulate.tasks import list_tasks
 
 _INT_KEYS = {"subjects", "seed"}

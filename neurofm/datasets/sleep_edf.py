@@ -71,7 +71,7 @@ def hypnogram_epochs(path, psg_seconds: float, wake_minutes: float | None = 30.0
     onsets, stages, left_out = [], [], Counter()
     for onset, duration, description in zip(annotations.onset, annotations.duration,
                                             annotations.description):
-        n = int(round(duration / EPOCH_SECONDS))
+        n = round(duration / EPOCH_SECONDS)
         if description in UNSCORED or description not in STAGES:
             left_out[f"not a sleep stage ({description})"] += n
             continue

@@ -244,8 +244,8 @@ def recording_inputs(trials: TrialSet, spec: PreprocessSpec, *, prefilter: Calla
     rec0 = windows.recordings[int(windows.rec[0])]
     plan = plan_filter(rec0.sfreq, spec, line_freq=rec0.line_freq, source=trials.name)
     rates = sorted({windows.recordings[r].sfreq for r in np.unique(windows.rec)})
-    applied = [f"preprocessed per recording (continuous, then cut into windows of "
-               f"{windows.seconds:g} s): the filter and resampler of neurofm prepare"]
+    applied = [(f"preprocessed per recording (continuous, then cut into windows of "
+                f"{windows.seconds:g} s): the filter and resampler of neurofm prepare")]
     applied += plan.describe()
     if len(rates) > 1:
         applied.append(f"recordings at {', '.join(f'{r:g}' for r in rates)} Hz: each resampled "
