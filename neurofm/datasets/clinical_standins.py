@@ -46,7 +46,7 @@ CHBMIT_CHANNELS = ("FP1-F7", "F7-T7", "T7-P7", "P7-O1", "FP1-F3", "F3-C3", "C3-P
 #: Sleep-EDF stage annotation of each simulated stage (N3 alternates between "3" and "4").
 _SLEEP_LABELS = {"W": "Sleep stage W", "N1": "Sleep stage 1", "N2": "Sleep stage 2",
                  "REM": "Sleep stage R"}
-_GRID_MM = 30.0
+_GRID_MM = 40.0
 
 
 @lru_cache(maxsize=64)
@@ -141,14 +141,14 @@ def write_tuab(root, *, train=(3, 3), evaluation=(1, 1), seconds: float = 40.0,
 
 
 def write_tuev(root, *, train: int = 4, evaluation: int = 2, seconds: float = 30.0,
-               sfreq: float = 250.0, events: int = 6, version: str = "v2.0.1",
+               sfreq: float = 250.0, events: int = 7, version: str = "v2.0.1",
                missing_channel: dict | None = None, seed: int = 0) -> list[Path]:
     """A TUEV-shaped release: EDF files with ``.rec`` annotation files (``train`` training and
     ``evaluation`` eval recordings, one subject each).
 
-    Each recording gets ``events`` annotations of 1 s at whole seconds, codes 1–6 in turn, on
-    channels of the 22-channel TCP montage; the first starts at 1 s, so its 5-s trial reaches
-    before the recording's start (the loader drops it).
+    Each recording gets ``events`` annotations of 1 s on channels of the 22-channel TCP montage:
+    the first (code 6) at 1 s, whose 5-s trial reaches before the recording's start (the loader
+    drops it), then the others at whole seconds with codes 1–6 in turn.
     """
     missing_channel = missing_channel or {}
     rng = np.random.default_rng(seed)
@@ -163,9 +163,10 @@ def write_tuev(root, *, train: int = 4, evaluation: int = 2, seconds: float = 30
             path = Path(root) / version / "edf" / "eval" / sid / f"bckg_{sid}_a_.edf"
         raw = _tuh_raw(data, names, sfreq, drop=missing_channel.get(sid))
         paths.append(_export(raw, path, dt.date(2012, 3, 1)))
-        starts = [1.0, *rng.choice(np.arange(3, int(seconds) - 4), events - 1, replace=False)]
-        lines = [f"{int(rng.integers(22))},{s:.4f},{s + 1:.4f},{k % 6 + 1}"
-                 for k, s in enumerate(sorted(starts))]
+        starts = sorted(rng.choice(np.arange(3, int(seconds) - 4), events - 1, replace=False))
+        lines = [f"{int(rng.integers(22))},1.0000,2.0000,6"]  # its 5-s trial starts at -1 s
+        lines += [f"{int(rng.integers(22))},{s:.4f},{s + 1:.4f},{k % 6 + 1}"
+                  for k, s in enumerate(starts)]
         path.with_suffix(".rec").write_text("\n".join(lines) + "\n")
     return paths
 

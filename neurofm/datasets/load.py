@@ -52,7 +52,7 @@ _LOADERS = {"sim": load_simulated, "aeon": load_aeon}
 CLINICAL_LOADERS = {"tuab": load_tuab, "tuev": load_tuev, "chbmit": load_chbmit,
                     "sleep-edf": load_sleep_edf, "seed-v": load_seed_v}
 _CLINICAL_FLOATS = {"window", "stride", "val_fraction", "seizure_stride", "wake_minutes"}
-_CLINICAL_LISTS = {"exclude"}
+_CLINICAL_LISTS = {"exclude", "subjects"}
 
 
 def list_datasets() -> list[str]:

@@ -168,7 +168,7 @@ def resolve_montage(ch_names, montage: str, *, source: str = "the recording") ->
         elif len(parts) == 1 and parts[0] in single:
             rows.append({column(single[parts[0]]): 1.0})
         else:
-            missing.append(channel)
+            missing.append("-".join(_parts(channel)))
     if missing:
         raise MontageError(montage, missing, source)
     matrix = np.zeros((len(rows), len(picks)))

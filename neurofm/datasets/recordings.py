@@ -122,7 +122,7 @@ def describe_recording(path, montage: str) -> RecordingFile:
         The file cannot be read.
     """
     raw = open_raw(path)
-    derivation = resolve_montage(raw.ch_names, montage, source=str(path))
+    derivation = resolve_montage(raw.ch_names, montage, source="the recording")
     return RecordingFile(str(path), float(raw.info["sfreq"]), int(raw.n_times), derivation,
                          raw.info.get("line_freq"))
 

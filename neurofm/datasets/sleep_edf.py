@@ -90,8 +90,20 @@ def hypnogram_epochs(path, psg_seconds: float, wake_minutes: float | None = 30.0
     return table.reset_index(drop=True), Counter({k: v for k, v in left_out.items() if v})
 
 
+def subject_ranges(items) -> set[str]:
+    """``["0-19", "25"]`` -> ``{"0", …, "19", "25"}`` (subject ids as the loader writes them)."""
+    out = set()
+    for item in items:
+        low, _, high = str(item).partition("-")
+        if high and low.isdigit() and high.isdigit():
+            out |= {str(i) for i in range(int(low), int(high) + 1)}
+        else:
+            out.add(str(int(item)) if str(item).isdigit() else str(item))
+    return out
+
+
 def load_sleep_edf(path, *, montage: str = "sleep", wake_minutes: float = 30.0,
-                   lazy: bool | None = None, spec: str | None = None) -> TrialSet:
+                   subjects=None, lazy: bool | None = None, spec: str | None = None) -> TrialSet:
     """Sleep-EDF as a trial set of 30-s epochs left on disk (see the module docstring).
 
     Parameters
@@ -101,6 +113,9 @@ def load_sleep_edf(path, *, montage: str = "sleep", wake_minutes: float = 30.0,
     montage : {"sleep", "sleep_fpz"}
     wake_minutes : float
         Wake kept before the first and after the last sleep epoch (negative: keep all).
+    subjects : list, optional
+        Subjects to read (ids or ranges, ``["0-19"]``: the 20 subjects of the 2013 release
+        that DeepSleepNet used); default all.
     lazy, spec
         As in :func:`neurofm.datasets.tuh.load_tuab`.
     """
@@ -108,6 +123,9 @@ def load_sleep_edf(path, *, montage: str = "sleep", wake_minutes: float = 30.0,
     root = Path(path).expanduser()
     layout = "SC4ssNE0-PSG.edf with SC4ssNEC-Hypnogram.edf (any folder below)"
     psgs = sorted(root.rglob("*-PSG.edf")) if root.is_dir() else []
+    if subjects is not None:
+        wanted = subject_ranges(subjects)
+        psgs = [p for p in psgs if _NAME.match(p.name) and sleep_edf_codes(p)[0] in wanted]
     if not psgs:
         raise missing_data(dataset="Sleep-EDF", folder=root, layout=layout,
                            source=SLEEP_EDF_SOURCE)

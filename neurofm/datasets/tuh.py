@@ -29,8 +29,9 @@ subject ``aaaaaaav``, session ``s004``, run (token) ``t000``. TUEV's training fi
 **Split** (``TrialSet.split``): ``eval`` is the test set. The ``train`` subjects are split 80/20
 into training and validation as CBraMod's scripts do: subjects sorted by name, the first
 ``int(0.8 * n)`` train, the rest validation — for TUAB separately within the normal and the
-abnormal folder, for TUEV over all training subjects (``val_fraction`` changes the share; 0
-keeps every training subject in ``train``). A TUAB subject that lands in ``train`` in one class
+abnormal folder (every file listed there counts, as the script lists the folder), for TUEV over
+the subjects of the training recordings that could be read (the script lists its processed
+files) (``val_fraction`` changes the share; 0 keeps every training subject in ``train``). A TUAB subject that lands in ``train`` in one class
 folder and in ``val`` in the other is put in ``train`` (the scripts would split it).
 """
 
@@ -270,13 +271,12 @@ def load_tuev(path, *, montage: str = "tcp16", val_fraction: float = VAL_FRACTIO
         raise missing_data(dataset="TUEV", folder=edf, layout=layout, source=TUH_SOURCE)
     recordings = describe_recordings([f for f, _ in files], montage, skipped)
     by_path = {r.path: i for i, r in enumerate(recordings)}
+    files = [(f, part) for f, part in files if str(f) in by_path]  # the script's processed files
     splits = official_split([part for _, part in files], [tuh_codes(f)[0] for f, _ in files],
                             val_fraction=val_fraction)
     rows, dropped = [], []
     for (file, part), split in zip(files, splits):
-        r = by_path.get(str(file))
-        if r is None:
-            continue
+        r = by_path[str(file)]
         events = read_rec(file.with_suffix(".rec"))
         unknown = ~events["code"].isin(list(TUEV_CODES))
         if unknown.any():
