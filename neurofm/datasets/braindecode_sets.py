@@ -291,6 +291,8 @@ def from_braindecode(dataset, *, window: float | None = 10.0, stride: float | No
     target = target or getattr(parts[0], "target_name", None)
     if isinstance(target, (list, tuple)):
         target = target[0]
+    if target is None and "pathological" in parts[0].description.index:
+        target = "pathological"  # windows of TUHAbnormal carry it as their target
     skipped = SkippedRecordings()
     recordings, rows, sources = [], [], []
     for ds in parts:
@@ -306,7 +308,8 @@ def from_braindecode(dataset, *, window: float | None = 10.0, stride: float | No
         if on_disk:  # read the file as neurofm's reader sees it (braindecode renames labels)
             signals = open_raw(path)
         try:
-            derivation = (resolve_montage(signals.ch_names, montage, source=where) if montage
+            derivation = (resolve_montage(signals.ch_names, montage, source="the recording")
+                          if montage
                           else _as_recorded(_eeg_names(signals)))
             if recordings and derivation.names != recordings[0].derivation.names:
                 raise ValueError(f"{where} has channels {list(derivation.names)[:5]}…, not "
