@@ -9,12 +9,11 @@ import pytest
 
 pytest.importorskip("braindecode.datasets")
 
-from braindecode.datasets import TUHAbnormal  # noqa: E402
-from braindecode.preprocessing import create_fixed_length_windows  # noqa: E402
+from braindecode.datasets import TUHAbnormal
+from braindecode.preprocessing import create_fixed_length_windows
 
-from neurofm.datasets import MissingDataError, from_braindecode, load_dataset  # noqa: E402
-from neurofm.datasets.recordings import RecordingWindows  # noqa: E402
-from tests.clinical_trees import tuab_root  # noqa: E402, F401 (fixture)
+from neurofm.datasets import MissingDataError, from_braindecode, load_dataset
+from neurofm.datasets.recordings import RecordingWindows
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*skipped .* recording"),
               pytest.mark.filterwarnings("ignore::UserWarning:braindecode.*"),

@@ -23,7 +23,6 @@ from neurofm.eval.settings import EvalSettings
 from neurofm.eval.task_preprocessing import TaskPreprocessing, plan_preprocessing, prepare_inputs
 from neurofm.eval.window_inputs import RecordingInputs
 from neurofm.models import create_model
-from tests.clinical_trees import tuab_root  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*skipped .* recording")
 TINY = {"dim": 32, "depth": 2, "n_heads": 4, "ffn_dim": 64}
@@ -81,7 +80,7 @@ def test_embedding_cache_keys_lazy_windows_by_their_files(tuab_root, tmp_path, m
     real = window_inputs.preprocess_recording
     monkeypatch.setattr(window_inputs, "preprocess_recording",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
-    kwargs = dict(cache_dir=tmp_path, preprocessing=inputs.preprocessing, batch_size=8)
+    kwargs = {"cache_dir": tmp_path, "preprocessing": inputs.preprocessing, "batch_size": 8}
     stats = {}
     z = extract_embeddings(model, inputs.x, inputs.sensors, inputs.patch_valid, stats=stats,
                            **kwargs)
@@ -111,10 +110,10 @@ def test_embedding_cache_keys_lazy_windows_by_their_files(tuab_root, tmp_path, m
 
 
 def _settings(tmp_path, data, **kw):
-    base = dict(model="criss_cross_small", data=data, out=str(tmp_path / "out"),
-                protocol="official", seeds=1, model_overrides=TINY, importance=False,
-                cache_dir=str(tmp_path / "cache"), baselines=["bandpower"],
-                preprocessing={"line_freq": 60.0}, batch_size=8)
+    base = {"model": "criss_cross_small", "data": data, "out": str(tmp_path / "out"),
+            "protocol": "official", "seeds": 1, "model_overrides": TINY, "importance": False,
+            "cache_dir": str(tmp_path / "cache"), "baselines": ["bandpower"],
+            "preprocessing": {"line_freq": 60.0}, "batch_size": 8}
     return EvalSettings(**{**base, **kw})
 
 
@@ -186,7 +185,7 @@ _PROBE = textwrap.dedent("""
 
 def _peak(root, stride) -> dict:
     done = subprocess.run([sys.executable, "-W", "ignore", "-c", _PROBE, str(root), str(stride)],
-                          capture_output=True, text=True, env={**os.environ,
+                          capture_output=True, text=True, check=False, env={**os.environ,
                                                                "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -20,6 +20,8 @@ writer                 layout
 :func:`write_sleep_edf`  ``<root>/SC4ssNE0-PSG.edf`` (``EEG Fpz-Cz``, ``EEG Pz-Oz``, ``EOG
                        horizontal``, ``EMG submental`` at 100 Hz) and
                        ``SC4ssNEC-Hypnogram.edf`` (stage annotations in 30-s epochs)
+:func:`write_seed_v`   ``<root>/EEG_raw/{subject}_{session}_{date}.edf``: SEED-V's 62 channels
+                       plus M1, M2, VEO, HEO, as EDF (nothing here writes Neuroscan CNT)
 =====================  ======================================================================
 
 Every writer takes ``missing_channel``: subjects whose recordings lack one channel the papers'
@@ -51,12 +53,14 @@ _GRID_MM = 40.0
 
 @lru_cache(maxsize=64)
 def simulated_eeg(seconds: float, sfreq: float, subject: int, session: int = 0,
-                  task: str = "abnormal", abnormal: bool = False, seed: int = 0):
-    """A simulated 10-20 EEG recording: ``(data [C, T] in V, names (10-05), plan)``.
+                  task: str = "abnormal", abnormal: bool = False, seed: int = 0,
+                  names: tuple[str, ...] | None = None):
+    """A simulated EEG recording of ``colin27_1020``'s electrodes: ``(data [C, T] in V,
+    names (10-05), plan)``; by default the 10-20 electrodes plus Fpz, Oz, TP9, TP10, FT9, FT10.
 
     Cached, so that trees of several data sets reuse the same simulated subjects.
     """
-    names = [*TUEG_ELECTRODES, "Fpz", "Oz", "TP9", "TP10", "FT9", "FT10"]
+    names = names or (*TUEG_ELECTRODES, "Fpz", "Oz", "TP9", "TP10", "FT9", "FT10")
     rec = simulate_recording(task, "eeg", montage="colin27_1020", duration=seconds,
                              sfreq=sfreq, subject=subject, session=session, seed=seed,
                              line_freq=60.0, grid_mm=_GRID_MM,
@@ -280,3 +284,41 @@ def write_sleep_edf(root, *, subjects=(0, 1, 2), nights=(1,), epochs: int = 24,
             _export(hyp, Path(root) / f"SC4{s:02d}{night}EC-Hypnogram.edf",
                     dt.date(1989, 4, night))
     return paths
+
+
+#: SEED-V cap labels -> the simulated electrode standing in for each (CB1/CB2, below the
+#: occipital row, take O9/O10; the mastoids M1/M2 take TP9/TP10; VEO/HEO frontal sites).
+SEED_V_STANDINS = {"CB1": "O9", "CB2": "O10", "M1": "TP9", "M2": "TP10", "VEO": "Fp1",
+                   "HEO": "F7"}
+
+
+def write_seed_v(root, *, subjects=(1, 2), sessions=("1",), seconds: float = 64.0,
+                 sfreq: float = 200.0, seed: int = 0) -> list[Path]:
+    """A SEED-V look-alike: ``<root>/EEG_raw/{subject}_{session}_20180804.edf`` with the 62 cap
+    channels (SEED-V spelling, ``FP1`` … ``CB2``) and M1, M2, VEO, HEO.
+
+    The real clips run to 56 min; tests shorten the loader's clip table
+    (``neurofm.datasets.seed_v.TRIAL_SECONDS``) to fit ``seconds``.
+    """
+    from neurofm.datasets.montages import SEED60
+
+    labels = [*SEED60[:57], "CB1", *SEED60[57:], "CB2", "M1", "M2", "VEO", "HEO"]
+    sites = tuple(SEED_V_STANDINS.get(label) or _ten_ten(label) for label in labels)
+    paths = []
+    for subject in subjects:
+        for session in sessions:
+            data, names, _ = simulated_eeg(seconds, sfreq, 80 + subject, int(session),
+                                           task="resting", seed=seed, names=sites)
+            index = {n: i for i, n in enumerate(names)}
+            raw = mne.io.RawArray(np.array([data[index[site]] for site in sites]),
+                                  mne.create_info(labels, sfreq, "eeg"), verbose="error")
+            path = Path(root) / "EEG_raw" / f"{subject}_{session}_20180804.edf"
+            paths.append(_export(raw, path, dt.date(2018, 8, 4)))
+    return paths
+
+
+def _ten_ten(label: str) -> str:
+    """SEED-V's upper-case label as the 10-05 spelling (``FCZ`` -> ``FCz``, ``FP1`` -> ``Fp1``)."""
+    from neurofm.sensors.names import normalise_channel_name
+
+    return normalise_channel_name(label).canonical
