@@ -171,14 +171,19 @@ _PROBE = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)
     root, stride = sys.argv[1], sys.argv[2]
+    def peak_mb():  # this process image's own peak (ru_maxrss includes the parent's at fork)
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     trials = load_dataset(f"tuab:{root}?lazy=true&window=5&stride={stride}")
     model = create_model("criss_cross_small", dim=16, depth=1, n_heads=2, ffn_dim=32)
     inputs = recording_inputs(trials, PreprocessSpec(line_freq=60.0))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_mb()
     z = extract_embeddings(model, inputs.x, inputs.sensors, inputs.patch_valid,
                            batch_size=64)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"n": len(trials), "mb": after / 1024, "before_mb": before / 1024,
+    after = peak_mb()
+    print(json.dumps({"n": len(trials), "mb": after, "before_mb": before,
                       "signal_mb": len(trials) * 16 * 1000 * 4 / 2**20}))
 """)
 

@@ -41,7 +41,7 @@ from neurofm.eval.inputs import ModelInputs
 from neurofm.sensors import ChannelKind
 
 #: Preprocessed recordings kept in memory (bytes; at least :data:`SHUFFLE_BLOCK` recordings).
-CACHE_BYTES = 512 * 2**20
+CACHE_BYTES = 64 * 2**20
 #: Recordings whose windows are shuffled together in training (:meth:`RecordingInputs.shuffled`).
 SHUFFLE_BLOCK = 4
 #: Windows read per block when a lazy set is read into memory or scanned.
