@@ -41,8 +41,12 @@ DEFAULT_RUN = "0"
 class TrialSignals(Protocol):
     """Where the signals of a trial set are: ``n`` trials of ``C`` channels x ``T`` samples.
 
-    An in-memory array (:class:`ArraySignals`) or any reader with the same two members, e.g. one
-    that reads windows from the recordings on disk.
+    An in-memory array (:class:`ArraySignals`) or any reader with the same two members, e.g.
+    :class:`~neurofm.datasets.recordings.RecordingWindows`, which reads windows from the
+    recordings on disk. A reader may also offer ``subset(index)`` and ``cropped(first, last)``
+    (a subset or crop of the trial set then stays such a reader), ``finite`` (True: no sample can
+    be NaN or Inf, :meth:`TrialSet.nonfinite` reads nothing) and ``lazy`` (evaluation keeps the
+    signals on disk, :attr:`TrialSet.lazy`).
     """
 
     @property
