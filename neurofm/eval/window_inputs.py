@@ -25,6 +25,7 @@ are read into memory once (:func:`recording_inputs`).
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 from collections import OrderedDict
@@ -46,6 +47,31 @@ CACHE_BYTES = 64 * 2**20
 SHUFFLE_BLOCK = 4
 #: Windows read per block when a lazy set is read into memory or scanned.
 READ_BATCH = 256
+
+
+def _malloc_trim():
+    """glibc's ``malloc_trim`` (None elsewhere)."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give memory freed since the last call back to the operating system (glibc only).
+
+    Preprocessing a recording allocates and frees arrays of tens of MB. glibc serves such sizes
+    from its heap once one of them has been freed (its mmap threshold adapts upwards), and the
+    heap then grows with every recording instead of staying at one recording's worth: measured,
+    the peak RSS of probing 20,000 windows was 1.8 GB above that of 2,000. ``malloc_trim(0)``
+    after each recording and batch returns the free pages and keeps the peak flat (it takes
+    microseconds).
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def preprocess_recording(data: np.ndarray, sfreq: float, scales: np.ndarray,
@@ -124,8 +150,8 @@ class RecordingInputs:
         return np.broadcast_to(valid, (len(self.rows), self.n_patches)).copy()
 
     def __getitem__(self, index) -> np.ndarray:
-        rows = self.rows[index]
-        rows = np.atleast_1d(rows)
+        release_freed_memory()  # what the last batch (and its model pass) freed
+        rows = np.atleast_1d(self.rows[index])
         out = np.empty((len(rows), self.shape[1], self.n_out), dtype=np.float32)
         recs = self.windows.rec[rows]
         order = np.argsort(recs, kind="stable")
@@ -153,6 +179,7 @@ class RecordingInputs:
         while len(self._cache) > SHUFFLE_BLOCK and \
                 sum(d.nbytes for d in self._cache.values()) > CACHE_BYTES:
             self._cache.popitem(last=False)
+        release_freed_memory()
         return data
 
     def subset(self, index) -> RecordingInputs:
