@@ -400,10 +400,15 @@ def _windows_of(ds, raw, window, stride, target):
         return epochs.events[:, 0] / epochs.info["sfreq"], list(epochs.metadata["target"])
     if window is None:
         raise ValueError("Cutting braindecode recordings into windows needs window=SECONDS.")
+    if target is None:
+        raise ValueError(f"{type(ds).__name__} recordings carry no target (description column) "
+                         "to label their windows: pass target=COLUMN, or cut labelled windows "
+                         "with braindecode first (create_windows_from_events, e.g. for sleep "
+                         "stages) and pass those.")
     step = window if stride is None else stride
     duration = raw.n_times / raw.info["sfreq"]
     n = int(np.floor((duration - window) / step + 1e-9)) + 1 if duration >= window else 0
-    label = ds.description[target] if target is not None else 0
+    label = ds.description[target]
     label = label.item() if hasattr(label, "item") else label
     return np.arange(n) * step, [label] * n
 

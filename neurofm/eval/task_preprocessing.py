@@ -238,14 +238,14 @@ def prepare_inputs(trials: TrialSet, plan: PreprocessingPlan) -> ModelInputs:
     why = "the paper's" if plan.origin == "paper" else "override"
     steps = [f"differs from the model's pretraining preprocessing ({why}): {line}"
              for line in plan.differences()] + plan.notes
+    if plan.window is not None:
+        steps.append(f"window: {plan.window[0]:g}-{plan.window[1]:g} s of each trial "
+                     f"({trials.n_times} samples at {trials.sfreq:g} Hz)")
     if isinstance(trials.signals, RecordingWindows):
         inputs = _recording_window_inputs(trials, plan)
         inputs.applied[:0] = steps
         return inputs
     X, spec = trials.X, plan.spec
-    if plan.window is not None:
-        steps.append(f"window: {plan.window[0]:g}-{plan.window[1]:g} s of each trial "
-                     f"({trials.n_times} samples at {trials.sfreq:g} Hz)")
     if plan.filter == "iir":
         X, described = butterworth_bandpass(X, trials.sfreq, spec.l_freq, spec.h_freq,
                                             plan.filter_order)
