@@ -26,9 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-#: A scheme: a lower-case word of two or more characters before the first colon (so that a
-#: Windows drive letter, ``C:``, is a path).
-_SCHEME = re.compile(r"^(?P<scheme>[a-z][a-z0-9_]+):(?P<rest>.*)$", re.DOTALL)
+#: A scheme: a lower-case word of two or more characters (letters, digits, ``_``, ``-``:
+#: ``sleep-edf``) before the first colon (so that a Windows drive letter, ``C:``, is a path).
+_SCHEME = re.compile(r"^(?P<scheme>[a-z][a-z0-9_-]+):(?P<rest>.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True)

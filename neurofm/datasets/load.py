@@ -10,7 +10,16 @@ Spec                                                   Meaning
                                                        paradigm options as query keys
 ``/path/to/bids_root?events=left,right&tmin=0.5``      a BIDS dataset (:func:`load_bids_trials`)
 ``/path/to/folder`` (holding ``-epo.fif`` files)       MNE epochs (:func:`load_epochs_folder`)
+``tuab:PATH``, ``tuev:PATH``                           TUH releases (:mod:`neurofm.datasets.tuh`)
+``chbmit:PATH``                                        CHB-MIT (:mod:`neurofm.datasets.chbmit`)
+``sleep-edf:PATH``                                     Sleep-EDF (:mod:`neurofm.datasets.sleep_edf`)
+``seed-v:PATH``                                        SEED-V (:mod:`neurofm.datasets.seed_v`)
+``braindecode:TUHAbnormal?path=ROOT&...``              a braindecode data set
+                                                       (:mod:`neurofm.datasets.braindecode_sets`)
 =====================================================  ==========================================
+
+The clinical loaders' options (``montage``, ``window``, ``stride``, ``lazy``, …) are query keys:
+``tuab:~/data/tuab?montage=ref19&lazy=true``.
 
 Keyword arguments of :func:`load_dataset` override query parameters. A new family of data sets
 is a scheme here and its loader (``docs/contributing.md``, "Add a dataset").
@@ -22,10 +31,15 @@ from pathlib import Path
 
 from neurofm.data.data_spec import parse_data_spec, typed_options
 from neurofm.datasets.aeon import AEON_DATASETS, load_aeon
+from neurofm.datasets.braindecode_sets import load_braindecode
+from neurofm.datasets.chbmit import load_chbmit
 from neurofm.datasets.folders import load_bids_trials, load_epochs_folder
 from neurofm.datasets.moabb import load_moabb, moabb_options
+from neurofm.datasets.seed_v import load_seed_v
 from neurofm.datasets.simulated import load_simulated
+from neurofm.datasets.sleep_edf import load_sleep_edf
 from neurofm.datasets.trials import TrialSet
+from neurofm.datasets.tuh import load_tuab, load_tuev
 from neurofm.simulate.tasks import list_tasks
 
 _INT_KEYS = {"subjects", "seed"}
@@ -34,6 +48,11 @@ _FLOAT_KEYS = {"minutes", "sfreq", "effect", "grid_mm", "tmin", "tmax", "epoch_s
 _LIST_KEYS = {"artefacts", "classes", "events"}
 #: Scheme -> loader of the data set named after it (``sim:NAME``, ``aeon:NAME``).
 _LOADERS = {"sim": load_simulated, "aeon": load_aeon}
+#: Scheme -> loader of a clinical release at the path named (``tuab:PATH``).
+CLINICAL_LOADERS = {"tuab": load_tuab, "tuev": load_tuev, "chbmit": load_chbmit,
+                    "sleep-edf": load_sleep_edf, "seed-v": load_seed_v}
+_CLINICAL_FLOATS = {"window", "stride", "val_fraction", "seizure_stride", "wake_minutes"}
+_CLINICAL_LISTS = {"exclude", "subjects"}
 
 
 def list_datasets() -> list[str]:
@@ -41,6 +60,8 @@ def list_datasets() -> list[str]:
     sims = [f"sim:{task}" for task in list_tasks() if task != "resting"]
     return sims + [f"aeon:{name}" for name in AEON_DATASETS] + [
         "moabb:<dataset>[?paradigm=<paradigm>&subjects=1,2&<paradigm option>=...]",
+        *(f"{scheme}:<release folder>[?montage=...&lazy=true]" for scheme in CLINICAL_LOADERS),
+        "braindecode:<class>?path=<folder>[&<class parameter>=...]",
         "<BIDS root>[?events=a,b&tmin=0&tmax=1]", "<folder of -epo.fif files>"]
 
 
@@ -60,6 +81,12 @@ def load_dataset(spec: str, **kw) -> TrialSet:
     parsed = parse_data_spec(spec)
     if parsed.scheme == "moabb":
         return load_moabb(parsed.name, spec=parsed.text, **{**moabb_options(parsed), **kw})
+    if parsed.scheme in CLINICAL_LOADERS:
+        options = typed_options(parsed, floats=_CLINICAL_FLOATS, lists=_CLINICAL_LISTS)
+        return CLINICAL_LOADERS[parsed.scheme](parsed.name, spec=parsed.text,
+                                               **{**options, **kw})
+    if parsed.scheme == "braindecode":
+        return load_braindecode(parsed.name, {**parsed.options, **kw}, spec=parsed.text)
     options = {**typed_options(parsed, ints=_INT_KEYS, floats=_FLOAT_KEYS, lists=_LIST_KEYS),
                **kw}
     if parsed.scheme in _LOADERS:

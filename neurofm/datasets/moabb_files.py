@@ -46,15 +46,20 @@ class MissingDataError(FileNotFoundError):
     folder : str
         The folder looked in.
     command : str
-        The command that downloads it.
+        The command that downloads it ("" when no command does: ``how`` says what to do).
+    how : str, optional
+        What to do instead of running ``command`` (where to obtain the files and where to put
+        them), for data sets that need a registration or a manual download.
     """
 
-    def __init__(self, dataset: str, folder: str, command: str, missing: str = ""):
+    def __init__(self, dataset: str, folder: str, command: str, missing: str = "",
+                 how: str | None = None):
         self.dataset, self.folder, self.command = dataset, folder, command
         what = f" ({missing})" if missing else ""
+        todo = how or (f"download it once with `{command}` (MOABB's own download) and run "
+                       "again.")
         super().__init__(f"{dataset} is not on disk: looked in {folder}{what}. neurofm does not "
-                         f"download data while evaluating; download it once with `{command}` "
-                         "(MOABB's own download) and run again.")
+                         f"download data while evaluating; {todo}")
 
 
 class _Blocked(Exception):

@@ -41,8 +41,12 @@ DEFAULT_RUN = "0"
 class TrialSignals(Protocol):
     """Where the signals of a trial set are: ``n`` trials of ``C`` channels x ``T`` samples.
 
-    An in-memory array (:class:`ArraySignals`) or any reader with the same two members, e.g. one
-    that reads windows from the recordings on disk.
+    An in-memory array (:class:`ArraySignals`) or any reader with the same two members, e.g.
+    :class:`~neurofm.datasets.recordings.RecordingWindows`, which reads windows from the
+    recordings on disk. A reader may also offer ``subset(index)`` and ``cropped(first, last)``
+    (a subset or crop of the trial set then stays such a reader), ``finite`` (True: no sample can
+    be NaN or Inf, :meth:`TrialSet.nonfinite` reads nothing) and ``lazy`` (evaluation keeps the
+    signals on disk, :attr:`TrialSet.lazy`).
     """
 
     @property
@@ -246,6 +250,11 @@ class TrialSet:
         return len(self.y)
 
     @property
+    def lazy(self) -> bool:
+        """True when the signals stay on disk in evaluation (read batch by batch)."""
+        return bool(getattr(self.signals, "lazy", False))
+
+    @property
     def n_channels(self) -> int:
         return self.signals.shape[1]
 
@@ -260,7 +269,10 @@ class TrialSet:
             yield index, self.signals.read(index)
 
     def nonfinite(self, batch_size: int = 256) -> np.ndarray:
-        """Indices of the trials holding a NaN or infinite sample."""
+        """Indices of the trials holding a NaN or infinite sample (none, without reading, for
+        signals that declare themselves ``finite``: windows of EDF files hold integers)."""
+        if getattr(self.signals, "finite", False):
+            return np.array([], dtype=int)
         bad = [index[~np.isfinite(block).all(axis=(1, 2))]
                for index, block in self.batches(batch_size)]
         return np.concatenate(bad) if bad else np.array([], dtype=int)
@@ -316,9 +328,12 @@ class TrialSet:
         index = np.asarray(index)
         if index.dtype == bool:
             index = np.flatnonzero(index)
-        signals = (ArraySignals(self.signals.array[index])
-                   if isinstance(self.signals, ArraySignals)
-                   else TrialSubsetSignals(self.signals, index))
+        if isinstance(self.signals, ArraySignals):
+            signals = ArraySignals(self.signals.array[index])
+        elif hasattr(self.signals, "subset"):  # a reader that selects its own rows
+            signals = self.signals.subset(index)
+        else:
+            signals = TrialSubsetSignals(self.signals, index)
         return self._derived(signals, self.metadata.iloc[index], self.y[index])
 
     def drop(self, index, reason: str) -> TrialSet:
@@ -354,9 +369,12 @@ class TrialSet:
                              f"of {self.n_times / self.sfreq:g} s ({self.n_times} samples at "
                              f"{self.sfreq:g} Hz).")
         rows = self.metadata.assign(onset=self.metadata["onset"] + first / self.sfreq)
-        signals = (ArraySignals(self.signals.array[..., first:last])
-                   if isinstance(self.signals, ArraySignals)
-                   else CroppedSignals(self.signals, first, last))
+        if isinstance(self.signals, ArraySignals):
+            signals = ArraySignals(self.signals.array[..., first:last])
+        elif hasattr(self.signals, "cropped"):  # a reader that crops its own windows
+            signals = self.signals.cropped(first, last)
+        else:
+            signals = CroppedSignals(self.signals, first, last)
         return self._derived(signals, rows, self.y)
 
     def summary(self) -> str:

@@ -1,9 +1,11 @@
 """Reference rows for every table: classic pipelines and supervised braindecode networks.
 
 - ``bandpower``: log band power (Welch) per channel in the classic bands + the same linear probe
-  as the foundation models (:func:`neurofm.eval.probe.fit_probe`).
+  as the foundation models (:func:`neurofm.eval.probe.fit_probe`); features are computed batch
+  by batch, so it runs on trial sets whose signals stay on disk.
 - ``fbcsp``: filter-bank common spatial patterns (MNE's ``CSP`` per band, log-variance features,
-  fitted on the training side of each fold) + the same probe.
+  fitted on the training side of each fold) + the same probe. It filters every trial in memory
+  and is refused for trial sets whose signals stay on disk (:data:`IN_MEMORY_ONLY`).
 - ``eegnet``, ``shallow``: braindecode's ``EEGNet`` / ``ShallowFBCSPNet`` trained from scratch on
   each fold's training trials with early stopping on a validation split of the training side.
 
@@ -29,6 +31,8 @@ BANDS = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta":
 FILTER_BANK = ((4, 8), (8, 12), (12, 16), (16, 20), (20, 24), (24, 28), (28, 32), (32, 40))
 #: Baseline names accepted by ``neurofm probe --baselines``.
 BASELINES = ("bandpower", "fbcsp", "eegnet", "shallow")
+#: Baselines that need every trial in memory (not run on trial sets left on disk).
+IN_MEMORY_ONLY = ("fbcsp",)
 
 
 def log_band_power(X: np.ndarray, sfreq: float, bands: dict = BANDS) -> tuple[np.ndarray, list]:
@@ -61,9 +65,24 @@ def log_band_power(X: np.ndarray, sfreq: float, bands: dict = BANDS) -> tuple[np
     return np.concatenate(feats, axis=1), used
 
 
+def band_power_features(trials, batch_size: int = 256) -> np.ndarray:
+    """:func:`log_band_power` of every trial of a trial set, read ``batch_size`` trials at a time
+    (signals left on disk are never all in memory): ``[n, C * n_bands]``."""
+    blocks = [log_band_power(np.asarray(block, dtype=np.float64), trials.sfreq)[0]
+              for _, block in trials.batches(batch_size)]
+    return np.concatenate(blocks)
+
+
 def bandpower_method(X, sfreq, y, subjects, *, regression: bool):
-    """``fit_predict`` of log-band-power + linear probe (features computed once)."""
-    feats, _ = log_band_power(np.asarray(X, dtype=np.float64), sfreq)
+    """``fit_predict`` of log-band-power + linear probe (features computed once).
+
+    ``X`` is ``[n, C, T]`` trials, or a trial set (its features are computed batch by batch,
+    :func:`band_power_features`; ``sfreq`` is then its rate).
+    """
+    if hasattr(X, "batches"):
+        feats = band_power_features(X)
+    else:
+        feats, _ = log_band_power(np.asarray(X, dtype=np.float64), sfreq)
 
     def fit_predict(seed: int, fold: Fold):
         fit = fit_probe_on_fold(feats, y, subjects, fold, regression=regression, seed=seed)
@@ -123,10 +142,12 @@ def supervised_method(name: str, X: np.ndarray, sfreq: float, y, subjects, *, n_
 
     Parameters
     ----------
-    X : ndarray of float32, shape [n, C, T]
-        Trials in model units (preprocessed like the model's input, before patching).
+    X : ndarray of float32, shape [n, C, T], or an array-like of that shape
+        Trials in model units (preprocessed like the model's input, before patching); an
+        array-like (windows left on disk) is read batch by batch while training.
     """
-    X = np.ascontiguousarray(X, np.float32)
+    if isinstance(X, np.ndarray) or not hasattr(X, "shape"):
+        X = np.ascontiguousarray(X, np.float32)
 
     def fit_predict(seed: int, fold: Fold):
         torch.manual_seed(seed)

@@ -5,8 +5,9 @@ afterwards that the model really stayed frozen: every parameter and buffer bit-i
 BatchNorm statistics moved), no gradient created, training flag restored
 (:class:`FrozenModelError` otherwise). Embeddings are cached as ``.npy`` files keyed by a hash of
 the model (weights + config) and of the inputs (preprocessed patches, patch validity, sensors,
-preprocessing settings), so a second probe of the same model and data skips the forward
-passes.
+preprocessing settings; for windows left on disk, their files' paths, sizes and modification
+times and the window table instead of the patches), so a second probe of the same model and data
+skips the forward passes.
 """
 
 from __future__ import annotations
@@ -47,14 +48,23 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def inputs_fingerprint(x: np.ndarray, patch_valid: np.ndarray, sensors: SensorLayout,
+def inputs_fingerprint(x, patch_valid: np.ndarray, sensors: SensorLayout,
                        preprocessing: dict) -> str:
     """SHA-256 over preprocessed patches, validity, sensor geometry and settings.
 
-    ``preprocessing`` is a plain dict (:meth:`PreprocessSpec.to_dict` plus the pooling).
+    ``preprocessing`` is a plain dict (:meth:`PreprocessSpec.to_dict` plus the pooling). Inputs
+    left on disk (an array-like with ``fingerprint()``, such as
+    :class:`~neurofm.eval.window_inputs.RecordingInputs`) are not read: their own fingerprint
+    (files' paths, sizes and modification times, the window table, the preprocessing) stands
+    for the patches.
     """
     h = hashlib.sha256()
-    for arr in (x, patch_valid, sensors.kinds, sensors.pos, sensors.ori):
+    if hasattr(x, "fingerprint"):
+        h.update(b"lazy:" + x.fingerprint().encode() + str(tuple(x.shape)).encode())
+        arrays = (patch_valid, sensors.kinds, sensors.pos, sensors.ori)
+    else:
+        arrays = (x, patch_valid, sensors.kinds, sensors.pos, sensors.ori)
+    for arr in arrays:
         arr = np.ascontiguousarray(arr)
         h.update(str(arr.shape).encode() + str(arr.dtype).encode())
         h.update(arr.tobytes())
@@ -126,8 +136,10 @@ def extract_embeddings(model: torch.nn.Module, x: np.ndarray, sensors: SensorLay
         Encoder with ``embed(x [B, C, N, P], sensors: SensorBatch, patch_valid=[B, N]) -> [B, D]``
         (mean over real channels and valid patches), and for ``pool="channels"`` a forward
         ``model(x, sensors, patch_valid=...) -> [B, C', N, D]``.
-    x : ndarray of float32, shape [n, C, N, P]
-        Preprocessed, patched trials (all with the same ``C`` channels).
+    x : ndarray of float32, shape [n, C, N, P], or an array-like of that shape
+        Preprocessed, patched trials (all with the same ``C`` channels). An array-like
+        (:class:`~neurofm.eval.window_inputs.RecordingInputs`: windows left on disk) is read
+        ``batch_size`` trials at a time, so memory holds one batch of signals.
     sensors : SensorLayout
         The ``C`` channels.
     patch_valid : ndarray of bool, shape [n, N]

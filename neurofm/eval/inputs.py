@@ -35,8 +35,10 @@ class ModelInputs:
 
     Attributes
     ----------
-    x : ndarray of float32, shape [n, C, N, P]
-        Trials in model units, cut into ``N`` patches of ``P`` samples.
+    x : ndarray of float32, shape [n, C, N, P], or RecordingInputs
+        Trials in model units, cut into ``N`` patches of ``P`` samples; for a lazy trial set of
+        recording windows an array-like that reads them on demand
+        (:class:`neurofm.eval.window_inputs.RecordingInputs`).
     patch_valid : ndarray of bool, shape [n, N]
         False for patches that are entirely padding (pad rule).
     sensors : SensorLayout
@@ -60,7 +62,10 @@ class ModelInputs:
     applied: list[str] = field(default_factory=list)
 
     def continuous(self) -> np.ndarray:
-        """Unpatched trials ``[n, C, T]`` (padding removed), for networks that read raw time."""
+        """Unpatched trials ``[n, C, T]`` (padding removed), for networks that read raw time
+        (an array-like reading windows on demand when ``x`` is one)."""
+        if hasattr(self.x, "continuous"):  # windows left on disk (neurofm.eval.window_inputs)
+            return self.x.continuous(self.n_times)
         n, c = self.x.shape[:2]
         return self.x.reshape(n, c, -1)[..., :self.n_times]
 

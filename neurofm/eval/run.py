@@ -153,6 +153,7 @@ def run_evaluation(settings: EvalSettings, trials=None, *, overwrite: bool = Fal
     if trials is None:
         trials = load_dataset(settings.data)
     trials = evaluation_trials(trials, settings, task_preprocessing)
+    check_baselines(trials, settings.baselines)
     y, class_names = encode_labels(trials)
     subjects, sessions = trials.subject, trials.session
     kind = task_kind(trials.task, len(class_names) if class_names else None)
@@ -266,6 +267,24 @@ def evaluation_trials(trials: TrialSet, settings: EvalSettings,
     return trials
 
 
+def check_baselines(trials: TrialSet, baselines) -> None:
+    """Refuse baselines that need every trial in memory for a trial set left on disk.
+
+    Raises
+    ------
+    ValueError
+        Naming the baseline, the trial set and what to do instead.
+    """
+    refused = [b for b in baselines if b in bl.IN_MEMORY_ONLY]
+    if trials.lazy and refused:
+        raise ValueError(
+            f"--baselines {', '.join(refused)}: filter-bank CSP filters and holds every trial "
+            f"in memory, but {trials.name} has {len(trials)} windows left on disk (read batch "
+            "by batch). Drop it from the baselines (bandpower, eegnet and shallow read batch "
+            "by batch), or, if the windows fit in memory, add lazy=false to the data spec "
+            "(tuab:PATH?lazy=false).")
+
+
 def _baseline_rows(settings, trials, inputs, task, folds_by_seed) -> list[MethodResult]:
     rows = []
     regression = task.kind == "regression"
@@ -273,7 +292,7 @@ def _baseline_rows(settings, trials, inputs, task, folds_by_seed) -> list[Method
                                           **({"label_smoothing": 0.0} if regression else {})})
     for name in settings.baselines:
         if name == "bandpower":
-            fp = bl.bandpower_method(trials.X, trials.sfreq, task.y, task.subjects,
+            fp = bl.bandpower_method(trials, trials.sfreq, task.y, task.subjects,
                                      regression=regression)
             label = "log band power + LR (classic)"
         elif name == "fbcsp":
@@ -359,7 +378,7 @@ def _write_outputs(out: Path, payload, results, task, inputs, settings, model0, 
             and settings.importance and report.topomap_channels(inputs.sensors) is not None):
         seed = 0
         fold = folds_by_seed[seed][0]
-        z_train = extract_embeddings(model0, inputs.x[fold.train], inputs.sensors,
+        z_train = extract_embeddings(model0, _rows(inputs.x, fold.train), inputs.sensors,
                                      inputs.patch_valid[fold.train], pool=settings.pool,
                                      batch_size=settings.batch_size, device=settings.device,
                                      cache_dir=_cache_dir(settings),
@@ -378,3 +397,9 @@ def _write_outputs(out: Path, payload, results, task, inputs, settings, model0, 
         figures["topomap"] = str(report.plot_topomap(importance, inputs.sensors,
                                                      out / "topomap.png"))
     payload["figures"] = figures
+
+
+def _rows(x, index):
+    """Trials ``index`` of model inputs: a copy for an array, a view (nothing read) for windows
+    left on disk."""
+    return x.subset(index) if hasattr(x, "subset") else x[index]

@@ -38,8 +38,10 @@ import numpy as np
 from scipy import signal
 
 from neurofm.data.spec import PreprocessSpec, check_compatible
+from neurofm.datasets.recordings import RecordingWindows
 from neurofm.datasets.trials import AppliedBand, TrialSet
 from neurofm.eval.inputs import ModelInputs, prepare_trials, resolve_preprocessing
+from neurofm.eval.window_inputs import recording_inputs
 from neurofm.strict import check_keys, field_names
 
 #: Keys of a task config's ``preprocessing:`` block beside the PreprocessSpec fields.
@@ -236,10 +238,14 @@ def prepare_inputs(trials: TrialSet, plan: PreprocessingPlan) -> ModelInputs:
     why = "the paper's" if plan.origin == "paper" else "override"
     steps = [f"differs from the model's pretraining preprocessing ({why}): {line}"
              for line in plan.differences()] + plan.notes
-    X, spec = trials.X, plan.spec
     if plan.window is not None:
         steps.append(f"window: {plan.window[0]:g}-{plan.window[1]:g} s of each trial "
                      f"({trials.n_times} samples at {trials.sfreq:g} Hz)")
+    if isinstance(trials.signals, RecordingWindows):
+        inputs = _recording_window_inputs(trials, plan)
+        inputs.applied[:0] = steps
+        return inputs
+    X, spec = trials.X, plan.spec
     if plan.filter == "iir":
         X, described = butterworth_bandpass(X, trials.sfreq, spec.l_freq, spec.h_freq,
                                             plan.filter_order)
@@ -251,6 +257,26 @@ def prepare_inputs(trials: TrialSet, plan: PreprocessingPlan) -> ModelInputs:
     if plan.filter in ("iir", "loader"):  # neurofm's FIR stage had no band to apply
         inputs.applied = [s for s in inputs.applied if not s.startswith("band-pass: none")]
     inputs.applied[:0] = steps
+    return inputs
+
+
+def _recording_window_inputs(trials: TrialSet, plan: PreprocessingPlan) -> ModelInputs:
+    """Windows of recordings: each recording preprocessed whole, then cut
+    (:mod:`neurofm.eval.window_inputs`); an IIR band-pass too runs on the whole recording."""
+    spec, prefilter, key = plan.spec, None, {}
+    if plan.filter == "iir":
+        def prefilter(data, sfreq):
+            return butterworth_bandpass(data[None], sfreq, plan.spec.l_freq, plan.spec.h_freq,
+                                        plan.filter_order)[0][0]
+        spec = replace(spec, l_freq=None, h_freq=None)
+        key = {"iir": [plan.spec.l_freq, plan.spec.h_freq, plan.filter_order]}
+    inputs = recording_inputs(trials, spec, prefilter=prefilter, prefilter_key=key)
+    if plan.filter == "iir":
+        inputs.applied = [s for s in inputs.applied if not s.startswith("band-pass: none")]
+        inputs.applied.insert(1, f"band-pass {_band(plan.spec.l_freq, plan.spec.h_freq)}: IIR "
+                                 f"Butterworth order {plan.filter_order}, zero-phase, on each "
+                                 "whole recording")
+    inputs.preprocessing = plan.spec
     return inputs
 
 

@@ -101,12 +101,52 @@ def _loss_fn(regression: bool, label_smoothing: float) -> Callable:
                                                       label_smoothing=label_smoothing)
 
 
-def _batches(arrays: Sequence[np.ndarray], index: np.ndarray, batch_size: int, device,
+class TrialArrays(torch.utils.data.Dataset):
+    """Per-trial inputs (first dimension = trial) as a map-style dataset read a batch at a time.
+
+    ``arrays`` are ndarrays or array-likes that read on demand (windows left on disk,
+    :class:`~neurofm.eval.window_inputs.RecordingInputs`): a batch is one ``a[index]`` read per
+    array (``__getitems__``), not one read per trial.
+    """
+
+    def __init__(self, arrays: Sequence):
+        self.arrays = list(arrays)
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def __getitems__(self, index) -> tuple[torch.Tensor, ...]:
+        index = np.asarray(index)
+        return tuple(torch.from_numpy(np.ascontiguousarray(a[index])) for a in self.arrays)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return tuple(t[0] for t in self.__getitems__([i]))
+
+
+def _whole_batch(batch):
+    """``collate_fn`` of :class:`TrialArrays`: its batches come out whole."""
+    return batch
+
+
+def _shuffled(inputs, index: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``index`` in random order; inputs read from recordings shuffle within blocks of
+    recordings (``inputs.shuffled``) so that each recording is read about once per pass."""
+    if hasattr(inputs, "shuffled"):
+        return inputs.shuffled(index, rng)
+    return rng.permutation(index)
+
+
+def _batches(arrays: Sequence, index: np.ndarray, batch_size: int, device,
              shuffle_rng: np.random.Generator | None = None):
-    order = index if shuffle_rng is None else shuffle_rng.permutation(index)
-    for i in range(0, len(order), batch_size):
-        sel = np.sort(order[i:i + batch_size])
-        yield tuple(torch.from_numpy(np.ascontiguousarray(a[sel])).to(device) for a in arrays)
+    """Batches of ``index`` (sorted within each batch) through a ``DataLoader``."""
+    order = index if shuffle_rng is None else _shuffled(arrays[0], index, shuffle_rng)
+    batches = [np.sort(order[i:i + batch_size]) for i in range(0, len(order), batch_size)]
+    # its own generator: the loader's base seed must not draw from torch's global one, which
+    # drives dropout and so the training itself
+    loader = torch.utils.data.DataLoader(TrialArrays(arrays), batch_sampler=batches,
+                                         collate_fn=_whole_batch, generator=torch.Generator())
+    for batch in loader:
+        yield tuple(t.to(device) for t in batch)
 
 
 def _epoch_batches(arrays: Sequence[np.ndarray], index: np.ndarray, batch_size: int,
@@ -139,8 +179,10 @@ def train_model(module: nn.Module, forward: Callable, arrays: Sequence[np.ndarra
         The network being trained (switched to train/eval mode by the loop).
     forward : callable
         ``forward(*batch_tensors) -> outputs`` (logits ``[B, K]`` or predictions ``[B]``/``[B, 1]``).
-    arrays : sequence of ndarray
-        Per-trial inputs (first dimension = trial), sliced into batches in this order.
+    arrays : sequence of ndarray or array-like
+        Per-trial inputs (first dimension = trial), read into batches in this order through a
+        ``torch.utils.data.DataLoader`` (:class:`TrialArrays`); array-likes that read windows
+        from disk are shuffled in blocks of recordings.
     y : ndarray, shape [n]
         Targets of all trials.
     fit_idx, val_idx : ndarray of int
