@@ -6,6 +6,8 @@
   fitted on the training side of each fold) + the same probe.
 - ``eegnet``, ``shallow``: braindecode's ``EEGNet`` / ``ShallowFBCSPNet`` trained from scratch on
   each fold's training trials with early stopping on a validation split of the training side.
+  They need the ``braindecode`` extra; without it their row is :func:`skipped_row` (it reads
+  "needs neurofm[braindecode]") and the other rows run.
 
 Every baseline is a ``fit_predict(seed, fold)`` for :func:`neurofm.eval.harness.run_method`, so it
 is scored on exactly the folds the model rows use.
@@ -13,11 +15,14 @@ is scored on exactly the folds the model rows use.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from scipy import signal
 
-from neurofm.compat import braindecode_models
+from neurofm import compat
+from neurofm.eval.harness import MethodResult
 from neurofm.eval.probe import fit_probe_on_fold
 from neurofm.eval.protocols import Fold, fit_and_validation
 from neurofm.eval.training import FinetuneConfig, predict, train_model
@@ -29,6 +34,8 @@ BANDS = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta":
 FILTER_BANK = ((4, 8), (8, 12), (12, 16), (16, 20), (20, 24), (24, 28), (28, 32), (32, 40))
 #: Baseline names accepted by ``neurofm probe --baselines``.
 BASELINES = ("bandpower", "fbcsp", "eegnet", "shallow")
+#: Table labels of the supervised braindecode networks.
+SUPERVISED_LABELS = {"eegnet": "EEGNet (supervised)", "shallow": "ShallowFBCSPNet (supervised)"}
 
 
 def log_band_power(X: np.ndarray, sfreq: float, bands: dict = BANDS) -> tuple[np.ndarray, list]:
@@ -106,8 +113,23 @@ def fbcsp_method(X, sfreq, y, subjects, *, n_components: int = 4):
     return fit_predict
 
 
+def skipped_row(name: str) -> MethodResult | None:
+    """The table row of a baseline whose extra is missing, else None (the baseline can run).
+
+    ``eegnet`` / ``shallow`` without braindecode (or with a braindecode that cannot load beside
+    this torch) give a row without runs named ``"EEGNet (supervised): needs
+    neurofm[braindecode]"``, and a one-line warning that says what to install.
+    """
+    if name not in SUPERVISED_LABELS or compat.braindecode_available():
+        return None
+    note = compat.needs_extra("braindecode")
+    warnings.warn(f"baseline {name} skipped: it {note} ({compat.install_hint('braindecode')}).",
+                  UserWarning, stacklevel=2)
+    return MethodResult(f"{SUPERVISED_LABELS[name]}: {note}", errors=[note])
+
+
 def _braindecode_net(name: str, n_chans: int, n_outputs: int, n_times: int, sfreq: float):
-    models = braindecode_models()
+    models = compat.braindecode_models(f"the {SUPERVISED_LABELS[name]} baseline")
     if name == "eegnet":
         return models.EEGNet(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,
                       kernel_length=min(64, max(8, n_times // 2)))
