@@ -138,6 +138,26 @@ def default_window_seconds(spec: PreprocessSpec, duration: float) -> float:
     return math.floor(duration / patch + 1e-9) * patch
 
 
+def features(model: BrainEncoder, x: torch.Tensor, sensors: SensorBatch | None,
+             patch_valid: torch.Tensor, pool: str | None = "mean") -> torch.Tensor:
+    """One batch through the model: ``[B, D]`` (``pool="mean"``, :meth:`BrainEncoder.embed`) or
+    ``[B, C', D]`` (``pool=None``: the features averaged over valid patches, per output row).
+
+    Parameters
+    ----------
+    model : BrainEncoder
+    x : Tensor ``[B, C, N, P]``
+    sensors : SensorBatch or None
+    patch_valid : Tensor ``[B, N]`` bool
+    pool : {"mean", None}
+    """
+    if pool == "mean":
+        return model.embed(x, sensors, patch_valid=patch_valid)
+    feats = model(x, sensors, patch_valid=patch_valid)  # [B, C', N, D]
+    w = patch_valid[:, None, :, None].to(feats.dtype)
+    return (feats * w).sum(2) / w.sum(2).clamp_min(1.0)
+
+
 def encode(model: BrainEncoder, x: np.ndarray, patch_valid: np.ndarray, sensors: SensorLayout,
            *, pool: str | None = "mean", batch_size: int = 32,
            device: str | torch.device = "cpu") -> np.ndarray:
@@ -174,14 +194,8 @@ def encode(model: BrainEncoder, x: np.ndarray, patch_valid: np.ndarray, sensors:
             for i in range(0, len(x), batch_size):
                 xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])).to(device)
                 pv = torch.from_numpy(patch_valid[i:i + batch_size]).to(device)
-                sb = None if base is None else _repeat(base, xb.shape[0])
-                if pool == "mean":
-                    z = model.embed(xb, sb, patch_valid=pv)
-                else:
-                    feats = model(xb, sb, patch_valid=pv)  # [B, C', N, D]
-                    w = pv[:, None, :, None].to(feats.dtype)
-                    z = (feats * w).sum(2) / w.sum(2).clamp_min(1.0)
-                out.append(z.float().cpu().numpy())
+                sb = None if base is None else repeat_sensors(base, xb.shape[0])
+                out.append(features(model, xb, sb, pv, pool).float().cpu().numpy())
     finally:
         model.train(was_training)
     if not out:
@@ -190,7 +204,7 @@ def encode(model: BrainEncoder, x: np.ndarray, patch_valid: np.ndarray, sensors:
     return np.concatenate(out)
 
 
-def _repeat(sensors: SensorBatch, b: int) -> SensorBatch:
+def repeat_sensors(sensors: SensorBatch, b: int) -> SensorBatch:
     """A batch of one repeated ``b`` times (views, no copies)."""
     return SensorBatch(pos=sensors.pos.expand(b, -1, -1), ori=sensors.ori.expand(b, -1, -1),
                        kind=sensors.kind.expand(b, -1), chan_mask=sensors.chan_mask.expand(b, -1))
