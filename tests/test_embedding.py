@@ -2,8 +2,10 @@
 of the low-level ``BrainEncoder.embed`` for inputs that belong to ``neurofm.embed``."""
 
 import importlib.util
+import re
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import mne
 import numpy as np
@@ -143,11 +145,17 @@ def test_low_level_embed_points_to_neurofm_embed(model, x):
 
 @pytest.mark.skipif(importlib.util.find_spec("spkit") is None,
                     reason="spkit not installed: pip install --no-deps spkit==0.0.9.7")
-def test_the_readme_example_on_the_emotiv_sample():
-    raw = neurofm.data.read_raw("sample:emotiv14")
+def test_the_readme_example_on_the_emotiv_sample(capsys):
+    """The five lines of README.md run as written, with default settings."""
+    text = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"<!-- readme:embed -->\s*```python\n(.*?)```", text, re.S).group(1)
+    assert len([line for line in code.splitlines() if line.strip()]) == 5
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = neurofm.embed("criss_cross_small", raw)
+        scope = {}
+        exec(compile(code, "README.md", "exec"), scope)
     assert any(issubclass(w.category, BandLimitWarning) for w in caught)  # 128 Hz vs 75 Hz
+    out = scope["out"]
     assert out.embeddings.shape == (1, 128) and out.window_seconds == 16.0
     assert out.times.tolist() == [0.0] and len(out.channels) == 14
+    assert capsys.readouterr().out.startswith("(1, 128) [0.]")
