@@ -19,6 +19,7 @@ import functools
 import importlib
 import warnings
 
+
 class MissingExtraError(ImportError, ValueError):
     """An optional dependency is not installed (the message names the extra to install)."""
 

@@ -111,10 +111,10 @@ def load_encoder(model, *, device: str | torch.device = "cpu") -> BrainEncoder:
         return model.to(device)
     if isinstance(model, (str, os.PathLike)):
         loaded = from_pretrained(model, map_location=device)
-        if not isinstance(loaded, BrainEncoder):
-            raise ValueError(f"{model} holds a {type(loaded).__name__}, not an encoder; pass a "
-                             "model folder, Hub id or registered model name "
-                             "(neurofm.models.list_models()).")
+        if not isinstance(loaded, BrainEncoder):  # what the folder holds, not the argument
+            raise ValueError(  # noqa: TRY004
+                f"{model} holds a {type(loaded).__name__}, not an encoder; pass a model folder, "
+                "Hub id or registered model name (neurofm.models.list_models()).")
         return loaded
     raise TypeError(f"model must be a neurofm encoder or what neurofm.from_pretrained accepts (a "
                     f"folder, a Hub id, 'cbramod:...', a registered name); got "

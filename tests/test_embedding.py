@@ -148,12 +148,12 @@ def test_low_level_embed_points_to_neurofm_embed(model, x):
 def test_the_readme_example_on_the_emotiv_sample(capsys):
     """The five lines of README.md run as written, with default settings."""
     text = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    code = re.search(r"<!-- readme:embed -->\s*```python\n(.*?)```", text, re.S).group(1)
+    code = re.search(r"<!-- readme:embed -->\s*```python\n(.*?)```", text, re.DOTALL).group(1)
     assert len([line for line in code.splitlines() if line.strip()]) == 5
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scope = {}
-        exec(compile(code, "README.md", "exec"), scope)
+        exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own code
     assert any(issubclass(w.category, BandLimitWarning) for w in caught)  # 128 Hz vs 75 Hz
     out = scope["out"]
     assert out.embeddings.shape == (1, 128) and out.window_seconds == 16.0

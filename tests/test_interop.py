@@ -24,8 +24,8 @@ SFREQ = 250.0
 
 def tiny(name="criss_cross_small", seed=0, **overrides):
     torch.manual_seed(seed)
-    sizes = {"criss_cross_small": dict(depth=1, dim=32, n_heads=2, ffn_dim=64),
-             "mamba_small": dict(depth=2, dim=32, n_latent=4)}[name]
+    sizes = {"criss_cross_small": {"depth": 1, "dim": 32, "n_heads": 2, "ffn_dim": 64},
+             "mamba_small": {"depth": 2, "dim": 32, "n_latent": 4}}[name]
     return create_model(name, **{**sizes, **overrides}).eval()
 
 

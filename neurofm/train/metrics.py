@@ -46,7 +46,8 @@ class MetricsLog:
         if write:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(Path(out_dir) / "tensorboard"), purge_step=resume_step + 1)
+            self.writer = SummaryWriter(str(Path(out_dir) / "tensorboard"),
+                                        purge_step=resume_step + 1)
 
     def log(self, record: dict) -> None:
         """Append ``record`` (must hold ``step``; other values are numbers)."""
