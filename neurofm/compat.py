@@ -5,8 +5,9 @@ torch a machine has). What uses braindecode - the EEGNet / ShallowFBCSPNet basel
 :class:`neurofm.interop.NeuroFM`, the parity references of :mod:`neurofm.hub.parity`, the
 ``braindecode:`` data spec, the benchmarks' peers - imports it through :func:`require_braindecode`
 or :func:`braindecode_models`, which raise :class:`MissingExtraError` naming the extra when it is
-missing or cannot load. braindecode imports torchaudio, whose newest release (2.11) fails to load
-beside newer torch with an ``OSError``, not an ``ImportError``; both count as missing here.
+missing or cannot load. braindecode imports torchaudio, which fails to load beside any torch but
+the one it was built for with an ``OSError``, not an ``ImportError`` (torchaudio 2.11.1 beside
+torch 2.11.0, torchaudio 2.11.0 beside 2.13); both count as missing here.
 
 braindecode's model zoo also builds MNE montages under names that MNE 1.13 deprecates when
 ``braindecode.models`` is imported, which prints ``FutureWarning``s the user cannot act on:
@@ -67,8 +68,9 @@ def require_braindecode(feature: str):
 
         raise MissingExtraError(
             f"{feature} needs braindecode, which is not usable here ({reason}). Install the "
-            f"extra: {install_hint('braindecode')} (braindecode imports torchaudio, whose "
-            f"newest release loads only beside torch 2.11; this torch is {torch.__version__}).")
+            f"extra: {install_hint('braindecode')}, which installs the tested pair torch 2.11.0 "
+            f"+ torchaudio 2.11.0 (braindecode imports torchaudio, which loads only beside the "
+            f"torch it was built for; this torch is {torch.__version__}).")
     return importlib.import_module("braindecode")
 
 

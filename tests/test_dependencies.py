@@ -92,6 +92,13 @@ def test_optional_peers_stay_out_of_the_core():
     assert "2.14.1" in torch.specifier and "2.10.0" not in torch.specifier
 
 
+def test_the_braindecode_extra_pins_torch_and_torchaudio_as_a_pair():
+    """torchaudio loads only beside the torch it was built for (2.11.1 fails beside 2.11.0)."""
+    pins = {Requirement(r).name: str(Requirement(r).specifier)
+            for r in PYPROJECT["optional-dependencies"]["braindecode"]}
+    assert pins["torch"] == pins["torchaudio"] == "==2.11.0"
+
+
 def test_the_dev_extra_installs_every_feature_extra():
     dev = next(Requirement(r) for r in PYPROJECT["optional-dependencies"]["dev"]
                if Requirement(r).name == "neurofm")
