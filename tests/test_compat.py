@@ -43,7 +43,7 @@ def test_braindecode_that_cannot_load_is_a_missing_extra(monkeypatch):
 
 
 def test_the_core_imports_without_braindecode_or_torchaudio():
-    """Everything outside the braindecode features imports with both blocked."""
+    """Every module imports with both blocked, but NeuroFM's, which names the extra."""
     code = (
         "import sys\n"
         "class Block:\n"
@@ -52,12 +52,18 @@ def test_the_core_imports_without_braindecode_or_torchaudio():
         "            raise ImportError(f'blocked: {name}')\n"
         "sys.meta_path.insert(0, Block())\n"
         "import importlib, pkgutil, neurofm\n"
-        "skip = ('neurofm.__main__',)\n"
+        "skip = ('neurofm.__main__', 'neurofm.interop.braindecode_model')\n"
         "names = [m.name for m in pkgutil.walk_packages(neurofm.__path__, 'neurofm.')\n"
         "         if not m.name.startswith(skip)]\n"
         "for name in names:\n"
         "    importlib.import_module(name)\n"
         "import neurofm.compat as c\n"
+        "try:\n"
+        "    import neurofm.interop.braindecode_model\n"
+        "except c.MissingExtraError as err:\n"
+        "    assert \"pip install 'neurofm[braindecode]'\" in str(err), err\n"
+        "else:\n"
+        "    raise AssertionError('NeuroFM imported without braindecode')\n"
         "print(len(names), c.braindecode_available())\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
