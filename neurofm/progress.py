@@ -4,26 +4,26 @@ On a terminal tqdm redraws its bar in place about ten times a second. Written to
 redraw is a new line, so a long loop floods the log. :func:`progress_bar` gives the usual bar on
 a terminal (or in Jupyter) and, when its stream is not a terminal, one that redraws at most every
 :data:`LOG_INTERVAL_S` seconds; transient bars (``leave=False``) then only appear once they have
-run that long. ``NEUROFM_PROGRESS=0`` turns every neurofm bar off; tqdm's own ``TQDM_DISABLE=1``
-works too.
+run that long. ``NEUROFM_PROGRESS=0`` turns every neurofm bar off, and so does a log level above
+INFO (``verbose=False``, ``neurofm CMD --quiet``: :mod:`neurofm.logs`); tqdm's own
+``TQDM_DISABLE=1`` works too.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 from tqdm.auto import tqdm
 from tqdm.autonotebook import tqdm as _auto_tqdm
 from tqdm.std import tqdm as _std_tqdm
 
+from neurofm.logs import PROGRESS_ENV_VAR, shows_progress
+
 #: Environment variable; ``0`` (or ``false``/``no``/``off``) disables all neurofm progress bars.
-ENV_VAR = "NEUROFM_PROGRESS"
+ENV_VAR = PROGRESS_ENV_VAR
 
 #: Seconds between redraws of a bar whose stream is not a terminal.
 LOG_INTERVAL_S = 30.0
-
-_OFF = ("0", "false", "no", "off")
 
 
 def progress_bar(iterable=None, **kwargs) -> tqdm:
@@ -41,11 +41,12 @@ def progress_bar(iterable=None, **kwargs) -> tqdm:
     Returns
     -------
     tqdm
-        Disabled when ``NEUROFM_PROGRESS=0``. When the stream (``file``, default stderr) is not
-        a terminal: redrawn at most every :data:`LOG_INTERVAL_S` s, and a ``leave=False`` bar
-        stays hidden for its first :data:`LOG_INTERVAL_S` s.
+        Disabled when ``NEUROFM_PROGRESS=0`` or neurofm logs above INFO. When the stream
+        (``file``, default stderr) is not a terminal: redrawn at most every
+        :data:`LOG_INTERVAL_S` s, and a ``leave=False`` bar stays hidden for its first
+        :data:`LOG_INTERVAL_S` s.
     """
-    if os.environ.get(ENV_VAR, "").strip().lower() in _OFF:
+    if not shows_progress():
         kwargs["disable"] = True
     elif not kwargs.get("disable"):
         kwargs.pop("disable", None)  # an explicit False would override TQDM_DISABLE

@@ -10,25 +10,31 @@ the same job functions in their own process, or launch this module through torch
 ``python -m neurofm.pretrain --config FILE`` is ``python -m neurofm.worker pretrain --config FILE``.
 
 This module only parses arguments and calls the jobs (:mod:`neurofm.train.loop`,
-:mod:`neurofm.train.tokenizer_jobs`).
+:mod:`neurofm.train.tokenizer_jobs`). It imports them when a job runs, so that the parsers of
+``neurofm pretrain`` and ``neurofm tokenizer train`` (built from this module's argument
+functions) need no torch: ``neurofm --help`` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from neurofm.train import tokenizer_jobs
-from neurofm.train.config import load_config
-from neurofm.train.distributed import barrier, init_distributed
-from neurofm.train.loop import train
-from neurofm.train.tokenizer_jobs import TokenizerRun, open_tokenizer_data
+from neurofm.logs import add_output_flags, command_output, output_flags_argv
+from neurofm.user_errors import USER_ERRORS, is_user_error, one_line
 
 #: The module torchrun launches on every rank.
 WORKER_MODULE = "neurofm.worker"
+#: Environment variable with the pid of ``neurofm``'s launching process (torchrun's agent).
+LAUNCHER_PID_ENV = "NEUROFM_LAUNCHER_PID"
+_PR_SET_PDEATHSIG = 1
 
 
 def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +47,19 @@ def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="KEY=VALUE",
                         help="Override a config value, e.g. --set run.steps=100 "
                              "--set model.overrides.depth=4 (repeatable).")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="Random seed (model initialisation, masking, data order; the same "
+                             "as --set run.seed=S; default: the config's, else 0).")
     parser.add_argument("--resume", action="store_true",
                         help="Require a checkpoint to continue from (by default a run resumes "
                              "automatically when its out dir holds one).")
+    parser.add_argument("--allow-changed-settings", action="store_true",
+                        help="Resume although model, objective, optimiser, schedule, data, "
+                             "batch or seed differ from the checkpoint's (refused otherwise, "
+                             "with the list of differences).")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="Write into --out although it holds files neurofm did not write "
+                             "(they are kept; files of the run's names are replaced).")
 
 
 def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +78,9 @@ def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="Random seed (overrides the config).")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--cache-dir", help="Cache of simulated corpora.")
-    parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="Write into --out although it holds files neurofm did not write "
+                             "(they are kept).")
 
 
 def pretrain_argv(args: argparse.Namespace) -> list[str]:
@@ -72,9 +90,12 @@ def pretrain_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--out", args.out]
     for item in args.overrides:
         argv += ["--set", item]
-    if args.resume:
-        argv.append("--resume")
-    return argv
+    if args.seed is not None:
+        argv += ["--seed", str(args.seed)]
+    for flag in ("resume", "allow_changed_settings", "overwrite"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
+    return argv + output_flags_argv(args)
 
 
 def tokenizer_argv(args: argparse.Namespace) -> list[str]:
@@ -86,14 +107,18 @@ def tokenizer_argv(args: argparse.Namespace) -> list[str]:
                         ("--cache-dir", args.cache_dir)):
         if value is not None:
             argv += [flag, str(value)]
-    if args.no_progress:
-        argv.append("--no-progress")
-    return argv
+    if args.overwrite:
+        argv.append("--overwrite")
+    return argv + output_flags_argv(args)
 
 
 def pretrain_config(args: argparse.Namespace):
     """The :class:`~neurofm.train.config.PretrainConfig` of the pretraining arguments."""
+    from neurofm.train.config import load_config
+
     overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"run.seed={args.seed}")
     if args.out:
         overrides.append(f"run.out_dir={args.out}")
     if args.resume:
@@ -103,13 +128,18 @@ def pretrain_config(args: argparse.Namespace):
 
 def tokenizer_run(args: argparse.Namespace):
     """The :class:`~neurofm.train.tokenizer_jobs.TokenizerRun` of the tokenizer arguments."""
+    from neurofm.train.tokenizer_jobs import TokenizerRun
+
     return TokenizerRun.from_source(args.config, steps=args.steps, batch_size=args.batch_size,
                                     lr=args.lr, seed=args.seed)
 
 
 def run_pretraining(args: argparse.Namespace) -> int:
     """Pretrain on this process (one rank of a torchrun launch, or alone)."""
-    result = train(pretrain_config(args))
+    from neurofm.train.loop import train
+
+    result = train(pretrain_config(args), overwrite=args.overwrite,
+                   allow_changed_settings=args.allow_changed_settings, config_file=args.config)
     if _rank() == 0:
         print(f"Finished {result.steps} steps, final loss {result.final_loss:.6g}; model in "
               f"{result.model_dir}")
@@ -118,12 +148,15 @@ def run_pretraining(args: argparse.Namespace) -> int:
 
 def run_tokenizer_training(args: argparse.Namespace) -> int:
     """Train a tokenizer on this process (one rank of a torchrun launch, or alone)."""
+    from neurofm.train import tokenizer_jobs
+    from neurofm.train.distributed import barrier, init_distributed
+
     run = tokenizer_run(args)
     env = init_distributed(args.device)
-    data = open_tokenizer_data(args.data, run, cache_dir=args.cache_dir, is_main=env.is_main,
-                               wait=lambda: barrier(env), progress=not args.no_progress)
+    data = tokenizer_jobs.open_tokenizer_data(args.data, run, cache_dir=args.cache_dir,
+                                              is_main=env.is_main, wait=lambda: barrier(env))
     result = tokenizer_jobs.run_tokenizer_training(data, run, args.out, device=args.device,
-                                                   progress=not args.no_progress)
+                                                   overwrite=args.overwrite)
     if env.is_main:
         print(f"Tokenizer written to {args.out}/tokenizer after {result['steps']} steps. "
               f"{'Held-out' if result['held_out'] else 'Training'} data: relative amplitude error "
@@ -158,16 +191,53 @@ def build_parser() -> argparse.ArgumentParser:
     for name, job in JOBS.items():
         job_parser = jobs.add_parser(name, help=job.help, description=job.help)
         job.add_arguments(job_parser)
+        add_output_flags(job_parser)
         job_parser.set_defaults(run=job.run)
     return parser
 
 
+def end_with_launcher() -> None:
+    """Make this process end when the process that launched it ends.
+
+    torchrun starts each worker in a session of its own, so killing only the launcher
+    (``neurofm pretrain --nproc N``, or its process group) would leave the workers training
+    with no parent. On Linux the kernel sends this process SIGTERM when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``); elsewhere a watchdog thread checks the parent every second.
+    ``neurofm``'s launcher passes its pid in :data:`LAUNCHER_PID_ENV`, which closes the gap of a
+    launcher that died before this process got here.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            _watch_parent(parent)
+    else:
+        _watch_parent(parent)
+    launcher = os.environ.get(LAUNCHER_PID_ENV)
+    if launcher and os.getppid() != int(launcher):
+        raise SystemExit(f"neurofm worker: the launcher (pid {launcher}) has ended; stopping.")
+
+
+def _watch_parent(parent: int) -> None:
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="neurofm-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
+    if os.environ.get("TORCHELASTIC_RUN_ID") or os.environ.get(LAUNCHER_PID_ENV):
+        end_with_launcher()  # launched by torchrun (a new session): end with the launcher
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"neurofm {args.job} (rank {_rank()}): error: {err}", file=sys.stderr)
+        with command_output(args):
+            return args.run(args)
+    except USER_ERRORS as err:
+        if args.debug or not is_user_error(err):
+            raise
+        print(f"neurofm {args.job} (rank {_rank()}): error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -196,7 +196,7 @@ def test_a_journal_line_cut_by_a_kill_is_dropped(tree, corpus_dir, tmp_path, mon
     monkeypatch.setattr(prepare_module, "prepare_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
         prepare_corpus(root, tmp_path / "c", OPTIONS, shard_size_mb=1.0, progress=False)
-    journal = tmp_path / "c" / "_progress" / "journal.jsonl"
+    journal = tmp_path / "c" / "_progress" / "part-000.jsonl"
     whole = journal.read_text()
     with open(journal, "a") as fh:
         fh.write('{"shard": {"name": "000-00001.arrow", "n_wind')  # killed mid-line
@@ -341,7 +341,7 @@ def test_sigkill_mid_run_then_resume(tree, corpus_dir, tmp_path):
     proc.wait()
     assert not (out / "manifest.parquet").exists()
     journaled = 0
-    for line in (out / "_progress" / "journal.jsonl").read_text().splitlines():
+    for line in (out / "_progress" / "part-000.jsonl").read_text().splitlines():
         try:
             journaled += len(json.loads(line).get("rows", [None]))  # skipped: one file
         except json.JSONDecodeError:  # the line the kill cut short does not count
@@ -372,3 +372,79 @@ def test_simulated_tueg_tree(tmp_path):
         assert row.path.startswith("v2.0.1/edf/000/") and row.session == "s001"
     corpus = Corpus(tmp_path / "c")
     assert corpus[0]["channels"] == list(prepare_module.TUEG19)  # EKG1 dropped, fixed order
+
+
+def _write_edf_with_flat(path, n_flat, *, n_channels=4, minutes=1.5):
+    """A TUH-named EDF whose last ``n_flat`` channels are zero (``n_flat=n_channels``: all)."""
+    import mne
+
+    from tests.corpus_edf_files import tuh_channel_names
+
+    rng = np.random.default_rng(3)
+    sfreq, names = 250.0, tuh_channel_names(n_channels)
+    data = 20e-6 * rng.standard_normal((n_channels, int(minutes * 60 * sfreq)))
+    if n_flat:
+        data[-n_flat:] = 0.0
+    raw = mne.io.RawArray(data, mne.create_info(names, sfreq, "eeg"), verbose="error")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mne.export.export_raw(path, raw, fmt="edf", physical_range=(-1000.0, 1000.0),
+                          overwrite=True, verbose="error")
+
+
+@pytest.mark.parametrize("on_flat", ["drop", "report"])
+def test_flat_channels_are_dropped_and_listed_and_a_mostly_flat_recording_skipped(tmp_path,
+                                                                                  on_flat):
+    """Dropping flat channels is prepare's default; a recording left with fewer than half its
+    channels (an all-zero one has none) is skipped as flat-signal."""
+    for name, n_flat in (("aaaaaaaa", 0), ("aaaaaaab", 2), ("aaaaaaac", 3), ("aaaaaaad", 4)):
+        _write_edf_with_flat(tmp_path / "src" / f"{name}_s001_t000.edf", n_flat)
+    options = PrepareOptions(**TEST_PREPARE, channels="all-eeg", on_flat=on_flat)
+    assert PrepareOptions().on_flat == "drop"
+    prepare_corpus(tmp_path / "src", tmp_path / "c", options, progress=False)
+    rows = read_manifest(tmp_path / "c").set_index("path")
+    channels = {item["source"]: item["x"].shape[0] for item in Corpus(tmp_path / "c")}
+    assert rows.loc["aaaaaaaa_s001_t000.edf", "report"] == ""
+    if on_flat == "drop":
+        half = rows.loc["aaaaaaab_s001_t000.edf"]
+        assert half["status"] == "kept" and channels["aaaaaaab_s001_t000.edf"] == 2
+        assert half["report"] == "flat channels dropped: EEG F7-REF, EEG F3-REF"
+        for path, flat in (("aaaaaaac_s001_t000.edf", "3 of 4"), ("aaaaaaad_s001_t000.edf",
+                                                                  "every channel")):
+            assert rows.loc[path, "status"] == "skipped"
+            assert rows.loc[path, "reason"].startswith("flat-signal: ")
+            assert flat in rows.loc[path, "reason"]
+    else:
+        assert set(rows["status"]) == {"kept"} and set(channels.values()) == {4}
+        assert rows.loc["aaaaaaad_s001_t000.edf", "report"].startswith("flat channels (kept")
+
+
+def test_an_edf_holding_more_records_than_its_header_says_gets_a_manifest_note(tmp_path):
+    path = write_tuh_edf(tmp_path / "src" / tueg_path("aaaaaaaa", 1, 0), 1.5, 250.0)
+    data = bytearray(path.read_bytes())
+    records = int(data[236:244])
+    data[236:244] = str(records - 30).encode().ljust(8)
+    path.write_bytes(bytes(data))
+    prepare_corpus(tmp_path / "src", tmp_path / "c", OPTIONS, progress=False)
+    row = read_manifest(tmp_path / "c").iloc[0]
+    assert row.status == "kept" and row.n_windows == 8  # every record read, as MNE does
+    assert row.report.startswith(f"the header promises {records - 30} data records "
+                                 f"({records - 30} s) but the file holds {records} "
+                                 f"({records} s)")
+
+
+def test_every_input_file_gets_a_row_even_a_symbolic_link_loop(tree, tmp_path):
+    src = tmp_path / "src"
+    write_tuh_edf(src / tueg_path("aaaaaaaa", 1, 0), 1.5, 250.0)
+    (src / "loop.edf").symlink_to("loop.edf")
+    (src / "gone.edf").symlink_to("nowhere.edf")
+    (tmp_path / "list.txt").write_text(f"{src / 'loop.edf'}\n"
+                                       f"{src / tueg_path('aaaaaaaa', 1, 0)}\n")
+    for source, out in ((src, "c"), (tmp_path / "list.txt", "listed")):
+        prepare_corpus(source, tmp_path / out, OPTIONS, progress=False)
+        rows = read_manifest(tmp_path / out).set_index("path")
+        loop = next(p for p in rows.index if p.endswith("loop.edf"))
+        assert rows.loc[loop, "reason"] == ("unreadable: a symbolic link that leads back to "
+                                            "itself (a loop); fix or remove the link")
+    assert read_manifest(tmp_path / "c").set_index("path").loc["gone.edf", "reason"] == (
+        "unreadable: a symbolic link to nowhere.edf, which does not exist; fix or remove the "
+        "link")

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -253,15 +254,22 @@ def test_cli_part_options_and_their_deprecated_names(tmp_path, capsys):
         write_tuh_edf(src / tueg_path(f"aaaaaaa{'abc'[k]}", 1, 0), 1.25, 250.0, seed=k)
     common = [str(src), "--window-seconds", "10", "--trim-seconds", "5", "--min-minutes", "1",
               "--quiet", "--shard-size-mb", "0.5"]
-    assert main(["prepare", *common, "--out", str(tmp_path / "p0"), "--part-index", "0",
-                 "--num-parts", "2"]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        assert main(["prepare", *common, "--out", str(tmp_path / "p0"), "--part-index", "0",
+                     "--num-parts", "2"]) == 0
     assert "warning" not in capsys.readouterr().err
-    assert main(["prepare", *common, "--out", str(tmp_path / "p1"), "--shard-index", "1",
-                 "--num-shards", "2"]) == 0
-    assert "--shard-index/--num-shards is deprecated" in capsys.readouterr().err
+    with pytest.warns(FutureWarning) as notes:
+        assert main(["prepare", *common, "--out", str(tmp_path / "p1"), "--shard-index", "1",
+                     "--num-shards", "2"]) == 0
+    assert [str(n.message).split(";")[0] for n in notes] == [
+        "--shard-index is deprecated and will be removed in neurofm 0.3",
+        "--num-shards is deprecated and will be removed in neurofm 0.3"]
+    assert "use --part-index (it splits the file list into parts" in str(notes[0].message)
     assert json.loads((tmp_path / "p1" / "corpus.json").read_text())["part"] == {
         "index": 1, "count": 2}
     assert len(Corpus([tmp_path / "p0", tmp_path / "p1"])) == 3 * 6
-    assert main(["prepare", *common, "--out", str(tmp_path / "x"), "--part-index", "0",
-                 "--num-shards", "2"]) == 2
+    with pytest.warns(FutureWarning, match="--num-shards is deprecated"):
+        assert main(["prepare", *common, "--out", str(tmp_path / "x"), "--part-index", "0",
+                     "--num-shards", "2"]) == 2
     assert "give only the new options" in capsys.readouterr().err

@@ -35,11 +35,22 @@ def _row(method, kind, model, mean):
             "ci_low": mean - 0.05, "ci_high": mean + 0.05, "n_runs": 3, "run": "probe-" + model}
 
 
-def test_simulate_and_prepare_stages_write_corpus_and_resume(tmp_path):
+def _stage_lines(caplog) -> list[str]:
+    """The stage lines the demo logged since the last call (INFO, ``neurofm.demo.pipeline``)."""
+    lines = [r.getMessage() for r in caplog.records
+             if r.name == "neurofm.demo.pipeline" and r.levelname == "INFO"]
+    caplog.clear()
+    return lines
+
+
+def test_simulate_and_prepare_stages_write_corpus_and_resume(tmp_path, caplog):
     from neurofm.corpus import Corpus
 
-    log = []
-    run_demo(TINY, tmp_path, until="prepare", progress=False, log=log.append)
+    caplog.set_level("INFO", logger="neurofm")
+    run_demo(TINY, tmp_path, until="prepare", progress=False)
+    assert [line.split(" ")[1] for line in _stage_lines(caplog)] == [
+        "simulate", "simulate:", "prepare", "prepare:"]  # "[1/6] simulate ...", "... 3 s"
+
     files = sorted(p.name for p in (tmp_path / "recordings").glob("*.fif"))
     assert files == ["sub-000_eeg-biosemi16_raw.fif", "sub-001_meg-neuromag_raw.fif"]
     corpus = Corpus(tmp_path / "corpus")
@@ -49,17 +60,25 @@ def test_simulate_and_prepare_stages_write_corpus_and_resume(tmp_path):
     assert not (tmp_path / "runs").exists()  # stopped after "prepare"
 
     mtime = (tmp_path / "recordings" / files[0]).stat().st_mtime_ns
-    log.clear()
-    run_demo(TINY, tmp_path, until="prepare", progress=False, log=log.append)
+    log = []  # the deprecated callback still receives the lines
+    with pytest.warns(FutureWarning, match=r"run_demo\(log=\.\.\.\) is deprecated"):
+        run_demo(TINY, tmp_path, until="prepare", progress=False, log=log.append)
     assert [line.split(":")[0] for line in log] == ["[1/6] simulate", "[2/6] prepare"]
     assert all("skipped" in line for line in log)
     assert (tmp_path / "recordings" / files[0]).stat().st_mtime_ns == mtime
 
-    # New window length: the recordings stay, the corpus is rebuilt from scratch.
-    log.clear()
+    # New window length: refused unless told, as it replaces the corpus.
+    with pytest.raises(ValueError, match="settings changed since the prepare stage.*corpus/"):
+        run_demo(replace(TINY, window_seconds=2.0), tmp_path, until="prepare", progress=False)
+    assert len(Corpus(tmp_path / "corpus")) == 4  # untouched
+    # Told: the recordings stay, the corpus is rebuilt from scratch.
+    _stage_lines(caplog)
     run_demo(replace(TINY, window_seconds=2.0), tmp_path, until="prepare", progress=False,
-             log=log.append)
+             overwrite=True)
+    log = _stage_lines(caplog)
     assert "skipped" in log[0] and "skipped" not in log[-1]
+    run_demo(TINY, tmp_path, until="simulate", progress=False, verbose=False)
+    assert _stage_lines(caplog) == []  # verbose=False: warnings and errors only
     assert len(Corpus(tmp_path / "corpus")) == 10
 
 
@@ -71,7 +90,7 @@ def test_fingerprints_cascade_to_later_stages_only():
 
 def test_run_demo_rejects_unknown_stage(tmp_path):
     with pytest.raises(ValueError, match="Unknown demo stage 'train'.*simulate"):
-        run_demo(TINY, tmp_path, until="train", progress=False, log=lambda _: None)
+        run_demo(TINY, tmp_path, until="train", progress=False)
 
 
 def test_pretrain_config_is_a_valid_neurofm_pretrain_config(tmp_path):

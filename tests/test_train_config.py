@@ -30,6 +30,12 @@ def test_yaml_and_overrides(tmp_path):
     ("run.precision=fp16", ["run.precision", "bf16"]),
     ("optim.lr=fast", ["optim.lr", "float"]),
     ("steps", ["section.key=value"]),
+    ("data.batch_size=0", ["data.batch_size must be at least 1 window, got 0"]),
+    ("run.steps=0", ["run.steps must be at least 1, got 0"]),
+    ("run.steps=-5", ["run.steps must be at least 1, got -5"]),
+    ("run.checkpoint_every=0", ["run.checkpoint_every must be at least 1"]),
+    ("run.log_every=0", ["run.log_every must be at least 1"]),
+    ("run.grad_accum=0", ["run.grad_accum must be at least 1"]),
 ])
 def test_bad_overrides_name_the_key(override, words):
     with pytest.raises(ValueError) as err:
@@ -116,3 +122,38 @@ def test_finetuning_uses_the_shared_schedule(monkeypatch):
     training.train_model(net, net, [x], y, np.arange(8), np.arange(8, 12),
                          [{"params": net.parameters(), "lr": 1e-2}], config)
     assert calls[-1] == (4, {"total_steps": 4, "warmup_steps": 2, "min_ratio": 0.0})
+
+
+def test_only_what_changes_the_trajectory_counts_as_a_changed_setting(tmp_path):
+    from neurofm.train.config import trajectory_differences
+
+    before = load_config(None, ["run.out_dir=a", "model.overrides={dim: 32}"]).to_dict()
+    same = load_config(None, ["run.out_dir=b", "run.log_every=3", "run.checkpoint_every=7",
+                              "run.keep_checkpoints=9", "run.tensorboard=false",
+                              "run.progress=false", "run.device=cpu", "run.grad_accum=2",
+                              "data.cache_dir=c", "data.num_workers=2",
+                              "model.overrides={dim: 32}"])
+    assert trajectory_differences(before, same) == []
+    other = load_config(None, ["model.overrides={dim: 16}", "optim.lr=1e-3", "run.seed=1",
+                               "data.batch_size=8", "objective.mask_ratio=0.4"])
+    assert trajectory_differences(before, other) == [
+        "data.batch_size: 16 then, 8 now", "model.overrides.dim: 32 then, 16 now",
+        "objective.mask_ratio: 0.5 then, 0.4 now", "optim.lr: 0.0005 then, 0.001 now",
+        "run.seed: 0 then, 1 now"]
+    streaming = load_config(None, ["data.streaming=true", "data.num_workers=2"])
+    assert trajectory_differences(streaming.to_dict(), load_config(
+        None, ["data.streaming=true"])) == ["data.num_workers: 2 then, 0 now"]
+
+
+def test_a_0_1_0_config_with_flat_objective_keys_is_the_same_run_as_todays():
+    from neurofm.train.config import trajectory_differences
+
+    flat = load_config(None, []).to_dict()
+    flat["objective"] = {"mask_ratio": 0.5, "mask_mode": "bernoulli", "mask_block_size": 4,
+                         "reconstruction_weight": 1.0, "reconstruction_loss": "mse",
+                         "visible_weight": 0.0, "smooth_l1_beta": 1.0,
+                         "code_prediction_weight": 0.0, "tokenizer": None,
+                         "reconstruction_target": "waveform", "spectral_weight": 1.0,
+                         "spectral_phase_weight": 0.0}
+    del flat["data"]["streaming"], flat["data"]["shuffle_buffer"]  # not in 0.1.0
+    assert trajectory_differences(flat, load_config(None, [])) == []

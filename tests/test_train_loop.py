@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -163,7 +164,10 @@ def test_resume_policies(tmp_path):
         train(tiny_config(tmp_path / "run", "run.steps=4", "run.resume=never"), data=in_memory())
     with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
         train(tiny_config(tmp_path / "fresh", "run.resume=always"), data=in_memory())
-    resumed = train(tiny_config(tmp_path / "run", "run.steps=4"), data=in_memory())
+    with pytest.raises(ValueError, match=r"other settings \(run.steps: 2 then, 4 now\)"):
+        train(tiny_config(tmp_path / "run", "run.steps=4"), data=in_memory())
+    resumed = train(tiny_config(tmp_path / "run", "run.steps=4"), data=in_memory(),
+                    allow_changed_settings=True)  # a longer schedule: the user says so
     assert resumed.resumed_from == 2
     assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2, 3, 4]
 
@@ -182,3 +186,29 @@ def test_masked_code_prediction_with_a_frozen_tokenizer(tmp_path):
     assert record["loss"] == pytest.approx(record["reconstruction"]
                                            + 0.5 * record["code_prediction"], rel=1e-5)
     assert "masked code prediction" in (result.model_dir / "README.md").read_text()
+
+
+def test_a_resume_with_another_model_width_is_refused_naming_the_setting(tmp_path):
+    train(tiny_config(tmp_path / "run", "run.steps=2"), data=in_memory())
+    wider = tiny_config(tmp_path / "run", "run.steps=2", "model.overrides.dim=48",
+                        "run.log_every=2", "run.checkpoint_every=1")  # cadence: not compared
+    with pytest.raises(ValueError, match=r"step-00000002.pt was written by a run with other "
+                                         r"settings \(model.overrides.dim: 32 then, 48 now\)"
+                                         r".*--allow-changed-settings"):
+        train(wider, data=in_memory())
+    with pytest.raises(ValueError, match=r"step-00000002.pt does not fit the model and "
+                                         r"optimiser of these settings \(.*size mismatch"):
+        train(wider, data=in_memory(), allow_changed_settings=True)
+    same = train(tiny_config(tmp_path / "run", "run.steps=2", "run.log_every=2"),
+                 data=in_memory())
+    assert same.resumed_from == 2
+
+
+def test_a_negative_step_count_writes_nothing(tmp_path, capsys):
+    from neurofm.cli import main
+
+    config = Path(__file__).parents[1] / "pretrain" / "configs" / "sim_tiny.yaml"
+    assert main(["pretrain", "--config", str(config), "--out",
+                 str(tmp_path / "run"), "--set", "run.steps=-5"]) == 2
+    assert "run.steps must be at least 1, got -5" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from neurofm.hub.convert_cbramod import convert_cbramod
-from neurofm.hub.convert_labram import convert_labram
+from neurofm.commands.flags import add_revision_flag
 
 
 def register(subparsers) -> None:
@@ -19,17 +18,32 @@ def register(subparsers) -> None:
                         help="cbramod (-> cbramod_base) or labram (-> labram_base)")
     parser.add_argument("src", metavar="SRC", help="published weights")
     parser.add_argument("out_dir", metavar="OUT_DIR", help="directory to write")
+    add_revision_flag(parser, "SRC")
     parser.add_argument("--n-heads", type=int, default=None,
                         help="attention heads (default: CBraMod 8; LaBraM read from the weights)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--allow-global", dest="allow_globals", action="append", default=[],
+                        metavar="MODULE.NAME",
+                        help="a Python object the .pth file names besides tensors (e.g. "
+                             "argparse.Namespace: training arguments saved with the weights) "
+                             "that is read as an inert stand-in running nothing; only the "
+                             "tensors are used (repeatable)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into OUT_DIR although it holds files neurofm did not "
+                             "write (config.json, model.safetensors and README.md are "
+                             "replaced, other files kept)")
     parser.set_defaults(func=run_convert)
 
 
 def run_convert(args) -> int:
+    from neurofm.hub.convert_cbramod import convert_cbramod
+    from neurofm.hub.convert_labram import convert_labram
+
+    options = {"inert_globals": args.allow_globals, "overwrite": args.overwrite,
+               "revision": args.revision}
     if args.source_model == "cbramod":
-        model = convert_cbramod(args.src, args.out_dir, n_heads=args.n_heads or 8)
+        model = convert_cbramod(args.src, args.out_dir, n_heads=args.n_heads or 8, **options)
     else:
-        model = convert_labram(args.src, args.out_dir, n_heads=args.n_heads)
+        model = convert_labram(args.src, args.out_dir, n_heads=args.n_heads, **options)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"Wrote {model.model_name} ({n_params:,} parameters) to {args.out_dir}; load it with "
           f"neurofm.from_pretrained({args.out_dir!r}).")

@@ -25,7 +25,8 @@ def register(subparsers) -> None:
     stats.add_argument("--max-windows", type=int, default=2000,
                        help="windows sampled for the amplitude distribution (default 2000)")
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    stats.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    stats.add_argument("--seed", type=int, default=0,
+                       help="random seed of the windows sampled (default 0)")
     stats.set_defaults(func=run_stats)
     verify = sub.add_parser(
         "verify",
@@ -37,14 +38,13 @@ def register(subparsers) -> None:
     verify.add_argument("corpus", nargs="+", metavar="CORPUS", help="corpus folder(s)")
     verify.add_argument("--no-checksums", action="store_true",
                         help="skip the SHA-256 of every shard (faster; sizes still checked)")
-    verify.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     verify.set_defaults(func=run_verify)
 
 
 def run_stats(args) -> int:
     from neurofm.corpus.stats import corpus_stats, describe_stats, plot_stats
 
-    stats = corpus_stats(args.corpus, max_windows=args.max_windows)
+    stats = corpus_stats(args.corpus, max_windows=args.max_windows, seed=args.seed)
     png = Path(args.png) if args.png else Path(args.corpus[0]) / "stats.png"
     plot_stats(stats, png)
     print(json.dumps(stats, indent=1, ensure_ascii=False) if args.json

@@ -10,10 +10,9 @@ they stop and print the command of this module that downloads it::
 
 from __future__ import annotations
 
-from neurofm.data.data_spec import parse_data_spec
-from neurofm.datasets.load import list_datasets
-from neurofm.datasets.moabb import dataset_by_name, moabb_options
-from neurofm.datasets.moabb_files import download_moabb, mne_data_folder
+from neurofm.logs import get_logger
+
+logger = get_logger(__name__)
 
 
 def register(subparsers) -> None:
@@ -31,18 +30,23 @@ def register(subparsers) -> None:
     download.add_argument("--accept", action="store_true",
                           help="accept the data set's licence (needed by some MOABB data sets; "
                                "read it first)")
-    download.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     download.set_defaults(func=run_download)
     parser.set_defaults(func=lambda args: parser.print_help() or 0)
 
 
 def run_list(args) -> int:
+    from neurofm.datasets.load import list_datasets
+
     for spec in list_datasets():
         print(spec)
     return 0
 
 
 def run_download(args) -> int:
+    from neurofm.data.data_spec import parse_data_spec
+    from neurofm.datasets.moabb import dataset_by_name, moabb_options
+    from neurofm.datasets.moabb_files import download_moabb, mne_data_folder
+
     spec = parse_data_spec(args.spec)
     if spec.scheme != "moabb":
         raise ValueError(f"Only MOABB data sets are downloaded (moabb:NAME); {args.spec!r} names "
@@ -54,7 +58,7 @@ def run_download(args) -> int:
                          "options apply when the data are read).")
     dataset = dataset_by_name(spec.name)
     name = type(dataset).__name__
-    print(f"Downloading {name} with MOABB into {mne_data_folder()} ...")
+    logger.info("Downloading %s with MOABB into %s ...", name, mne_data_folder())
     files = download_moabb(dataset, name, subjects=options.get("subjects"), accept=args.accept)
     n_files = sum(len(f) for f in files.values())
     print(f"{name}: {len(files)} subject(s), {n_files} file(s) on disk.")

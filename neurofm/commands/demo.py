@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-import torch
-
-from neurofm.demo import PRESETS, run_demo
+from neurofm.commands.flags import NPROC_HELP
 
 DESCRIPTION = """\
 Run neurofm end to end on this machine, with nothing to download:
@@ -40,8 +37,8 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default="neurofm-demo",
                         help="demo folder (default ./neurofm-demo); rerunning resumes")
     parser.add_argument("--nproc", type=int, default=None,
-                        help="pretraining processes (default: 2 when the CPU has 2 cores or "
-                             "more, else 1)")
+                        help=f"{NPROC_HELP} (default: 2 when the CPU has 2 cores or more, "
+                             "else 1)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the evaluation in this process (default 1: "
                              "on a small shared CPU more threads than free cores slow every "
@@ -50,13 +47,25 @@ def register(subparsers) -> None:
                         help="comma-separated subset of the evaluation tasks: "
                              "mi_unseen_montage, meg_abnormal, abnormal_eeg, "
                              "finger_movements")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="when the settings changed since an earlier run into --out, "
+                             "replace the outputs of the stages they affect (refused otherwise)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed of the simulated recordings (default: the preset's, "
+                             "1000); a new seed reruns every stage")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from dataclasses import replace
+
+    import torch
+
+    from neurofm.demo import PRESETS, run_demo
+
     settings = PRESETS["quick" if args.quick else "full"]
+    if args.seed is not None:
+        settings = replace(settings, seed=args.seed)
     if args.tasks:
         settings = settings.with_tasks([t.strip() for t in args.tasks.split(",") if t.strip()])
     if args.nproc is not None and args.nproc < 1:
@@ -64,8 +73,7 @@ def run(args) -> int:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}.")
     torch.set_num_threads(args.threads)
-    result = run_demo(settings, args.out, nproc=args.nproc, progress=not args.no_progress,
-                      log=lambda line: print(line, file=sys.stderr, flush=True))
+    result = run_demo(settings, args.out, nproc=args.nproc, overwrite=args.overwrite)
     print(result.facts["report"]["table"])
     total = sum(result.seconds.values())
     print("Stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())

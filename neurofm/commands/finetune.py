@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from neurofm.commands.probe import add_common_arguments, print_summary, settings_from_args
-from neurofm.eval.run import run_evaluation
 
 
 def register(subparsers) -> None:
@@ -29,6 +28,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    payload = run_evaluation(settings_from_args(args, "finetune", lora=args.lora))
+    from neurofm.eval.run import run_evaluation
+
+    payload = run_evaluation(settings_from_args(args, "finetune", lora=args.lora),
+                             overwrite=args.overwrite)
     print_summary(payload)
     return 0

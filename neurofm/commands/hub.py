@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-from neurofm.hub.push import push_to_hub
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -35,11 +33,12 @@ def register(subparsers) -> None:
                       help='model card: metrics as JSON, e.g. \'{"TUAB": {"balanced_accuracy": '
                            '0.79}}\'')
     push.add_argument("--license", default=None, help="model card: license (e.g. mit)")
-    push.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     push.set_defaults(func=run_push)
 
 
 def run_push(args) -> int:
+    from neurofm.hub.push import push_to_hub
+
     card = {k: getattr(args, k) for k in ("intended_use", "training_data", "objective",
                                           "license") if getattr(args, k)}
     if args.metrics:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 
-from neurofm.data.preprocess import DEFAULT_RECORDING_SPEC, PreprocessConfig
-from neurofm.data.summary import format_summary, summarise_recording
+#: The rate and band of ``neurofm.data.preprocess.DEFAULT_RECORDING_SPEC``, written out so that
+#: ``--help`` imports no MNE (tests/test_cli.py checks that they agree).
+DEFAULT_SFREQ, DEFAULT_L_FREQ, DEFAULT_H_FREQ = 200.0, 0.3, 75.0
 
 
 def register(subparsers) -> None:
@@ -29,22 +30,23 @@ def register(subparsers) -> None:
     parser.add_argument("--line-freq", type=float, default=None,
                         help="mains frequency in Hz (50 or 60) when the file does not say "
                              "(default: the file's)")
-    spec = DEFAULT_RECORDING_SPEC
-    parser.add_argument("--sfreq", type=float, default=spec.sfreq,
-                        help=f"target rate (default {spec.sfreq:g})")
-    parser.add_argument("--l-freq", type=float, default=spec.l_freq,
-                        help=f"high-pass Hz (default {spec.l_freq:g})")
-    parser.add_argument("--h-freq", type=float, default=spec.h_freq,
-                        help=f"low-pass Hz (default {spec.h_freq:g}; a recording whose Nyquist "
+    parser.add_argument("--sfreq", type=float, default=DEFAULT_SFREQ,
+                        help=f"target rate (default {DEFAULT_SFREQ:g})")
+    parser.add_argument("--l-freq", type=float, default=DEFAULT_L_FREQ,
+                        help=f"high-pass Hz (default {DEFAULT_L_FREQ:g})")
+    parser.add_argument("--h-freq", type=float, default=DEFAULT_H_FREQ,
+                        help=f"low-pass Hz (default {DEFAULT_H_FREQ:g}; a recording whose Nyquist "
                              "frequency is lower gets that as its band edge)")
     parser.add_argument("--on-unknown", choices=("raise", "drop"), default="raise",
                         help="channels with no known position: error (default) or drop")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from neurofm.data.preprocess import PreprocessConfig
+    from neurofm.data.summary import format_summary, summarise_recording
+
     config = PreprocessConfig(sfreq=args.sfreq, l_freq=args.l_freq, h_freq=args.h_freq,
                               line_freq=args.line_freq or "auto", montage=args.montage,
                               on_unknown=args.on_unknown)

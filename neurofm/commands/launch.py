@@ -8,9 +8,13 @@ its rendezvous arguments.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 
-from neurofm.worker import JOBS, WORKER_MODULE
+from neurofm.logs import get_logger
+from neurofm.worker import JOBS, LAUNCHER_PID_ENV, WORKER_MODULE
+
+logger = get_logger(__name__)
 
 
 def free_port() -> int:
@@ -34,7 +38,8 @@ def run_local_torchrun(nproc: int, module: str, module_args: list[str], *, label
                        master_port: int | None = None, max_restarts: int = 0) -> int:
     """``torchrun --nproc_per_node=nproc -m module module_args...`` on this machine.
 
-    Returns 0 on success, 1 (after printing which command failed and why) when a process failed.
+    Returns 0 on success, 1 (after logging which command failed and why) when a process failed.
+    The processes end when this one does (:func:`neurofm.worker.end_with_launcher`).
     """
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser
@@ -44,9 +49,16 @@ def run_local_torchrun(nproc: int, module: str, module_args: list[str], *, label
         f"--nproc_per_node={nproc}", "--nnodes=1", "--master_addr=127.0.0.1",
         f"--master_port={master_port or free_port()}", f"--max_restarts={max_restarts}",
         "-m", module, *module_args])
+    previous = os.environ.get(LAUNCHER_PID_ENV)
+    os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # the workers end with this process
     try:
         torchrun(launch)
     except ChildFailedError as err:
-        print(f"neurofm {label}: a training process failed:\n{err}")
+        logger.error("neurofm %s: a training process failed:\n%s", label, err)
         return 1
+    finally:
+        if previous is None:
+            del os.environ[LAUNCHER_PID_ENV]
+        else:
+            os.environ[LAUNCHER_PID_ENV] = previous
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from neurofm.commands.flags import NPROC_HELP
 from neurofm.commands.launch import launch_workers
 from neurofm.worker import add_pretrain_arguments, pretrain_config, run_pretraining
 
@@ -25,8 +26,7 @@ def register(subparsers) -> None:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pretrain_arguments(parser)
     parser.add_argument("--nproc", type=int, default=1,
-                        help="Processes on this machine (one per GPU, or CPU processes with "
-                             "gloo). > 1 launches torchrun.")
+                        help=f"{NPROC_HELP} (default 1)")
     parser.add_argument("--max-restarts", type=int, default=0,
                         help="With --nproc > 1: times torchrun restarts the group after a "
                              "rank dies (each restart resumes from the newest checkpoint).")

@@ -8,22 +8,30 @@ log-band-power baseline and, for a pretrained model, the same architecture at ra
 
 from __future__ import annotations
 
-import warnings
+from typing import TYPE_CHECKING
 
-import yaml
+from neurofm.commands.flags import DeprecatedFlag, add_revision_flag
 
-from neurofm.eval.baselines import BASELINES
-from neurofm.eval.protocols import PROTOCOLS
-from neurofm.eval.run import run_evaluation
-from neurofm.eval.settings import EvalSettings, TaskConfig, evaluation_settings, read_task_config
+if TYPE_CHECKING:
+    from neurofm.eval.settings import EvalSettings, TaskConfig
+
+#: ``neurofm.eval.protocols.PROTOCOLS``, ``neurofm.eval.baselines.BASELINES`` and the poolings
+#: of ``neurofm.eval.settings.POOLINGS``, written out so that ``--help`` imports no evaluation
+#: code (tests/test_cli.py checks that they agree).
+PROTOCOLS = ("cross-subject", "loso", "cross-session", "within-session", "within-subject",
+             "few-shot", "official")
+BASELINES = ("bandpower", "fbcsp", "eegnet", "shallow")
+POOLINGS = ("mean", "channels", "attention", "patches")
 
 
 def add_common_arguments(parser) -> None:
     """Flags shared by ``probe`` and ``finetune`` (None = take the config's / default value)."""
     parser.add_argument("--model", required=True,
-                        help="model directory (config.json + model.safetensors) or a registry "
-                             "name such as criss_cross_small (random init: the reference a "
-                             "pretrained model must beat)")
+                        help="model directory (config.json + model.safetensors), Hub repo id "
+                             "(org/name), cbramod:SRC / labram:SRC published weights, or a "
+                             "registry name such as criss_cross_small (random init: the "
+                             "reference a pretrained model must beat)")
+    add_revision_flag(parser)
     parser.add_argument("--data", default=None,
                         help="data set: sim:TASK?key=value..., aeon:FingerMovements, "
                              "aeon:EyesOpenShut, moabb:NAME?paradigm=...&subjects=1,2 (never "
@@ -44,10 +52,12 @@ def add_common_arguments(parser) -> None:
     parser.add_argument("--folds", dest="n_folds", type=int, default=None,
                         help="folds for cross-subject / within-subject (default 5)")
     parser.add_argument("--seeds", type=int, default=None,
-                        help="number of seeds 0..S-1 (default 5); results are mean ± std and "
-                             "95%% CI over seeds x folds")
-    parser.add_argument("--pool", choices=("mean", "channels", "attention", "patches"),
-                        default=None,
+                        help="number of seeds (default 5): seeds 0..N-1, or S..S+N-1 with "
+                             "--seed S; results are mean ± std and 95%% CI over seeds x folds")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="first seed; alone, one run with seed S (seeds drive random-init "
+                             "weights, fold shuffling, few-shot draws and training)")
+    parser.add_argument("--pool", choices=POOLINGS, default=None,
                         help="mean: the model's embedding, mean over channels and patches "
                              "(default); channels: per-channel features concatenated (keeps "
                              "spatial information; fixed montage); attention: learned-query "
@@ -70,29 +80,34 @@ def add_common_arguments(parser) -> None:
     pp.add_argument("--h-freq", type=float, default=None, help="low-pass (Hz)")
     pp.add_argument("--line-freq", type=float, default=None,
                     help="mains frequency to notch, with its harmonics (Hz)")
-    pp.add_argument("--notch", type=float, default=None,
-                    help="deprecated spelling of --line-freq")
+    pp.add_argument("--notch", type=float, dest="line_freq", action=DeprecatedFlag,
+                    new="--line-freq")
     parser.add_argument("--batch-size", type=int, default=64, help="forward-pass batch size")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
     parser.add_argument("--cache-dir", default=None,
                         help="embedding cache (default ~/.cache/neurofm/embeddings)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into --out although it holds files neurofm did not write "
+                             "(they are kept; results.json and the figures are replaced)")
 
 
 def task_from_flags(args) -> TaskConfig:
-    """What the flags of ``probe`` / ``finetune`` set, as a :class:`TaskConfig` (None = unset)."""
-    if args.notch is not None:
-        warnings.warn("--notch is deprecated; use --line-freq.", FutureWarning, stacklevel=2)
-    line_freq = args.line_freq if args.line_freq is not None else args.notch
+    """What the flags of ``probe`` / ``finetune`` set, as a :class:`TaskConfig` (None = unset).
+
+    ``--seed S`` without ``--seeds`` asks for one seed, S.
+    """
+    from neurofm.eval.settings import TaskConfig
+
     preprocessing = {k: v for k, v in (("sfreq", args.sfreq), ("l_freq", args.l_freq),
-                                       ("h_freq", args.h_freq), ("line_freq", line_freq))
+                                       ("h_freq", args.h_freq), ("line_freq", args.line_freq))
                      if v is not None}
+    seeds = 1 if args.seed is not None and args.seeds is None else args.seeds
     epochs = getattr(args, "epochs", None)
     freeze = getattr(args, "freeze", None)
     if freeze is None and getattr(args, "lora", None) is not None:
         freeze = "backbone"  # LoRA adapters train instead of the backbone's weights
     return TaskConfig(data=args.data, protocol=args.protocol, shots=args.shots,
-                      n_folds=args.n_folds, seeds=args.seeds, pool=args.pool,
+                      n_folds=args.n_folds, seeds=seeds, pool=args.pool,
                       freeze=freeze, baselines=args.baselines,
                       preprocessing=preprocessing,
                       train={} if epochs is None else {"epochs": epochs})
@@ -100,6 +115,8 @@ def task_from_flags(args) -> TaskConfig:
 
 def model_arguments(items: list[str]) -> dict:
     """``--model-arg KEY=VALUE`` flags as ``{key: value}`` (values read as YAML: ``dim=32``)."""
+    import yaml
+
     overrides = {}
     for item in items:
         if "=" not in item:
@@ -112,6 +129,8 @@ def model_arguments(items: list[str]) -> dict:
 def settings_from_args(args, mode: str, **options) -> EvalSettings:
     """Defaults < task config (``--config``) < flags, as :class:`EvalSettings`; ``options``
     are further run settings of the mode (``lora``)."""
+    from neurofm.eval.settings import TaskConfig, evaluation_settings, read_task_config
+
     task = read_task_config(args.config) if args.config else TaskConfig()
     return evaluation_settings(
         mode, task.merged(task_from_flags(args)), model=args.model, out=args.out,
@@ -119,7 +138,8 @@ def settings_from_args(args, mode: str, **options) -> EvalSettings:
         device=args.device, cache_dir=args.cache_dir,
         importance=not getattr(args, "no_importance", False),
         random_init_reference=not getattr(args, "no_random_init", False),
-        task_config=args.config, on_nan=args.on_nan, **options)
+        task_config=args.config, on_nan=args.on_nan, revision=args.revision,
+        seed=0 if args.seed is None else args.seed, **options)
 
 
 def print_summary(payload: dict) -> None:
@@ -156,6 +176,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    payload = run_evaluation(settings_from_args(args, "probe"))
+    from neurofm.eval.run import run_evaluation
+
+    payload = run_evaluation(settings_from_args(args, "probe"), overwrite=args.overwrite)
     print_summary(payload)
     return 0

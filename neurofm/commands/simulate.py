@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neurofm.datasets.simulated import write_simulated
-from neurofm.simulate.artefacts import ARTEFACTS
-from neurofm.simulate.sensor_sets import MODALITY_DEFAULTS
-from neurofm.simulate.tasks import list_tasks
-from neurofm.simulate.tueg import simulate_tueg_tree
-from neurofm.simulate.writers import FORMATS
+#: ``neurofm.simulate.tasks.list_tasks()``, ``sensor_sets.MODALITY_DEFAULTS``,
+#: ``artefacts.ARTEFACTS`` and ``writers.FORMATS``, written out so that ``--help`` imports no
+#: simulation code (tests/test_cli.py checks that they agree).
+TASKS = ("motor_imagery", "erp", "abnormal", "sleep_like", "vigilance", "resting")
+MODALITY_DEFAULTS = {"eeg": "colin27_1020", "meg": "neuromag", "seeg": "shafts8",
+                     "ecog": "grid8x8"}
+ARTEFACTS = ("blink", "muscle", "line")
+FORMATS = ("fif", "edf", "bids")
 
 DESCRIPTION = """\
 Simulate recordings with known ground truth: sources in a spherical head projected to EEG, MEG,
@@ -26,11 +28,11 @@ Examples:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("simulate", help="write simulated EEG/MEG/iEEG recordings",
+    p = subparsers.add_parser("simulate", help="Write simulated EEG/MEG/iEEG recordings.",
                               description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", type=Path, help="output folder (created)")
-    p.add_argument("--task", choices=list_tasks(), default=None,
+    p.add_argument("--task", choices=TASKS, default=None,
                    help="what the brain does (default motor_imagery; resting for --layout tueg)")
     p.add_argument("--modality", default="eeg", choices=list(MODALITY_DEFAULTS) + ["ieeg"],
                    help="sensor modality (default eeg)")
@@ -60,6 +62,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from neurofm.datasets.simulated import write_simulated
+
     if args.layout == "tueg":
         return _run_tueg(args)
     artefacts = () if args.artefacts.strip().lower() in ("", "none") else \
@@ -76,6 +80,8 @@ def run(args) -> int:
 
 
 def _run_tueg(args) -> int:
+    from neurofm.simulate.tueg import simulate_tueg_tree
+
     if args.subjects < 1 or args.minutes <= 0:
         raise ValueError("--subjects must be >= 1 and --minutes > 0.")
     if (args.task not in (None, "resting") or args.modality != "eeg" or args.fmt != "fif"

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
+from neurofm.commands.flags import NPROC_HELP, add_revision_flag
 from neurofm.commands.launch import launch_workers
-from neurofm.tokenizer import NeuralTokenizer
-from neurofm.train.tokenizer_jobs import write_codes
 from neurofm.worker import add_tokenizer_arguments, run_tokenizer_training, tokenizer_run
 
 DESCRIPTION = """\
@@ -35,14 +32,16 @@ def register(subparsers) -> None:
                                        "OUT/eval.json.")
     add_tokenizer_arguments(train)
     train.add_argument("--nproc", type=int, default=1,
-                       help="Processes on this machine; > 1 launches torchrun (gloo on CPU).")
+                       help=f"{NPROC_HELP} (default 1)")
     train.set_defaults(func=run_train)
 
     encode = sub.add_parser("encode", help="Write the code indices of a recording (.npz).",
                             description="Preprocess a recording the way the tokenizer's data "
                                         "were, cut it into windows and write codes [W, C, N, L] "
                                         "with start times and channel names to an .npz file.")
-    encode.add_argument("tokenizer", help="Tokenizer folder (config.json + model.safetensors).")
+    encode.add_argument("tokenizer", help="Tokenizer folder (config.json + model.safetensors) "
+                                          "or Hub repo id.")
+    add_revision_flag(encode, "TOKENIZER")
     encode.add_argument("recording", help="Recording file (any format MNE reads) or sample:NAME.")
     encode.add_argument("--out", required=True, help="Output .npz file.")
     encode.add_argument("--window-seconds", type=float,
@@ -63,7 +62,12 @@ def run_train(args) -> int:
 
 
 def run_encode(args) -> int:
-    tokenizer = NeuralTokenizer.from_pretrained(args.tokenizer)
+    import numpy as np
+
+    from neurofm.tokenizer import NeuralTokenizer
+    from neurofm.train.tokenizer_jobs import write_codes
+
+    tokenizer = NeuralTokenizer.from_pretrained(args.tokenizer, revision=args.revision)
     result = write_codes(tokenizer, args.recording, args.out,
                          window_seconds=args.window_seconds, batch_size=args.batch_size,
                          montage=args.montage)

@@ -164,8 +164,18 @@ def _files_of_list(list_file: Path):
             raise FileNotFoundError(
                 f"{list_file}, line {line_no}: {entry} does not exist. Fix the path or remove "
                 "the line (relative paths are taken from the list file's folder).")
+        path = _resolved(path)
         try:
-            rel = path.resolve().relative_to(base).as_posix()
+            rel = path.relative_to(base).as_posix()
         except ValueError:
-            rel = path.resolve().as_posix().lstrip("/")
-        yield path.resolve(), rel
+            rel = path.as_posix().lstrip("/")
+        yield path, rel
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with symbolic links resolved; a link loop stays as it is (absolute), so the
+    file still gets its manifest row, skipped with the reason."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop
+        return Path(os.path.abspath(path))

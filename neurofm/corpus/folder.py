@@ -48,6 +48,16 @@ def corpus_format(config: dict) -> int:
     return int(config.get("format", 1))
 
 
+def corpus_parts(config: dict) -> tuple[list[int], int]:
+    """The parts of a ``--num-parts`` run a ``corpus.json`` holds, and their number.
+
+    ``part`` is ``{"index": i, "count": n}``; ``index`` is a list when several (not all) parts
+    were prepared into one folder, and ``{"index": 0, "count": 1}`` a whole corpus.
+    """
+    index = config["part"]["index"]
+    return (sorted(index) if isinstance(index, list) else [int(index)]), int(config["part"]["count"])
+
+
 def read_corpus_json(path) -> dict:
     """``corpus.json`` of the folder ``path``; a newer format than this neurofm reads is refused.
 

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from neurofm.corpus.folder import temporary_path
+
 KEPT = "kept"
 SKIPPED = "skipped"
 MANIFEST_NAME = "manifest.parquet"
@@ -94,7 +96,7 @@ def write_manifest(rows, corpus_dir) -> Path:
     """
     corpus_dir = Path(corpus_dir)
     target = corpus_dir / MANIFEST_NAME
-    tmp = corpus_dir / f".{MANIFEST_NAME}.tmp-{os.getpid()}"
+    tmp = temporary_path(target)
     manifest_frame(rows).to_parquet(tmp, index=False)
     os.replace(tmp, target)
     return target

@@ -20,6 +20,7 @@ from neurofm.corpus.folder import (
     SENSORS_FILE,
     SHARDS_DIR,
     corpus_format,
+    corpus_parts,
     read_corpus_json,
     temporary_path,
     write_json_atomic,
@@ -28,6 +29,10 @@ from neurofm.corpus.layouts import SensorTable
 from neurofm.corpus.manifest import read_manifest, write_manifest
 from neurofm.corpus.shards import ShardInfo
 from neurofm.corpus.writer import write_corpus
+from neurofm.output_folder import claim_output_folder
+
+#: What merged folders' output-folder marker names.
+MERGE_COMMAND = "neurofm.corpus.merge_corpora"
 
 
 def merge_corpora(parts, out) -> Path:
@@ -38,7 +43,8 @@ def merge_corpora(parts, out) -> Path:
     parts : sequence of path-like
         Every part of one ``--num-parts`` run (any order).
     out : path-like
-        New corpus folder (may exist and be empty).
+        New corpus folder: new, empty, or written by an earlier merge
+        (:func:`neurofm.output_folder.claim_output_folder`).
 
     Returns
     -------
@@ -47,8 +53,8 @@ def merge_corpora(parts, out) -> Path:
     Raises
     ------
     ValueError
-        Parts with different options or formats, parts missing or repeated, or ``out`` not
-        empty.
+        Parts with different options or formats, parts missing or repeated, or ``out`` holds
+        files that an earlier merge did not write.
     """
     parts = [Path(p) for p in parts]
     configs = []
@@ -67,14 +73,13 @@ def merge_corpora(parts, out) -> Path:
             raise ValueError(f"{part} has corpus format {corpus_format(config)}, {parts[0]} "
                              f"format {corpus_format(first)}; only parts of one run can be "
                              "merged.")
-    count = first["part"]["count"]
-    indices = sorted(c["part"]["index"] for c in configs)
-    if any(c["part"]["count"] != count for c in configs) or indices != list(range(count)):
+    count = corpus_parts(first)[1]
+    indices = sorted(i for c in configs for i in corpus_parts(c)[0])
+    if any(corpus_parts(c)[1] != count for c in configs) or indices != list(range(count)):
         raise ValueError(f"Expected the parts 0..{count - 1} of one --num-parts {count} run "
                          f"exactly once each; got part indices {indices}.")
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out} is not empty; merge into a new folder.")
+    claim_output_folder(out, MERGE_COMMAND, {"parts": [str(p) for p in parts]})
     (out / SHARDS_DIR).mkdir(parents=True, exist_ok=True)
     rows, sensors, shards = [], SensorTable(), {}
     for part, config in zip(parts, configs):

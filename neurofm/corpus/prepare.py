@@ -27,12 +27,18 @@ with a message (nothing partial stays behind); a dead worker stops it likewise.
 disjoint parts for several machines. Files are assigned by size (largest first, to the part with
 the fewest bytes so far), so identical files (same size) always land in the same part and
 duplicate detection stays global; the parts' corpora read as one (:class:`Corpus` over several
-folders, or :func:`neurofm.corpus.merge.merge_corpora`).
+folders, or :func:`neurofm.corpus.merge.merge_corpora`), and the parts may also write into one
+folder, together or in turn (:mod:`neurofm.corpus.progress`).
+
+``out`` follows the output-folder rule (:func:`neurofm.output_folder.claim_output_folder`): new,
+empty, or a corpus folder of ``neurofm prepare`` (its own marker, or the ``corpus.json`` of an
+older neurofm); files of other names in it are never deleted.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -47,25 +53,31 @@ import pyarrow as pa
 
 from neurofm._version import __version__
 from neurofm.corpus.discover import SourceFile, discover_sources
-from neurofm.corpus.edf_checks import bad_range_channels
+from neurofm.corpus.edf_checks import bad_range_channels, surplus_data_note
 from neurofm.corpus.folder import CORPUS_FORMAT, CORPUS_JSON, PROGRESS_DIR, SHARDS_DIR
 from neurofm.corpus.layouts import RecordingSensors
 from neurofm.corpus.manifest import KEPT, SKIPPED, ManifestRow
 from neurofm.corpus.progress import PrepareState
 from neurofm.corpus.shards import DEFAULT_SHARD_MB, ShardWriter, file_sha256, windows_table
-from neurofm.corpus.writer import write_corpus
 from neurofm.data.spec import BRAIN_KIND_LABELS, DEFAULT_SCALES, DEFAULT_SFREQ, PreprocessSpec
+from neurofm.logs import get_logger, verbose
+from neurofm.output_folder import claim_output_folder
+from neurofm.user_errors import is_disk_full
 
 __all__ = ["CORPUS_FORMAT", "CORPUS_JSON", "PROGRESS_DIR", "SHARDS_DIR", "PrepareOptions",
            "PrepareSummary", "RecordingWindows", "file_sha256", "prepare_corpus", "prepare_file",
            "split_into_parts"]
+
+logger = get_logger(__name__)
 
 #: The 19 channels of the 10-20 system common to TUEG recordings, in CBraMod's order
 #: (10-05 spelling: T7/T8/P7/P8 are TUH's T3/T4/T5/T6).
 TUEG19 = ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3",
           "Pz", "P4", "P8", "O1", "O2")
 CHANNEL_MODES = ("tueg19", "all-eeg", "all")
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+FLAT_POLICIES = ("drop", "report")
+#: The command that writes corpus folders (their output-folder marker).
+PREPARE_COMMAND = "neurofm prepare"
 
 
 @dataclass
@@ -96,6 +108,9 @@ class PrepareOptions:
         Band-pass edges in Hz.
     line_freq : float or None
         Mains frequency for the notch (60 Hz for TUEG; None: no notch).
+    on_flat : {"drop", "report"}
+        Flat channels are dropped (and listed in the manifest's ``report``; a recording left
+        with fewer than half its channels is skipped as ``flat-signal``), or kept and listed.
     """
 
     sfreq: float = DEFAULT_SFREQ
@@ -109,12 +124,15 @@ class PrepareOptions:
     l_freq: float = 0.3
     h_freq: float = 75.0
     line_freq: float | None = 60.0
+    on_flat: str = "drop"
 
     def __post_init__(self):
         if self.channels not in CHANNEL_MODES:
             raise ValueError(f"channels must be one of {CHANNEL_MODES}, got {self.channels!r}.")
         if self.dtype not in ("float16", "float32"):
             raise ValueError(f"dtype must be 'float16' or 'float32', got {self.dtype!r}.")
+        if self.on_flat not in FLAT_POLICIES:
+            raise ValueError(f"on_flat must be one of {FLAT_POLICIES}, got {self.on_flat!r}.")
         ratio = self.window_seconds / self.patch_seconds
         if self.patch_seconds <= 0 or abs(ratio - round(ratio)) > 1e-9 or ratio < 1:
             raise ValueError(
@@ -150,12 +168,14 @@ class PrepareOptions:
                               kinds=kinds, window_samples=self.window_samples)
 
     def preprocess_config(self):
-        """The :class:`neurofm.data.PreprocessConfig` applied to each file: the spec, and
-        channels without a position are an error in ``tueg19`` mode, dropped otherwise."""
+        """The :class:`neurofm.data.PreprocessConfig` applied to each file: the spec, flat
+        channels as ``on_flat`` says, and channels without a position are an error in ``tueg19``
+        mode, dropped otherwise."""
         from neurofm.data.preprocess import PreprocessConfig  # imports MNE: workers only
 
         return PreprocessConfig.from_spec(
-            self.spec(), on_unknown="raise" if self.channels == "tueg19" else "drop")
+            self.spec(), on_flat=self.on_flat,
+            on_unknown="raise" if self.channels == "tueg19" else "drop")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -174,6 +194,7 @@ class PrepareSummary:
     n_resumed: int
     seconds: float
     reasons: dict[str, int] = field(default_factory=dict)
+    parts_missing: list[int] = field(default_factory=list)
 
     def describe(self) -> str:
         lines = [(f"Corpus {self.out}: {self.n_kept} of {self.n_files} files kept, "
@@ -181,6 +202,11 @@ class PrepareSummary:
                   f"({self.n_resumed} files done in an earlier run; {self.seconds:.1f} s).")]
         for reason, count in sorted(self.reasons.items()):
             lines.append(f"  skipped {count:6d}  {reason}")
+        if self.parts_missing:
+            missing = ", ".join(map(str, self.parts_missing))
+            lines.append(f"Parts not (yet) prepared into {self.out}: {missing}. Read the part "
+                         "folders together with Corpus([...]) or merge them (merge_corpora), "
+                         "or prepare those parts into this folder too.")
         return "\n".join(lines)
 
 
@@ -192,10 +218,11 @@ class SkipFile(Exception):
         self.category = category
 
 
+@verbose
 def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_proc: int = 1,
                    part_index: int = 0, num_parts: int = 1,
-                   shard_size_mb: float = DEFAULT_SHARD_MB, progress: bool = True
-                   ) -> PrepareSummary:
+                   shard_size_mb: float = DEFAULT_SHARD_MB, progress: bool = True,
+                   overwrite: bool = False, verbose=None) -> PrepareSummary:
     """Prepare (or resume preparing) a corpus.
 
     Parameters
@@ -203,7 +230,9 @@ def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_p
     sources : path-like or list of path-like
         TUEG tree, BIDS root, folder of recordings or text file listing paths.
     out : path-like
-        Corpus folder (created). Re-running with the same arguments resumes.
+        Corpus folder: new, empty, or one ``neurofm prepare`` wrote (the output-folder rule,
+        :func:`neurofm.output_folder.claim_output_folder`). Re-running with the same arguments
+        resumes; the parts of one run may write into one folder, at once or in turn.
     options : PrepareOptions, optional
     num_proc : int
         Worker processes (1: everything in this process).
@@ -213,7 +242,12 @@ def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_p
         Bound on a shard file's size in MB (10^6 bytes); a recording larger than that gets a
         shard of its own. May change between runs into the same folder.
     progress : bool
-        Show tqdm progress bars.
+        Show tqdm progress bars (never above INFO level).
+    overwrite : bool
+        Write into ``out`` although it holds files neurofm did not write (they are kept).
+    verbose : bool, str, int or None
+        Log level (:func:`neurofm.logs.log_level`; None: the package's): INFO says what is
+        prepared and what an earlier run did; DEBUG names each file kept or skipped.
 
     Returns
     -------
@@ -222,7 +256,8 @@ def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_p
     Raises
     ------
     ValueError
-        ``out`` holds a corpus prepared with other options or another part.
+        ``out`` holds other files, a corpus prepared with other options, or the same part is
+        being prepared into it by another job (the error names it).
     OSError
         The disk is full (free space and re-run to resume).
     RuntimeError
@@ -238,12 +273,17 @@ def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_p
     if not shard_size_mb > 0:
         raise ValueError(f"shard_size_mb must be positive, got {shard_size_mb}.")
     out = Path(out)
-    files = discover_sources(sources)
-    files = split_into_parts(files, num_parts)[part_index]
+    parts = split_into_parts(discover_sources(sources), num_parts)
+    files = parts[part_index]
     settings = {"options": options.to_dict(), "part": {"index": part_index, "count": num_parts}}
+    claim_output_folder(out, PREPARE_COMMAND, settings, overwrite=overwrite,
+                        recognise=is_corpus_folder)
     state = PrepareState.start(out, settings)
     try:
         n_resumed = sum(1 for f in files if f.relpath in state.done)
+        part = f" (part {part_index} of {num_parts})" if num_parts > 1 else ""
+        logger.info("Preparing %d recording file(s)%s into %s with %d process(es); %d done in "
+                    "an earlier run.", len(files), part, out, num_proc, n_resumed)
         with _Workers(num_proc) as workers:
             hashes = _checksum_phase(files, state.done, workers, progress)
             tasks = []
@@ -260,26 +300,26 @@ def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_p
             with _disk_full_message(), writer:
                 for row, windows in _prepare_phase(tasks, workers, progress):
                     if windows is None:
+                        logger.debug("skipped %s: %s", row.path, row.reason)
                         state.record_skipped(row)
                         continue
+                    logger.debug("kept %s: %d windows", row.path, row.n_windows)
                     row.shard, row.shard_row = writer.add(windows.table, row)
                     row.layout = state.sensors.add(windows.sensors)
-        rows = [state.done[f.relpath] for f in files]
         if isinstance(sources, (str, os.PathLike)):
             sources = [sources]
         with _disk_full_message():
-            write_corpus(out, rows, state.sensors, state.shards, {
+            written, complete = state.finish(parts, {
                 "neurofm_version": __version__,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "sources": [str(Path(s).expanduser().resolve()) for s in sources],
                 "options": settings["options"],
-                "part": settings["part"],
                 "preprocessing": options.spec().to_dict(),
                 "shard_size_mb": float(shard_size_mb),
             })
-        state.remove()
     finally:
         state.close()
+    rows = [written[f.relpath] for f in files]
     kept = [r for r in rows if r.status == KEPT]
     reasons: dict[str, int] = {}
     for r in rows:
@@ -290,7 +330,21 @@ def prepare_corpus(sources, out, options: PrepareOptions | None = None, *, num_p
                           n_skipped=len(rows) - len(kept),
                           n_windows=int(sum(r.n_windows for r in kept)),
                           hours_kept=float(sum(r.hours for r in kept)), n_resumed=n_resumed,
-                          seconds=time.perf_counter() - t0, reasons=reasons)
+                          seconds=time.perf_counter() - t0, reasons=reasons,
+                          parts_missing=[i for i in range(num_parts) if i not in complete])
+
+
+def is_corpus_folder(path) -> bool:
+    """True for a folder ``neurofm prepare`` wrote before it left an output-folder marker (a
+    finished corpus, or a run in progress)."""
+    path = Path(path)
+    if (path / PROGRESS_DIR / "settings.json").is_file():
+        return True
+    try:
+        config = json.loads((path / CORPUS_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "options" in config and "n_windows" in config
 
 
 def split_into_parts(files: list[SourceFile], num_parts: int) -> list[list[SourceFile]]:
@@ -379,6 +433,7 @@ def _windows_of(source: SourceFile, options: PrepareOptions, row: ManifestRow):
     from neurofm.data.preprocess import preprocess_raw
     from neurofm.data.windows import window_recording
 
+    notes = []
     if source.path.suffix.lower() in (".edf", ".bdf"):
         bad = bad_range_channels(source.path)
         if bad:
@@ -386,6 +441,8 @@ def _windows_of(source: SourceFile, options: PrepareOptions, row: ManifestRow):
                            f"{source.relpath}: signals {bad} have an empty physical or digital "
                            "range in the header, so their values cannot be decoded; fix the "
                            "header or drop those signals")
+        notes += filter(None, [surplus_data_note(source.path)])
+        row.report = "; ".join(notes)
     try:
         raw = read_raw(source.path, preload=False, verbose="error")
     except RecordingError as err:  # truncated, corrupt header, no reader for it
@@ -408,7 +465,7 @@ def _windows_of(source: SourceFile, options: PrepareOptions, row: ManifestRow):
         raw.crop(tmin=options.trim_seconds, tmax=duration - options.trim_seconds,
                  include_tmax=False)
     rec = preprocess_raw(raw, options.preprocess_config(), source=source.relpath)
-    row.report = "; ".join(rec.report)
+    row.report = "; ".join(notes + rec.report)
     windows = window_recording(rec, window_seconds=options.window_seconds,
                                patch_seconds=options.patch_seconds,
                                max_abs=options.max_abs_model_units)
@@ -450,8 +507,10 @@ def _short_list(names, limit: int = 8) -> str:
 
 
 def _category(err: Exception) -> str:
-    from neurofm.data.errors import RecordingTooShortError
+    from neurofm.data.errors import FlatSignalError, RecordingTooShortError
 
+    if isinstance(err, FlatSignalError):
+        return "flat-signal"
     return "too-short" if isinstance(err, RecordingTooShortError) else "preprocessing-failed"
 
 
@@ -489,9 +548,18 @@ def _checksum_task(source: SourceFile):
             return row
         return file_sha256(source.path)
     except OSError as err:
-        row.reason = (f"unreadable: {type(err).__name__}: {err.strerror or err}; check the "
-                      "file's permissions and that the disk is mounted")
+        row.reason = f"unreadable: {_unreadable_reason(source.path, err)}"
         return row
+
+
+def _unreadable_reason(path: Path, err: OSError) -> str:
+    if err.errno == errno.ELOOP:
+        return ("a symbolic link that leads back to itself (a loop); fix or remove the link")
+    if path.is_symlink() and not path.exists():
+        return (f"a symbolic link to {os.readlink(path)}, which does not exist; fix or remove "
+                "the link")
+    return (f"{type(err).__name__}: {err.strerror or err}; check the file's permissions and "
+            "that the disk is mounted")
 
 
 def _dedup(files, hashes):
@@ -632,8 +700,8 @@ def _disk_full_message():
     try:
         yield
     except OSError as err:
-        if err.errno in _DISK_FULL:
-            raise OSError(err.errno, f"Disk full while writing the corpus ({err}). No partial "
-                          "shard was kept; free space and re-run the same command to resume."
-                          ) from None
+        if is_disk_full(err):
+            raise OSError(err.errno or errno.ENOSPC, f"Disk full while writing the corpus "
+                          f"({err}). No partial shard was kept; free space and re-run the same "
+                          "command to resume.") from None
         raise

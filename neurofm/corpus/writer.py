@@ -7,6 +7,7 @@ finished corpus.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from neurofm.corpus.folder import (
@@ -24,13 +25,13 @@ from neurofm.corpus.shards import SHARD_NAME, ShardInfo
 
 
 def write_corpus(out, rows, sensors: SensorTable, shards: dict[str, ShardInfo],
-                 config: dict) -> dict:
+                 config: dict, *, prune_parts: Iterable[int] | None = None) -> dict:
     """Write the files of a finished format-3 corpus into ``out`` (its shards already there).
 
     Sensor rows are renumbered in order of first use along the sorted manifest, so the files
     do not depend on the order in which recordings were prepared; unused rows are dropped.
     Shards of this writer's naming (``NNN-NNNNN.arrow``) that no row uses are deleted (a kill
-    between a shard's rename and its journal line leaves one).
+    between a shard's rename and its journal line leaves one); no other file is.
 
     Parameters
     ----------
@@ -44,6 +45,9 @@ def write_corpus(out, rows, sensors: SensorTable, shards: dict[str, ShardInfo],
     config : dict
         ``corpus.json`` without ``format``, ``shards``, ``n_windows``, ``n_recordings`` and
         ``hours_kept``, which are filled in.
+    prune_parts : iterable of int, optional
+        Delete unused shards only of these parts (None: of every part). A part that is still
+        being prepared into the folder may have a shard in place that is not journaled yet.
 
     Returns
     -------
@@ -63,8 +67,10 @@ def write_corpus(out, rows, sensors: SensorTable, shards: dict[str, ShardInfo],
     table.write(out / SENSORS_FILE)
     write_index(frame, out / INDEX_FILE)
     write_manifest(frame.to_dict("records"), out)
+    prune = None if prune_parts is None else set(prune_parts)
     for path in (out / SHARDS_DIR).iterdir():
-        if SHARD_NAME.match(path.name) and path.name not in used:
+        match = SHARD_NAME.match(path.name)
+        if match and path.name not in used and (prune is None or int(match[1]) in prune):
             path.unlink()
     config = {
         "format": CORPUS_FORMAT,

@@ -23,6 +23,10 @@ MAX_PLAUSIBLE_STD_V = 1e-2
 MIN_PLAUSIBLE_STD_V = 1e-8
 #: A channel whose std in model units is below this is flat (0.01 µV for EEG, 0.05 fT for mag).
 FLAT_STD_MODEL_UNITS = 1e-4
+#: With flat channels dropped, a recording must keep at least this share of its channels (half
+#: of them flat is kept, more is refused as a flat signal): a recording mostly of flat channels
+#: is a disconnected cap or an empty export, not brain signal.
+MIN_SIGNAL_FRACTION = 0.5
 
 
 @dataclass

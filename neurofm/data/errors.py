@@ -1,6 +1,6 @@
 """Errors raised for recordings that cannot be used as they are.
 
-Every message names the file (and channel, when one is at fault) and says what to do. Both
+Every message names the file (and channel, when one is at fault) and says what to do. All
 classes derive from :class:`ValueError`, so the command line prints them without a traceback and
 long jobs can catch them, record the reason and go on with the next file.
 """
@@ -26,3 +26,11 @@ class RecordingError(ValueError):
 
 class RecordingTooShortError(RecordingError):
     """A recording is shorter than one window. List-of-files jobs skip it with this reason."""
+
+
+class FlatSignalError(RecordingError):
+    """Too few channels of a recording carry signal (the rest are flat and were dropped).
+
+    Raised with ``on_flat="drop"`` (:data:`neurofm.data.checks.MIN_SIGNAL_FRACTION`);
+    ``neurofm prepare`` skips such a file with the reason ``flat-signal``.
+    """

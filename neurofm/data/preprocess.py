@@ -11,7 +11,9 @@ Steps, in order (:func:`preprocess_raw`):
    :func:`neurofm.sensors.positions.resolve_sensors` (file, else montage by normalised name);
    a channel with no known position is an error unless ``on_unknown="drop"``.
 2. **Check** the samples: NaN/Inf (error naming channel and time, or ``on_nan="drop_window"``),
-   flat channels (reported, or dropped with ``on_flat="drop"``), EEG/iEEG amplitudes off by 1e6
+   flat channels (reported, or dropped with ``on_flat="drop"``: a recording left with fewer
+   than half its channels is refused, :class:`~neurofm.data.errors.FlatSignalError`), EEG/iEEG
+   amplitudes off by 1e6
    (µV stored as V or the reverse: fixed and reported, ``on_units="fix"``).
 3. **Rescale** each channel from SI units to model units with the spec's ``scales``
    (:data:`DEFAULT_SCALES`); from here on the samples are float32.
@@ -40,13 +42,14 @@ import numpy as np
 
 from neurofm.data.band import FilterPlan, plan_filter
 from neurofm.data.checks import (
+    MIN_SIGNAL_FRACTION,
     VOLTAGE_KINDS,
     channel_std,
     detect_unit_mismatch,
     find_flat,
     find_nonfinite,
 )
-from neurofm.data.errors import RecordingError, RecordingTooShortError
+from neurofm.data.errors import FlatSignalError, RecordingError, RecordingTooShortError
 from neurofm.data.recording import Recording
 from neurofm.data.spec import (  # DEFAULT_SCALES: re-exported from its former home
     DEFAULT_SCALES,  # noqa: F401
@@ -87,6 +90,9 @@ class PreprocessConfig:
         Rate, patch, band, mains, kinds and scales (defaults follow CBraMod/LaBraM; the notch is
         at each recording's own ``info["line_freq"]``).
     on_flat : {"report", "drop"}
+        Flat channels: list them in the report, or drop them (and raise
+        :class:`~neurofm.data.errors.FlatSignalError` when fewer than
+        :data:`~neurofm.data.checks.MIN_SIGNAL_FRACTION` of the channels are left).
     on_nan : {"raise", "drop_window"}
     on_unknown : {"raise", "drop"}
         Channels without a known position.
@@ -496,8 +502,15 @@ def _handle_flat(flat, layout, scales, config, report, source):
     names = [layout.names[i] for i in np.flatnonzero(flat)]
     if config.on_flat == "drop":
         if flat.all():
-            raise RecordingError(f"{source}: every channel is flat ({', '.join(names)}); the "
-                                 "recording carries no signal. Skip it.", source=source)
+            raise FlatSignalError(f"{source}: every channel is flat ({', '.join(names)}); the "
+                                  "recording carries no signal. Skip it.", source=source)
+        live = int((~flat).sum())
+        if live < MIN_SIGNAL_FRACTION * len(flat):
+            raise FlatSignalError(
+                f"{source}: {len(names)} of {len(flat)} channels are flat ({', '.join(names)}); "
+                f"fewer than {MIN_SIGNAL_FRACTION:.0%} of the channels carry signal. Check the "
+                "recording (a disconnected cap, an empty export), or pass on_flat='report' to "
+                "keep every channel.", source=source)
         report.append(f"flat channels dropped: {', '.join(names)}")
         rows = np.flatnonzero(~flat)
         return layout.subset(rows), scales[rows], rows

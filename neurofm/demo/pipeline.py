@@ -13,7 +13,8 @@ A finished stage leaves ``stages/<name>.json`` (its settings fingerprint, second
 a rerun skips every stage whose record matches the current settings, so an interrupted demo
 resumes where it stopped (an interrupted stage continues: recordings already written, prepared
 files, the newest pretraining checkpoint and scored tasks are kept). Changed settings redo the
-stages they affect and all after them, after deleting those stages' outputs.
+stages they affect and all after them; their old outputs are deleted first only when the caller
+says so (``overwrite=True``, ``neurofm demo --overwrite``), else the run stops and names them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +33,12 @@ from neurofm.demo.pretraining import default_nproc, pretrain_model, publish_mode
 from neurofm.demo.report import write_report
 from neurofm.demo.results import results_table
 from neurofm.demo.settings import DemoSettings
+from neurofm.logs import get_logger, verbose
+from neurofm.output_folder import claim_output_folder
 from neurofm.progress import progress_bar
 from neurofm.train.metrics import read_metrics
+
+logger = get_logger(__name__)
 
 #: Settings sections each stage depends on (a stage also depends on every earlier stage).
 STAGE_SECTIONS = {
@@ -124,7 +130,8 @@ def _pretrain(run: DemoRun) -> dict:
     losses = {}
     for i, plan in enumerate(run.settings.models):
         pretrain_model(plan, run.corpus, run.run_dir(plan.label), nproc=run.nproc,
-                       stage_label=f"3/6 pretrain [{i + 1}/{len(run.settings.models)}]")
+                       stage_label=f"3/6 pretrain [{i + 1}/{len(run.settings.models)}]",
+                       progress=run.progress)
         losses[plan.label] = _loss_trace(run.run_dir(plan.label))
     return {"nproc": run.nproc, "loss": losses}
 
@@ -190,9 +197,11 @@ def stage_record(out: str | Path, name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+@verbose
 def run_demo(settings: DemoSettings, out: str | Path, *, nproc: int | None = None,
              progress: bool = True, until: str | None = None,
-             log: Callable[[str], None] = print) -> DemoRun:
+             log: Callable[[str], None] | None = None, overwrite: bool = False,
+             verbose=None) -> DemoRun:
     """Run (or resume) the demo's stages.
 
     Parameters
@@ -206,8 +215,15 @@ def run_demo(settings: DemoSettings, out: str | Path, *, nproc: int | None = Non
         Show progress bars.
     until : str, optional
         Stop after this stage (default: run all).
-    log : callable
-        Receives one line per stage (run or skipped, and its time).
+    log : callable, optional
+        Deprecated (removed in neurofm 0.3): the line of each stage (run or skipped, and its
+        time) is logged at INFO level by the ``neurofm.demo.pipeline`` logger.
+    overwrite : bool
+        Delete the outputs of stages whose settings changed (else refuse), and write into a
+        folder that holds files the demo did not write.
+    verbose : bool, str, int or None
+        Log level of the run (:func:`neurofm.logs.log_level`; None: the package's). Above INFO
+        no progress bars show either.
 
     Returns
     -------
@@ -217,11 +233,18 @@ def run_demo(settings: DemoSettings, out: str | Path, *, nproc: int | None = Non
     Raises
     ------
     ValueError
-        Unknown stage name in ``until``.
+        Unknown stage name in ``until``; settings changed since a stage ran (without
+        ``overwrite``); ``out`` holds files the demo did not write.
     """
     if until is not None and until not in STAGES:
         raise ValueError(f"Unknown demo stage {until!r}; stages are {', '.join(STAGES)}.")
+    if log is not None:
+        warnings.warn("run_demo(log=...) is deprecated and will be removed in neurofm 0.3; the "
+                      "stage lines are logged by the 'neurofm.demo.pipeline' logger.",
+                      FutureWarning, stacklevel=3)
+    log = log or logger.info
     out = Path(out)
+    claim_output_folder(out, "neurofm demo", settings.to_dict(), overwrite=overwrite)
     (out / "stages").mkdir(parents=True, exist_ok=True)
     (out / "demo.json").write_text(json.dumps(settings.to_dict(), indent=1))
     run = DemoRun(settings, out, nproc or settings.nproc or default_nproc(), progress)
@@ -236,21 +259,29 @@ def run_demo(settings: DemoSettings, out: str | Path, *, nproc: int | None = Non
                 "skipped")
         else:
             stale = True  # every later stage must be redone with this one's new outputs
-            _run_stage(run, index, name, function, fingerprint, log)
+            _run_stage(run, index, name, function, fingerprint, log, overwrite)
         if name == until:
             break
     return run
 
 
-def _run_stage(run: DemoRun, index: int, name: str, function, fingerprint: str, log) -> None:
+def _run_stage(run: DemoRun, index: int, name: str, function, fingerprint: str, log,
+               overwrite: bool) -> None:
     """Run one stage, then record it atomically in ``stages/<name>.json``.
 
     ``stages/<name>.started`` holds the fingerprint the stage last started with: when it
-    differs (the settings changed since), the stage's old outputs are deleted first; when it
-    matches (an interrupted run), they are kept and the stage continues from them.
+    differs (the settings changed since), the stage's old outputs are deleted first if
+    ``overwrite``, else the run stops naming them; when it matches (an interrupted run), they
+    are kept and the stage continues from them.
     """
     started = run.out / "stages" / f"{name}.started"
     if started.is_file() and started.read_text().strip() != fingerprint:
+        outputs = [f for f in STAGE_OUTPUTS[name] if (run.out / f).exists()]
+        if outputs and not overwrite:
+            raise ValueError(
+                f"The demo settings changed since the {name} stage ran in {run.out}; running it "
+                f"again replaces {', '.join(f + '/' for f in outputs)} there. Pass --overwrite "
+                "(overwrite=True) to replace them, or choose another --out.")
         for folder in STAGE_OUTPUTS[name]:
             shutil.rmtree(run.out / folder, ignore_errors=True)
     started.write_text(fingerprint)

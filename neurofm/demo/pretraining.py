@@ -20,6 +20,9 @@ import yaml
 
 from neurofm.demo.settings import ModelPlan
 from neurofm.hub import from_pretrained
+from neurofm.logs import get_logger, level_argv
+
+logger = get_logger(__name__)
 
 
 def default_nproc() -> int:
@@ -50,7 +53,7 @@ def pretrain_config(plan: ModelPlan, corpus: str | Path, run_dir: str | Path) ->
 
 
 def pretrain_model(plan: ModelPlan, corpus: str | Path, run_dir: str | Path, *, nproc: int,
-                   stage_label: str = "") -> Path:
+                   stage_label: str = "", progress: bool = True) -> Path:
     """Pretrain one backbone with ``neurofm pretrain`` in a child process.
 
     Parameters
@@ -64,7 +67,10 @@ def pretrain_model(plan: ModelPlan, corpus: str | Path, run_dir: str | Path, *, 
     nproc : int
         Processes (``> 1`` launches torchrun).
     stage_label : str
-        Printed before the run's own progress bar.
+        Logged before the run's own progress bar.
+    progress : bool
+        Show the run's progress bar. The child logs at this process's level (``--quiet`` /
+        ``--verbose``).
 
     Returns
     -------
@@ -82,10 +88,12 @@ def pretrain_model(plan: ModelPlan, corpus: str | Path, run_dir: str | Path, *, 
     config_path.write_text(yaml.safe_dump(pretrain_config(plan, corpus, run_dir),
                                           sort_keys=False))
     command = [sys.executable, "-m", "neurofm", "pretrain", "--config", str(config_path),
-               "--nproc", str(nproc)]
+               "--nproc", str(nproc), *level_argv()]
+    if not progress:
+        command.append("--no-progress")
     if stage_label:
-        print(f"{stage_label}: {plan.name} ({plan.steps} steps, {nproc} process"
-              f"{'es' if nproc > 1 else ''})", file=sys.stderr, flush=True)
+        logger.info("%s: %s (%d steps, %d process%s)", stage_label, plan.name, plan.steps, nproc,
+                    "es" if nproc > 1 else "")
     env = dict(os.environ)
     if nproc > 1:
         env["OMP_NUM_THREADS"] = "1"  # one thread per process: the processes share the cores

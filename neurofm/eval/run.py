@@ -42,18 +42,22 @@ from neurofm.eval.task_preprocessing import (
 )
 from neurofm.eval.training import FinetuneConfig
 from neurofm.hub import from_pretrained
+from neurofm.logs import get_logger, verbose
 from neurofm.models import create_model, list_models
+from neurofm.output_folder import claim_output_folder, holds_json
+
+logger = get_logger(__name__)
 
 #: Probe heads trained by gradient descent on the frozen backbone, and their row names.
 TRAINED_HEADS = {"attention": "attention", "patches": "patch-MLP"}
 
 
-def load_model(spec: str, overrides: dict, seed: int):
+def load_model(spec: str, overrides: dict, seed: int, revision: str | None = None):
     """``(model, kind)``: ``"random-init"`` for a registry name (seeded), else ``"pretrained"``.
 
     Anything else goes to :func:`neurofm.hub.from_pretrained`: a model directory, a Hub repo id
     (``org/name``, cache and ``HF_HUB_OFFLINE`` honoured) or ``cbramod:PATH`` /
-    ``labram:PATH`` published weights.
+    ``labram:PATH`` published weights (``revision``: the Hub repo's branch, tag or commit).
     """
     if spec in list_models():
         torch.manual_seed(seed)
@@ -64,7 +68,7 @@ def load_model(spec: str, overrides: dict, seed: int):
     if not (Path(spec).exists() or "/" in spec or ":" in spec):
         raise ValueError(f"Unknown model {spec!r}; pass a model directory, a Hub repo id "
                          f"(org/name) or a registry name: {', '.join(list_models())}.")
-    model = from_pretrained(spec)
+    model = from_pretrained(spec, revision=revision)
     if not hasattr(model, "embed"):
         raise ValueError(f"{spec} holds a {type(model).__name__}, not an encoder with embed(); "
                          "probe a model directory instead.")
@@ -130,18 +134,22 @@ def _probe_rows(label: str, model_for_seed, inputs: ModelInputs, task: TaskInfo,
     return run_method(label, fit_predict, task, folds_by_seed)
 
 
-def run_evaluation(settings: EvalSettings, trials=None) -> dict:
+@verbose
+def run_evaluation(settings: EvalSettings, trials=None, *, overwrite: bool = False,
+                   verbose=None) -> dict:
     """Run every row of the table for ``settings``; write outputs; return the results dict.
 
     ``trials`` (a :class:`~neurofm.datasets.trials.TrialSet`) replaces loading
-    ``settings.data`` through the data set registry.
+    ``settings.data`` through the data set registry. ``settings.out`` must be new, empty or an
+    earlier output of the same mode (``overwrite``: write into it anyway;
+    :func:`neurofm.output_folder.claim_output_folder`). ``verbose`` sets the log level of the
+    run (:func:`neurofm.logs.log_level`; None: the package's; above INFO no progress bars).
     """
     start = time.perf_counter()
     check_settings(settings)
     task_preprocessing = TaskPreprocessing.from_dict(settings.preprocessing,
                                                      where="preprocessing settings")
     out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
     if trials is None:
         trials = load_dataset(settings.data)
     trials = evaluation_trials(trials, settings, task_preprocessing)
@@ -151,17 +159,24 @@ def run_evaluation(settings: EvalSettings, trials=None) -> dict:
     task = TaskInfo(y, subjects, kind, len(class_names) if class_names else None, class_names,
                     sessions)
 
-    model0, model_kind = load_model(settings.model, settings.model_overrides, seed=0)
+    model0, model_kind = load_model(settings.model, settings.model_overrides, seed=0,
+                                    revision=settings.revision)
     arch = model0.model_name or type(model0).__name__
     plan = plan_preprocessing(model0.preprocessing, task_preprocessing,
                               trials_band=trials.band, pretrained=model_kind == "pretrained",
                               model_name=settings.model, data_name=trials.name)
     inputs = prepare_inputs(trials, plan)
+    claim_output_folder(out, f"neurofm {settings.mode}", asdict(settings), overwrite=overwrite,
+                        recognise=holds_json("results.json", {"settings.mode": settings.mode}))
 
     folds_by_seed = {s: make_folds(settings.protocol, y=y, subjects=subjects, split=trials.split,
                                    sessions=sessions, seed=s, n_folds=settings.n_folds,
                                    shots=settings.shots, task=trials.task)
-                     for s in range(settings.seeds)}
+                     for s in settings.seed_list}
+    n_folds = sum(len(f) for f in folds_by_seed.values())
+    logger.info("%s %s on %s: %d trials, %s protocol, %d run(s) (seeds %s)", settings.mode,
+                settings.model, trials.name, len(y), settings.protocol, n_folds,
+                ", ".join(map(str, settings.seed_list)))
 
     def model_for_seed(seed: int):
         return model0 if model_kind == "pretrained" or seed == 0 else \
@@ -288,7 +303,7 @@ def _payload(settings, trials, task, inputs, plan: PreprocessingPlan, results, t
     protocol = {"name": settings.protocol,
                 "subject_level": bool(folds) and all(f.subject_level for f in folds),
                 "session_level": bool(folds) and all(f.session_level for f in folds),
-                "seeds": list(range(settings.seeds)),
+                "seeds": settings.seed_list,
                 "n_folds_per_seed": len(folds) // max(settings.seeds, 1),
                 "shots": settings.shots}
     if settings.split is not None and settings.protocol == "official":

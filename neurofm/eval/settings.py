@@ -35,8 +35,10 @@ class EvalSettings:
     Attributes
     ----------
     model : str
-        A model directory (``config.json`` + ``model.safetensors``) or a registry name
-        (random init).
+        A model directory (``config.json`` + ``model.safetensors``), a Hub repo id, published
+        weights (``cbramod:``/``labram:``) or a registry name (random init).
+    revision : str or None
+        Branch, tag or commit when ``model`` is a Hub repo id (default main).
     data : str
         Anything :func:`neurofm.datasets.load_dataset` accepts.
     out : str
@@ -45,7 +47,9 @@ class EvalSettings:
     protocol : str
         One of :data:`neurofm.eval.protocols.PROTOCOLS`.
     seeds : int
-        Number of seeds (0 .. seeds-1).
+        Number of seeds: ``seed``, ``seed + 1``, ..., ``seed + seeds - 1`` (:attr:`seed_list`).
+    seed : int
+        The first seed (``--seed``; default 0).
     model_overrides : dict
         Hyperparameter overrides for a registry name (``dim=32``).
     preprocessing : dict
@@ -96,6 +100,13 @@ class EvalSettings:
     split: dict | None = None
     published: list = field(default_factory=list)
     to_check: list = field(default_factory=list)
+    seed: int = 0
+    revision: str | None = None
+
+    @property
+    def seed_list(self) -> list[int]:
+        """The seeds of the run, ``[seed, ..., seed + seeds - 1]``."""
+        return list(range(self.seed, self.seed + self.seeds))
 
 
 #: Poolings each mode supports: ``channels`` concatenates per-channel features (one fixed
@@ -117,6 +128,8 @@ def check_settings(settings: EvalSettings) -> None:
                          f"use one of: {', '.join(allowed)}.")
     if settings.on_nan not in ON_NAN:
         raise ValueError(f"--on-nan must be one of {', '.join(ON_NAN)}; got {settings.on_nan!r}.")
+    if settings.seed < 0:
+        raise ValueError(f"--seed must be 0 or more, got {settings.seed}.")
 
 
 @dataclass

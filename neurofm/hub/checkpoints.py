@@ -10,11 +10,13 @@ repo id -- and returns a flat ``{name: tensor}`` dict.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
 from neurofm.model_folder import check_safetensors, looks_like_path
+from neurofm.torch_files import DamagedFileError, load_torch_file
 
 #: Weight files looked for, in order, inside a checkpoint directory.
 CHECKPOINT_NAMES = ("model.safetensors", "pytorch_model.bin", "pretrained_weights.pth")
@@ -51,12 +53,13 @@ def _find_in_directory(directory: Path) -> Path:
                      "the one to convert.")
 
 
-def _download(repo_id: str) -> Path:
+def _download(repo_id: str, revision: str | None = None) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=list(CHECKPOINT_NAMES),
+        return Path(snapshot_download(repo_id, revision=revision,
+                                      allow_patterns=list(CHECKPOINT_NAMES),
                                       library_name="neurofm"))
     except HFValidationError:
         raise FileNotFoundError(f"{repo_id} is neither an existing file/directory nor a Hub "
@@ -67,8 +70,9 @@ def _download(repo_id: str) -> Path:
                                 "file.") from None
 
 
-def checkpoint_file(src) -> Path:
-    """The weights file for ``src``: itself, the checkpoint inside a directory, or a Hub repo's."""
+def checkpoint_file(src, revision: str | None = None) -> Path:
+    """The weights file for ``src``: itself, the checkpoint inside a directory, or a Hub repo's
+    (at ``revision``: a branch, tag or commit; default main)."""
     path = Path(str(src)).expanduser()
     if path.is_file():
         return path
@@ -76,32 +80,50 @@ def checkpoint_file(src) -> Path:
         return _find_in_directory(path)
     if looks_like_path(str(src)) or path.suffix in (".pth", ".pt", ".bin", ".safetensors"):
         raise FileNotFoundError(f"{src} does not exist; check the path to the weights file.")
-    return _find_in_directory(_download(str(src)))
+    return _find_in_directory(_download(str(src), revision))
 
 
-def read_state_dict(src) -> tuple[dict, Path]:
-    """Read a published checkpoint.
+def read_state_dict(src, *, inert: Iterable[str] = (),
+                    revision: str | None = None) -> tuple[dict, Path]:
+    """Read a published checkpoint, running no code from it.
 
     Parameters
     ----------
     src : str or Path
-        A ``.pth``/``.pt``/``.bin`` file (PyTorch pickle, loaded with ``weights_only=True``), a
+        A ``.pth``/``.pt``/``.bin`` file (PyTorch pickle, read with ``weights_only=True``), a
         ``.safetensors`` file, a directory holding one of :data:`CHECKPOINT_NAMES`, or a Hub
         repo id such as ``"braindecode/cbramod-pretrained"``.
+    inert : iterable of str
+        Globals the pickle may name besides tensors (``"argparse.Namespace"``: training
+        arguments saved beside the weights); they are read as inert stand-ins that run nothing
+        (:class:`neurofm.torch_files.InertObject`) and only the tensors are used.
+    revision : str or None
+        Branch, tag or commit when ``src`` is a Hub repo id (default main).
 
     Returns
     -------
     (state_dict, path): ``{name: tensor}`` and the file it came from.
+
+    Raises
+    ------
+    RefusedGlobalError
+        The pickle names another Python object; the message names it and how to read the file
+        anyway when it is harmless.
+    DamagedFileError
+        The file is truncated or not a PyTorch file.
     """
-    path = checkpoint_file(src)
+    path = checkpoint_file(src, revision)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         check_safetensors(path)
         return load_file(str(path)), path
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 -- pickle/zip errors of many kinds: one clear message
-        raise ValueError(f"{path} could not be read as a PyTorch checkpoint ({type(err).__name__}: "
-                         f"{err}); the file is corrupted or truncated -- download it again.") from None
+        obj = load_torch_file(path, inert=inert, refused_advice=(
+            "If the file comes from the model's authors and what it names is plain data (such "
+            "as argparse.Namespace, the training arguments saved beside the weights), pass "
+            "--allow-global NAME (convert_*(..., inert_globals=[NAME])) for each: it is then "
+            "read as an inert stand-in that runs nothing, and only the tensors are used."))
+    except DamagedFileError as err:
+        raise DamagedFileError(f"{err} Download it again.") from None
     return _unwrap(obj, path), path

@@ -20,6 +20,10 @@ import re
 from neurofm.hub.checkpoints import read_state_dict
 from neurofm.models.cbramod import convert_cbramod_state_dict
 from neurofm.models.registry import create_model
+from neurofm.output_folder import claim_output_folder
+
+#: The command whose output-folder marker converted model folders carry.
+CONVERT_COMMAND = "neurofm convert"
 
 #: Preprocessing CBraMod was pretrained with (TUEG), as its authors report it.
 CBRAMOD_PREPROCESSING = {"sfreq": 200.0, "patch_size": 200, "patch_seconds": 1.0, "l_freq": 0.3,
@@ -52,7 +56,8 @@ def _infer_hyperparameters(state: dict) -> dict:
             "patch_size": int(state["stem.patch_embed.mask_encoding"].shape[0])}
 
 
-def convert_cbramod(src, out_dir=None, *, n_heads: int = 8):
+def convert_cbramod(src, out_dir=None, *, n_heads: int = 8, inert_globals=(),
+                    overwrite: bool = False, revision: str | None = None):
     """Build ``cbramod_base`` with CBraMod's published weights.
 
     Parameters
@@ -64,12 +69,19 @@ def convert_cbramod(src, out_dir=None, *, n_heads: int = 8):
         When given, write ``config.json`` + ``model.safetensors`` + ``README.md`` there.
     n_heads : int
         Attention heads (not recorded in the weights; CBraMod uses 8).
+    inert_globals : iterable of str
+        Globals a ``.pth`` may name besides tensors, read as inert stand-ins
+        (:func:`neurofm.hub.checkpoints.read_state_dict`).
+    overwrite : bool
+        Write into ``out_dir`` although it holds files ``neurofm convert`` did not write.
+    revision : str or None
+        Branch, tag or commit when ``src`` is a Hub repo id (default main).
 
     Returns
     -------
     The model (a ``CrissCrossTransformer`` named ``cbramod_base``), in eval mode.
     """
-    state, path = read_state_dict(src)
+    state, path = read_state_dict(src, inert=inert_globals, revision=revision)
     try:
         converted = convert_cbramod_state_dict(state)
     except KeyError as err:
@@ -82,5 +94,7 @@ def convert_cbramod(src, out_dir=None, *, n_heads: int = 8):
     model.preprocessing = dict(CBRAMOD_PREPROCESSING)
     model.eval()
     if out_dir is not None:
+        claim_output_folder(out_dir, CONVERT_COMMAND, {"model": "cbramod", "src": str(src)},
+                            overwrite=overwrite)
         model.save_pretrained(out_dir, model_card_kwargs={"source": str(src), **CBRAMOD_CARD})
     return model

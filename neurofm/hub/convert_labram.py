@@ -17,8 +17,10 @@ from __future__ import annotations
 import re
 
 from neurofm.hub.checkpoints import read_state_dict
+from neurofm.hub.convert_cbramod import CONVERT_COMMAND
 from neurofm.models.labram import upgrade_labram_state
 from neurofm.models.registry import create_model
+from neurofm.output_folder import claim_output_folder
 
 #: Preprocessing LaBraM was pretrained with, as its authors report it.
 LABRAM_PREPROCESSING = {"sfreq": 200.0, "patch_size": 200, "patch_seconds": 1.0, "l_freq": 0.1,
@@ -92,7 +94,8 @@ def _infer_hyperparameters(state: dict, n_heads: int | None, patch_size: int) ->
     return hyper
 
 
-def convert_labram(src, out_dir=None, *, n_heads: int | None = None, patch_size: int = 200):
+def convert_labram(src, out_dir=None, *, n_heads: int | None = None, patch_size: int = 200,
+                   inert_globals=(), overwrite: bool = False, revision: str | None = None):
     """Build ``labram_base`` with published LaBraM weights.
 
     Parameters
@@ -106,12 +109,19 @@ def convert_labram(src, out_dir=None, *, n_heads: int | None = None, patch_size:
         Attention heads; read from the query-norm width when None.
     patch_size : int
         Samples per patch (200 = 1 s at 200 Hz in LaBraM).
+    inert_globals : iterable of str
+        Globals a ``.pth`` may name besides tensors, read as inert stand-ins
+        (:func:`neurofm.hub.checkpoints.read_state_dict`).
+    overwrite : bool
+        Write into ``out_dir`` although it holds files ``neurofm convert`` did not write.
+    revision : str or None
+        Branch, tag or commit when ``src`` is a Hub repo id (default main).
 
     Returns
     -------
     :class:`~neurofm.models.labram.LabramEncoder` named ``labram_base``, in eval mode.
     """
-    state, path = read_state_dict(src)
+    state, path = read_state_dict(src, inert=inert_globals, revision=revision)
     converted = convert_labram_state_dict(state)
     hyper = _infer_hyperparameters(converted, n_heads, patch_size)
     model = create_model("labram_base", **hyper)
@@ -122,5 +132,7 @@ def convert_labram(src, out_dir=None, *, n_heads: int | None = None, patch_size:
     model.preprocessing = dict(LABRAM_PREPROCESSING)
     model.eval()
     if out_dir is not None:
+        claim_output_folder(out_dir, CONVERT_COMMAND, {"model": "labram", "src": str(src)},
+                            overwrite=overwrite)
         model.save_pretrained(out_dir, model_card_kwargs={"source": str(src), **LABRAM_CARD})
     return model

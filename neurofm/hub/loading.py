@@ -88,9 +88,9 @@ def from_pretrained(id_or_dir, revision: str | None = None, cache_dir=None,
     text = str(id_or_dir)
     prefix, source = _split_import_prefix(text)
     if prefix == "cbramod":
-        return convert_cbramod(source).to(map_location)
+        return convert_cbramod(source, revision=revision).to(map_location)
     if prefix == "labram":
-        return convert_labram(source).to(map_location)
+        return convert_labram(source, revision=revision).to(map_location)
     if isinstance(id_or_dir, str) and text in list_models():
         return _random_init(text, revision, map_location)
     directory, repo_id = resolve_folder(id_or_dir, revision=revision, cache_dir=cache_dir,

@@ -13,12 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-
-def new_file_mode() -> int:
-    """Permission bits of a newly created file under the current umask (``0o666 & ~umask``)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+from neurofm.output_folder import new_file_mode
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:

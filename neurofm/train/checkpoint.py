@@ -7,6 +7,10 @@ the same directory, flushed to disk and renamed over its final name with :func:`
 crash, a kill or a full disk leaves either the complete new file or none at all; older
 checkpoints are deleted only after the new one is in place.
 
+Reading a checkpoint runs no code from it (``weights_only`` loading: a file planted in a run's
+``checkpoints/`` is refused, not executed), and a damaged newest checkpoint is passed over for
+the one before it (:meth:`CheckpointManager.load_newest`).
+
 Every checkpoint carries ``format_version`` (:data:`CHECKPOINT_FORMAT_VERSION`; absent = 1,
 written by neurofm 0.1.0). :meth:`CheckpointManager.load` refuses a newer format and fills in
 the version of an older one, so the resuming code can upgrade what changed.
@@ -23,6 +27,8 @@ import numpy as np
 import torch
 
 from neurofm._version import __version__
+from neurofm.logs import get_logger
+from neurofm.torch_files import NUMPY_ARRAY_GLOBALS, DamagedFileError, load_torch_file
 
 #: Format of the training checkpoints this release writes.
 CHECKPOINT_FORMAT_VERSION = 2
@@ -59,6 +65,18 @@ class CheckpointManager:
             if match:
                 found.append((int(match.group(1)), path))
         return sorted(found)
+
+    def remove_temporary_files(self) -> int:
+        """Delete the temporary files of saves that a kill interrupted; returns how many.
+
+        Only while this run holds the run folder's lock (no other process saves here)."""
+        if not self.directory.is_dir():
+            return 0
+        leftovers = [p for p in self.directory.glob(".step-*.pt.tmp-*")
+                     if _CHECKPOINT_RE.match(p.name[1:p.name.index(".tmp-")])]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return len(leftovers)
 
     def latest(self) -> Path | None:
         """Newest complete checkpoint, or None."""
@@ -98,7 +116,10 @@ class CheckpointManager:
 
     @staticmethod
     def load(path: str | Path) -> dict:
-        """Read a checkpoint written by :meth:`save` (onto the CPU).
+        """Read a checkpoint written by :meth:`save` (onto the CPU), running no code from it.
+
+        Only tensors, numbers, strings, containers of them and numpy's RNG state (an array, in
+        checkpoints of neurofm 0.1.0) are read (:func:`neurofm.torch_files.load_torch_file`).
 
         Returns
         -------
@@ -106,11 +127,21 @@ class CheckpointManager:
 
         Raises
         ------
+        RefusedGlobalError
+            The file names other Python objects (neurofm never writes such a checkpoint: a
+            planted file); the message names them.
+        DamagedFileError
+            The file is truncated or corrupt.
         ValueError
             When the checkpoint's format is newer than this release reads, naming both versions.
         """
-        # Our own files: they hold numpy RNG state, which weights_only loading refuses.
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_torch_file(path, allow=NUMPY_ARRAY_GLOBALS, refused_advice=(
+            "neurofm's training checkpoints never name other objects: if you did not put this "
+            "file there, someone else did; delete it and check who can write to the folder."))
+        if not isinstance(state, dict):
+            raise DamagedFileError(f"{path} is not a neurofm training checkpoint (it holds a "
+                                   f"{type(state).__name__}); move it out of the checkpoints "
+                                   "folder.")
         version = state.get("format_version", UNVERSIONED_CHECKPOINT_FORMAT)
         if version > CHECKPOINT_FORMAT_VERSION:
             raise ValueError(f"{path} has checkpoint format version {version}, but neurofm "
@@ -118,6 +149,39 @@ class CheckpointManager:
                              f"{CHECKPOINT_FORMAT_VERSION}; upgrade neurofm to resume from it.")
         state["format_version"] = version
         return state
+
+    def load_newest(self, warn=None) -> tuple[Path, dict] | None:
+        """The newest checkpoint that loads, as ``(path, state)``; None when there is none.
+
+        A damaged newer checkpoint (a truncated file: the disk filled up or the machine died
+        while it was copied in) is passed over with a warning naming it; the one before it is
+        used.
+
+        Parameters
+        ----------
+        warn : callable, optional
+            Receives the warning text (default: this module's logger, at WARNING level).
+
+        Raises
+        ------
+        RefusedGlobalError
+            A checkpoint names Python objects that could run code (see :meth:`load`).
+        DamagedFileError
+            Checkpoints exist but none of them loads.
+        """
+        warn = warn or get_logger(__name__).warning
+        damaged = []
+        for _, path in reversed(self.checkpoints()):
+            try:
+                return path, self.load(path)
+            except DamagedFileError as err:
+                damaged.append(path.name)
+                warn(f"{err} Resuming from the checkpoint before it.")
+        if damaged:
+            raise DamagedFileError(
+                f"No checkpoint in {self.directory} can be read ({', '.join(damaged)} are "
+                "damaged); restore them from a copy, or move them away to start the run over.")
+        return None
 
 
 def _fsync_directory(directory: Path) -> None:

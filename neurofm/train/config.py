@@ -66,6 +66,10 @@ class DataConfig:
     shuffle_buffer: int = 1024
 
     def __post_init__(self):
+        if self.batch_size < 1:
+            raise ValueError(f"data.batch_size must be at least 1 window, got {self.batch_size}.")
+        if self.num_workers < 0:
+            raise ValueError(f"data.num_workers must not be negative, got {self.num_workers}.")
         if self.shuffle_buffer < 1:
             raise ValueError(f"data.shuffle_buffer must be at least 1 window, got "
                              f"{self.shuffle_buffer}.")
@@ -158,6 +162,11 @@ class RunConfig:
     tensorboard: bool | None = None
     progress: bool = True
 
+    def __post_init__(self):
+        for name in ("steps", "grad_accum", "log_every", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"run.{name} must be at least 1, got {getattr(self, name)}.")
+
 
 @dataclass
 class PretrainConfig:
@@ -176,6 +185,70 @@ class PretrainConfig:
     def from_dict(cls, raw: dict, *, where: str = "config") -> PretrainConfig:
         """Build from nested dicts, checking every key and value type."""
         return _build(cls, raw or {}, where)
+
+
+#: Settings that decide what a run computes, compared when it resumes (section -> keys; None:
+#: all). Not compared: where it writes, logging, progress, checkpoint cadence, the device and
+#: how ranks share the work (``grad_accum``, ``parallel``: the update does not depend on them).
+TRAJECTORY_SETTINGS = {"data": ("path", "batch_size", "streaming"), "model": None,
+                       "objective": None, "optim": None, "run": ("steps", "seed", "precision")}
+#: Data settings that decide the order of the windows only when streaming.
+_STREAMING_SETTINGS = ("shuffle_buffer", "num_workers")
+
+
+def trajectory_differences(before: dict, now: PretrainConfig) -> list[str]:
+    """The settings that change a run's trajectory and differ between two configs.
+
+    Parameters
+    ----------
+    before : dict
+        A config as a checkpoint stores it (``PretrainConfig.to_dict()``; neurofm 0.1.0's flat
+        objective keys are read as today's terms, terms of weight 0 count as absent).
+    now : PretrainConfig
+
+    Returns
+    -------
+    list of str
+        ``"key: old then, new now"`` per difference, in key order (empty: the same run).
+
+    Raises
+    ------
+    ValueError
+        ``before`` is not a config this neurofm reads.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old = _trajectory(PretrainConfig.from_dict(before, where="the checkpoint's config"))
+    new = _trajectory(now)
+    return [f"{key}: {old.get(key, '(not set)')!r} then, {new.get(key, '(not set)')!r} now"
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+
+
+def _trajectory(config: PretrainConfig) -> dict:
+    """``{dotted key: value}`` of the settings in :data:`TRAJECTORY_SETTINGS`."""
+    raw = config.to_dict()
+    raw["objective"]["terms"] = {name: term for name, term in raw["objective"]["terms"].items()
+                                 if term.get("weight", 1.0) != 0}
+    keys = dict(TRAJECTORY_SETTINGS)
+    if config.data.streaming:
+        keys["data"] = keys["data"] + _STREAMING_SETTINGS
+    picked = {section: raw[section] if names is None else
+              {name: raw[section][name] for name in names} for section, names in keys.items()}
+    flat = _flatten(picked)
+    path = flat.get("data.path", "")
+    if not path.startswith("sim:") and Path(path).expanduser().exists():
+        flat["data.path"] = str(Path(path).expanduser().resolve())
+    return flat
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None

@@ -87,6 +87,14 @@ def all_gather_objects(obj, env: DistEnv) -> list:
     return gathered
 
 
+def raise_together(error: str | None, env: DistEnv) -> None:
+    """Raise ``ValueError(error)`` on every rank when any rank has an error (the first rank's
+    with one); a collective, so a check made on rank 0 alone stops every rank."""
+    errors = [e for e in all_gather_objects(error, env) if e]
+    if errors:
+        raise ValueError(errors[0])
+
+
 def barrier(env: DistEnv) -> None:
     if env.distributed:
         dist.barrier()

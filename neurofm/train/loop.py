@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -28,10 +27,13 @@ import numpy as np
 import torch
 
 from neurofm.data.spec import as_spec, check_compatible
+from neurofm.folder_lock import FolderLock
+from neurofm.logs import get_logger, verbose
 from neurofm.models import create_model
 from neurofm.nn import upgrade_nested_state
 from neurofm.nn.scan import compiled_scans
 from neurofm.objectives import PretrainingObjective, TokenCounts, build_objective, real_tokens
+from neurofm.output_folder import claim_output_folder
 from neurofm.progress import progress_bar
 from neurofm.train.checkpoint import (
     CheckpointManager,
@@ -40,7 +42,7 @@ from neurofm.train.checkpoint import (
     load_training_state,
     restore_rng_state,
 )
-from neurofm.train.config import PretrainConfig
+from neurofm.train.config import PretrainConfig, trajectory_differences
 from neurofm.train.data import TrainingData, TrainingLoader, open_training_data
 from neurofm.train.distributed import (
     DistEnv,
@@ -49,12 +51,20 @@ from neurofm.train.distributed import (
     barrier,
     gradient_sync,
     init_distributed,
+    raise_together,
     shutdown,
     wrap_model,
 )
 from neurofm.train.export import export_pretrained
-from neurofm.train.metrics import MetricsLog, plot_loss_curve
+from neurofm.train.metrics import MetricsLog, plot_loss_curve, read_metrics
 from neurofm.train.schedule import warmup_cosine
+
+logger = get_logger(__name__)
+#: The command whose output-folder marker run folders carry.
+PRETRAIN_COMMAND = "neurofm pretrain"
+#: Held by rank 0 of the run writing the folder.
+RUN_LOCK = ".neurofm-lock"
+CHECKPOINTS_DIR = "checkpoints"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -72,34 +82,89 @@ class TrainResult:
     resumed_from: int
 
 
-def train(config: PretrainConfig, *, data: TrainingData | None = None) -> TrainResult:
+@verbose
+def train(config: PretrainConfig, *, data: TrainingData | None = None, overwrite: bool = False,
+          allow_changed_settings: bool = False, config_file=None, verbose=None) -> TrainResult:
     """Pretrain a backbone as ``config`` says (on this process, or on this rank of torchrun).
+
+    The run folder (``run.out_dir``) must be new, empty or a run folder of ``neurofm pretrain``
+    (:func:`neurofm.output_folder.claim_output_folder`); rank 0 holds a lock on it for the
+    whole run, so a second run into the same folder is refused while this one lives.
 
     Parameters
     ----------
     config : PretrainConfig
     data : TrainingData, optional
         Windows to train on instead of opening ``config.data.path``.
+    overwrite : bool
+        Write into a run folder that holds files neurofm did not write (they are kept).
+    allow_changed_settings : bool
+        Resume although the settings that decide the trajectory (model, objective, optimiser,
+        schedule, data, batch, seed) differ from the checkpoint's.
+    config_file : path-like, optional
+        The YAML ``config`` was read from; it may sit in the run folder.
+    verbose : bool, str, int or None
+        Log level of the run (:func:`neurofm.logs.log_level`; None: the package's). Rank 0 logs
+        the start, resumes and damaged checkpoints passed over; above INFO no progress bar.
 
     Raises
     ------
     NonFiniteLossError
         The loss became NaN/inf; the newest checkpoint (the last good state) is kept.
     FileNotFoundError, ValueError
-        Bad corpus path, corpus/model mismatch, bad config.
+        Bad corpus path, corpus/model mismatch, bad config, a folder of other files or in use
+        by another run, a resume with other settings.
     """
     env = init_distributed(config.run.device)
+    lock = None
     try:
+        lock = _claim_run_folder(config, env, overwrite, config_file)
         with compiled_scans(config.run.compile):
-            return _train(config, env, data)
+            return _train(config, env, data, allow_changed_settings)
     finally:
+        if lock is not None:
+            lock.release()
         shutdown(env)
 
 
-def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> TrainResult:
+def _claim_run_folder(cfg: PretrainConfig, env: DistEnv, overwrite: bool,
+                      config_file) -> FolderLock | None:
+    """Rank 0 claims the run folder and locks it; every rank raises the same error if not."""
+    lock, error = None, None
+    if env.is_main:
+        out = Path(cfg.run.out_dir)
+        try:
+            claim_output_folder(out, PRETRAIN_COMMAND, {"config": cfg.to_dict()},
+                                overwrite=overwrite, recognise=is_run_folder,
+                                inputs=[config_file] if config_file else [])
+            lock = FolderLock(out / RUN_LOCK, PRETRAIN_COMMAND).acquire()
+        except ValueError as err:
+            error = str(err)
+    raise_together(error, env)
+    return lock
+
+
+def is_run_folder(path) -> bool:
+    """True for a run folder that ``neurofm pretrain`` wrote before it left an output-folder
+    marker (neurofm 0.1.0): it holds checkpoints or a ``metrics.jsonl`` of training steps."""
+    path = Path(path)
+    if CheckpointManager(path / CHECKPOINTS_DIR).checkpoints():
+        return True
+    records = read_metrics(path / "metrics.jsonl")
+    return bool(records) and all("step" in r and "loss" in r for r in records)
+
+
+def _train(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None,
+           allow_changed_settings: bool) -> TrainResult:
     run = cfg.run
-    setup = _set_up(cfg, env, data)
+    setup = _set_up(cfg, env, data, allow_changed_settings)
     objective = setup.objective
+    if env.is_main:
+        n_params = sum(p.numel() for p in objective.model.parameters())
+        logger.info("Pretraining %s (%s parameters) on %s: steps %d to %d, global batch %d, "
+                    "%d process(es), into %s", cfg.model.name, f"{n_params:,}",
+                    setup.data.description, setup.start_step, run.steps, cfg.data.batch_size,
+                    env.world_size, setup.out_dir)
     metrics = MetricsLog(setup.out_dir, setup.start_step, run.tensorboard) if env.is_main else None
     bar = progress_bar(total=run.steps, initial=setup.start_step, unit="step", dynamic_ncols=True,
                        disable=not (env.is_main and run.progress))
@@ -167,11 +232,13 @@ class _Setup:
     scaler: torch.amp.GradScaler
     checkpoints: CheckpointManager
     start_step: int
+    resumed_loss: float  # the loss of the checkpoint resumed from (nan for a new run)
     sampler: TrainingLoader
     batches: Iterator[dict]
 
 
-def _set_up(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> _Setup:
+def _set_up(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None,
+            allow_changed_settings: bool) -> _Setup:
     """Open the data, build backbone and objective, share them over the ranks, build the
     optimiser and schedule, resume from the newest checkpoint and position the data there."""
     run, optim = cfg.run, cfg.optim
@@ -195,15 +262,17 @@ def _set_up(cfg: PretrainConfig, env: DistEnv, data: TrainingData | None) -> _Se
     # keeps the checkpoint format ready for fp16.
     scaler = torch.amp.GradScaler(env.device.type, enabled=False)
     out_dir = Path(run.out_dir)
-    checkpoints = CheckpointManager(out_dir / "checkpoints", run.keep_checkpoints)
+    checkpoints = CheckpointManager(out_dir / CHECKPOINTS_DIR, run.keep_checkpoints)
+    if env.is_main:  # this run holds the folder's lock: leftovers are of killed saves
+        checkpoints.remove_temporary_files()
     sharded = env.distributed and run.parallel == "fsdp"
-    start_step = _resume(checkpoints, run.resume, objective, optimizer, scheduler, scaler,
-                         env, sharded)
+    start_step, resumed_loss = _resume(checkpoints, cfg, allow_changed_settings, objective,
+                                       optimizer, scheduler, scaler, env, sharded)
 
     loader = TrainingLoader(data, cfg.data, rank=env.rank, world_size=env.world_size,
                             grad_accum=run.grad_accum, seed=run.seed, start_step=start_step)
     return _Setup(out_dir, data, preprocessing, objective, wrapped, sharded, optimizer, scheduler,
-                scaler, checkpoints, start_step, loader, iter(loader))
+                  scaler, checkpoints, start_step, resumed_loss, loader, iter(loader))
 
 
 def _seed_everything(seed: int) -> None:
@@ -222,34 +291,61 @@ def _parameter_groups(module: torch.nn.Module, weight_decay: float) -> list[dict
             {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _resume(checkpoints: CheckpointManager, policy: str, objective, optimizer, scheduler, scaler,
-            env: DistEnv, sharded: bool) -> int:
-    """Load the newest checkpoint as ``policy`` allows; returns the step to start from."""
+def _resume(checkpoints: CheckpointManager, cfg: PretrainConfig, allow_changed_settings: bool,
+            objective, optimizer, scheduler, scaler, env: DistEnv,
+            sharded: bool) -> tuple[int, float]:
+    """Load the newest readable checkpoint as ``run.resume`` allows; returns the step to start
+    from and that checkpoint's loss (0 and nan for a new run)."""
+    policy = cfg.run.resume
     latest = checkpoints.latest()
     if latest is None:
         if policy == "always":
             raise FileNotFoundError(f"Resume was requested but {checkpoints.directory} holds no "
                                     "checkpoint; drop --resume to start a new run.")
-        return 0
+        return 0, math.nan
     if policy == "never":
         raise ValueError(f"{checkpoints.directory} already holds checkpoints (newest "
                          f"{latest.name}); set run.resume=auto to continue it, or choose "
                          "another run.out_dir.")
-    state = CheckpointManager.load(latest)
+    notes: list[str] = []
+    latest, state = checkpoints.load_newest(warn=notes.append)
+    if env.is_main:
+        for text in notes:
+            logger.warning(text)
+    differ = trajectory_differences(state["config"], cfg)
+    if differ and not allow_changed_settings:
+        raise ValueError(
+            f"{latest} was written by a run with other settings ({'; '.join(differ)}). Repeat "
+            "the original settings to resume it, choose a new --out for a new run, or pass "
+            "--allow-changed-settings to continue it with the new ones.")
     objective_state = upgrade_nested_state(objective, state["objective"],
                                            int(state.get("format_version", 1)))
-    load_training_state(objective, optimizer, objective_state, state["optimizer"], sharded)
+    try:
+        load_training_state(objective, optimizer, objective_state, state["optimizer"], sharded)
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise ValueError(
+            f"{latest} does not fit the model and optimiser of these settings "
+            f"({_first_mismatches(err)}); resume with the settings the run was started with, "
+            "or choose a new --out.") from None
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
     if state["world_size"] == env.world_size:
         restore_rng_state(state["rng"][env.rank])
     elif env.is_main:
-        print(f"Resuming {latest} (written by {state['world_size']} ranks) on {env.world_size} "
-              "ranks: data order and weights continue exactly, dropout randomness does not.",
-              file=sys.stderr)
+        logger.warning("Resuming %s (written by %d ranks) on %d ranks: data order and weights "
+                       "continue exactly, dropout randomness does not.", latest,
+                       state["world_size"], env.world_size)
     if env.is_main:
-        print(f"Resumed from {latest} (step {state['step']}).", file=sys.stderr)
-    return int(state["step"])
+        logger.info("Resumed from %s (step %d).", latest, state["step"])
+    return int(state["step"]), float(state.get("loss", math.nan))
+
+
+def _first_mismatches(err: Exception, limit: int = 3) -> str:
+    """The first lines of a state-dict loading error (size mismatches name key and shapes)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    shown = [line for line in lines if "size mismatch" in line or "Missing" in line
+             or "Unexpected" in line][:limit] or lines[:1]
+    return "; ".join(shown)
 
 
 # -- the step, in the order the loop uses them ------------------------------------------------
@@ -334,10 +430,10 @@ def _save_checkpoint(setup: _Setup, step: int, epoch: int, loss: float, cfg: Pre
         try:
             setup.checkpoints.save(state, step)
         except OSError as err:
-            error = str(err)
+            error = (err.errno, err.strerror or str(err))
     errors = [e for e in all_gather_objects(error, env) if e]
     if errors:
-        raise OSError(errors[0])
+        raise OSError(*errors[0])
 
 
 # -- the end: export ------------------------------------------------------------------------
@@ -350,7 +446,7 @@ def _export(setup: _Setup, loss: float, cfg: PretrainConfig, env: DistEnv) -> Tr
     full_state, _ = gather_training_state(setup.objective, setup.optimizer, setup.sharded)
     if env.is_main:
         if setup.start_step == run.steps:  # nothing left to train: report the checkpoint's loss
-            loss = float(CheckpointManager.load(setup.checkpoints.latest()).get("loss", math.nan))
+            loss = setup.resumed_loss
         final = create_model(cfg.model.name, **cfg.model.overrides)
         final.load_state_dict({k[len("model."):]: v for k, v in full_state.items()
                                if k.startswith("model.")})

@@ -22,11 +22,13 @@ from neurofm.corpus import split_by_subject
 from neurofm.data.dataset import WindowDataset, collate_windows, load_windows
 from neurofm.data.preprocess import PreprocessConfig
 from neurofm.data.spec import PreprocessSpec
+from neurofm.logs import get_logger, verbose
+from neurofm.output_folder import claim_output_folder
 from neurofm.sensors import SensorBatch
 from neurofm.strict import from_dict
 from neurofm.tokenizer.model import TOKENIZER_CONFIGS, NeuralTokenizer, tokenizer_config
 from neurofm.train.data import TrainingData, open_training_data
-from neurofm.train.distributed import barrier, init_distributed
+from neurofm.train.distributed import barrier, init_distributed, raise_together
 from neurofm.train.tokenizer_loop import (
     TokenizerTrainConfig,
     evaluate_tokenizer,
@@ -34,6 +36,10 @@ from neurofm.train.tokenizer_loop import (
     train_tokenizer,
 )
 
+logger = get_logger(__name__)
+
+#: The command whose output-folder marker tokenizer training folders carry.
+TOKENIZER_COMMAND = "neurofm tokenizer train"
 #: Preprocessing keys of a corpus that :class:`neurofm.data.PreprocessConfig` understands.
 _PREPROCESS_KEYS = ("l_freq", "h_freq", "notch", "line_freq", "scales", "kinds")
 
@@ -142,7 +148,7 @@ def open_tokenizer_data(data: list[str], run: TokenizerRun, *, cache_dir: str | 
     dataset = WindowDataset.from_files(data, pre, window_seconds=run.window_seconds,
                                        progress=progress and is_main)
     for path, reason in dataset.skipped:
-        print(f"skipped {path}: {reason}")
+        logger.warning("skipped %s: %s", path, reason)
     preprocessing = {k: v for k, v in pre.to_dict().items() if k in _PREPROCESS_KEYS}
     preprocessing.update(sfreq=float(pre.sfreq), patch_size=int(dataset[0]["x"].shape[-1]),
                          window_seconds=run.window_seconds)
@@ -172,8 +178,10 @@ def _batches_forever(loader, sampler):
         epoch += 1
 
 
+@verbose
 def run_tokenizer_training(training_data, run: TokenizerRun, out: str | Path, *,
-                           device: str = "auto", progress: bool = True) -> dict:
+                           device: str = "auto", progress: bool = True,
+                           overwrite: bool = False, verbose=None) -> dict:
     """Train a tokenizer and write it to ``out``.
 
     ``out`` receives ``tokenizer/`` (config.json + model.safetensors), ``metrics.jsonl`` (the
@@ -187,6 +195,11 @@ def run_tokenizer_training(training_data, run: TokenizerRun, out: str | Path, *,
     out : str or Path
     device : {"auto", "cpu", "cuda"}
     progress : bool
+        Show a progress bar (rank 0; never above INFO level).
+    overwrite : bool
+        Write into ``out`` although it holds files neurofm did not write (they are kept).
+    verbose : bool, str, int or None
+        Log level of the run (:func:`neurofm.logs.log_level`; None: the package's).
 
     Returns
     -------
@@ -195,6 +208,15 @@ def run_tokenizer_training(training_data, run: TokenizerRun, out: str | Path, *,
     """
     env = init_distributed(device)
     out = Path(out)
+    error = None
+    if env.is_main:  # the output-folder rule: a new, empty or earlier tokenizer folder
+        try:
+            claim_output_folder(out, TOKENIZER_COMMAND,
+                                {"run": json.loads(json.dumps(asdict(run), default=str))},
+                                overwrite=overwrite)
+        except ValueError as err:
+            error = str(err)
+    raise_together(error, env)
     dataset = training_data.dataset
     train_idx, val_idx = np.arange(len(dataset)), np.array([], dtype=np.int64)
     subjects = getattr(dataset, "window_subjects", None)
@@ -208,6 +230,10 @@ def run_tokenizer_training(training_data, run: TokenizerRun, out: str | Path, *,
         raise ValueError(f"The data hold {len(train_idx)} training windows, fewer than one batch "
                          f"(batch_size={run.batch_size}); lower batch_size or add data.")
     train_items = _WindowItems(dataset, train_idx)
+    if env.is_main:
+        logger.info("Training a tokenizer on %s: %d training window(s), %d held out, %d steps, "
+                    "global batch %d, %d process(es), into %s", training_data.description,
+                    len(train_idx), len(val_idx), run.steps, run.batch_size, env.world_size, out)
     generator = torch.Generator().manual_seed(run.seed)
     sampler = (DistributedSampler(train_items, env.world_size, env.rank, seed=run.seed)
                if env.distributed else RandomSampler(train_items, generator=generator))
@@ -218,7 +244,6 @@ def run_tokenizer_training(training_data, run: TokenizerRun, out: str | Path, *,
     model = NeuralTokenizer(run.model_config(training_data.preprocessing))
     log_file = None
     if env.is_main:
-        out.mkdir(parents=True, exist_ok=True)
         log_file = (out / "metrics.jsonl").open("w")
 
     def log(record: dict) -> None:
