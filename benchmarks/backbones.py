@@ -167,9 +167,12 @@ def _timed(fn) -> float:
 
 
 def registered(name: str) -> bool:
-    """Whether the imported neurofm (maybe an older checkout) has the configuration ``name``."""
+    """Whether ``name`` can run here: a configuration the imported neurofm (maybe an older
+    checkout) has, or a braindecode peer with the ``braindecode`` extra installed."""
     if name.startswith("braindecode."):
-        return True
+        from neurofm.compat import braindecode_available
+
+        return braindecode_available()
     from neurofm.models import list_models
 
     return name in list_models()
@@ -188,6 +191,9 @@ def peer_comparisons(args, skipped: list[str]) -> list[dict]:
     for ours, peer in PAIRS:
         if not registered(ours):
             skipped.append(f"peers: {ours} is not registered in this checkout")
+            continue
+        if not registered(peer):
+            skipped.append(f"peers: {peer} needs neurofm[braindecode]")
             continue
         runners = [Runner(ours, args.batch, 19, 30), Runner(peer, args.batch, 19, 30)]
         for precision in ("fp32", "bf16"):
@@ -286,7 +292,7 @@ def model_costs(args) -> list[dict]:
                 "gflops_per_window": flops / 1e9,
             }
         )
-    for peer in ("braindecode.CBraMod", "braindecode.LUNA"):
+    for peer in filter(registered, ("braindecode.CBraMod", "braindecode.LUNA")):
         r = Runner(peer, 1, 19, 30)
         r.model.eval()
         flops = count_flops(r.forward)
@@ -305,7 +311,7 @@ def utilisation(args) -> list[dict]:
     rows = []
     for precision in ("fp32", "bf16"):
         peak = matmul_peak(precision)
-        for name in ("criss_cross_base", "braindecode.CBraMod"):
+        for name in filter(registered, ("criss_cross_base", "braindecode.CBraMod")):
             r = Runner(name, args.batch, 19, 30)
             with autocast(precision):
                 flops = count_flops(r.train_step)

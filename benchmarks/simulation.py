@@ -266,7 +266,11 @@ def main(argv=None) -> int:
               f"{r['warm_signal_min_per_s']:6.2f} {r['projection_s_per_signal_s']:10.4f} "
               f"{r['peer_simulate_raw_s_per_signal_s']:13.4f} {r['ratio_peer_over_ours']:6.2f}")
     accuracy = []
-    if not args.skip_accuracy:
+    from neurofm.compat import braindecode_available
+
+    if not args.skip_accuracy and not braindecode_available():
+        print("\naccuracy: skipped, the braindecode models need neurofm[braindecode]")
+    elif not args.skip_accuracy:
         print("\nbraindecode models from scratch (balanced accuracy; vigilance: Pearson r)")
         accuracy = bench_accuracy(**acc_kw)
         print(f"{'task':14s} {'modality':8s} {'model':16s} {'ch':>4s} {'folds':>5s} "

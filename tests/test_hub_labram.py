@@ -2,11 +2,13 @@
 
 import pytest
 import torch
+from extras import needs_braindecode
 from hub_helpers import tiny_model
 
 from neurofm.models.labram import LABRAM_CHANNELS, labram_channel_ids
 
 
+@needs_braindecode
 def test_table_has_128_unique_names_matching_braindecode():
     import warnings
 

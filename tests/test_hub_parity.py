@@ -6,6 +6,7 @@ use 2-layer models; the published sizes (12 layers, 19 channels) run with ``-m s
 
 import pytest
 import torch
+from extras import needs_braindecode
 from hub_helpers import cbramod_published_state
 
 from neurofm.hub import convert_cbramod, convert_labram, from_pretrained
@@ -19,6 +20,7 @@ def _assert_all_ok(results):
 
 
 @pytest.mark.parametrize("layout", ["original", "braindecode"])
+@needs_braindecode
 def test_cbramod_parity_small(layout):
     results = cbramod_parity(layout, depth=2, batch=1, n_channels=5, n_patches=3)
     assert set(results) == {"features", "reconstruct", "reconstruct_masked"}
@@ -26,6 +28,7 @@ def test_cbramod_parity_small(layout):
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
+@needs_braindecode
 def test_labram_parity_small(pooling):
     results = labram_parity(depth=2, pooling=pooling, batch=1, n_patches=3)
     assert "classify" in results and "features" in results
@@ -34,12 +37,14 @@ def test_labram_parity_small(pooling):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("layout", ["original", "braindecode"])
+@needs_braindecode
 def test_cbramod_parity_published_size(layout):
     _assert_all_ok(cbramod_parity(layout))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
+@needs_braindecode
 def test_labram_parity_published_size(pooling):
     _assert_all_ok(labram_parity(pooling=pooling))
 
@@ -70,6 +75,7 @@ def test_cbramod_full_size_import_has_cbramods_parameter_count(tmp_path):
     assert "TUEG" in card
 
 
+@needs_braindecode
 def test_prefix_import_through_from_pretrained(tmp_path):
     import warnings
 
@@ -87,6 +93,7 @@ def test_prefix_import_through_from_pretrained(tmp_path):
     assert figures["ok"], figures
 
 
+@needs_braindecode
 def test_labram_original_repository_names_and_nesting(tmp_path):
     """LaBraM's own checkpoint layout ({"model": {"student.pos_embed", ...}}) imports too."""
     import warnings

@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 import torch
+from extras import needs_braindecode
 
 from neurofm import from_pretrained
 from neurofm.data.spec import PreprocessSpec
@@ -195,8 +196,8 @@ def test_cbramod_base_holds_exactly_cbramods_state_dict_values():
     assert state["reconstruction_head.proj.weight"].shape == (200, 200)
 
 
+@needs_braindecode
 def test_cbramod_base_matches_braindecode_cbramod_outputs():
-    pytest.importorskip("braindecode")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from braindecode.models import CBraMod

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from neurofm.compat import require_braindecode
 from neurofm.datasets.missing import missing_data
 from neurofm.datasets.moabb_files import MissingDataError, MissingExtraError
 from neurofm.datasets.montages import Derivation, resolve_montage
@@ -73,14 +74,15 @@ def require_braindecode_datasets():
         braindecode is not installed, or its data sets cannot be imported beside this torch
         (torchaudio); the message says so and names the loaders that need neither.
     """
+    require_braindecode("the braindecode: data spec (the loaders tuab:, tuev:, chbmit:, "
+                        "sleep-edf: and seed-v: read the same releases without braindecode)")
     try:
         from braindecode import datasets
-    except ImportError as err:
+    except (ImportError, OSError) as err:  # torchaudio may fail to load beside this torch
         raise MissingExtraError(
-            f"braindecode data sets need braindecode (`pip install braindecode`) and a torchaudio "
-            f"that loads beside this torch ({type(err).__name__}: {err}). The loaders tuab:, "
-            "tuev:, chbmit:, sleep-edf: and seed-v: read the same releases without "
-            "braindecode.") from err
+            f"braindecode data sets cannot be imported beside this torch ({type(err).__name__}: "
+            f"{err}). The loaders tuab:, tuev:, chbmit:, sleep-edf: and seed-v: read the same "
+            "releases without braindecode.") from err
     return datasets
 
 

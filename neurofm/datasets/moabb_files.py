@@ -28,12 +28,10 @@ import os
 import socket
 from pathlib import Path
 
+from neurofm.compat import MissingExtraError  # re-exported: neurofm.datasets.MissingExtraError
+
 #: The pip command that installs MOABB for neurofm.
 MOABB_EXTRA = "pip install 'neurofm[moabb]'"
-
-
-class MissingExtraError(ImportError, ValueError):
-    """An optional dependency is not installed (the message names the extra to install)."""
 
 
 class MissingDataError(FileNotFoundError):

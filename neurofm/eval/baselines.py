@@ -8,6 +8,8 @@
   and is refused for trial sets whose signals stay on disk (:data:`IN_MEMORY_ONLY`).
 - ``eegnet``, ``shallow``: braindecode's ``EEGNet`` / ``ShallowFBCSPNet`` trained from scratch on
   each fold's training trials with early stopping on a validation split of the training side.
+  They need the ``braindecode`` extra; without it their row is :func:`skipped_row` (it reads
+  "needs neurofm[braindecode]") and the other rows run.
 
 Every baseline is a ``fit_predict(seed, fold)`` for :func:`neurofm.eval.harness.run_method`, so it
 is scored on exactly the folds the model rows use.
@@ -19,7 +21,8 @@ import numpy as np
 import torch
 from scipy import signal
 
-from neurofm.compat import braindecode_models
+from neurofm import compat
+from neurofm.eval.harness import MethodResult
 from neurofm.eval.probe import fit_probe_on_fold
 from neurofm.eval.protocols import Fold, fit_and_validation
 from neurofm.eval.training import FinetuneConfig, predict, train_model
@@ -33,6 +36,8 @@ FILTER_BANK = ((4, 8), (8, 12), (12, 16), (16, 20), (20, 24), (24, 28), (28, 32)
 BASELINES = ("bandpower", "fbcsp", "eegnet", "shallow")
 #: Baselines that need every trial in memory (not run on trial sets left on disk).
 IN_MEMORY_ONLY = ("fbcsp",)
+#: Table labels of the supervised braindecode networks.
+SUPERVISED_LABELS = {"eegnet": "EEGNet (supervised)", "shallow": "ShallowFBCSPNet (supervised)"}
 
 
 def log_band_power(X: np.ndarray, sfreq: float, bands: dict = BANDS) -> tuple[np.ndarray, list]:
@@ -125,8 +130,21 @@ def fbcsp_method(X, sfreq, y, subjects, *, n_components: int = 4):
     return fit_predict
 
 
+def skipped_row(name: str) -> MethodResult | None:
+    """The table row of a baseline whose extra is missing, else None (the baseline can run).
+
+    ``eegnet`` / ``shallow`` without braindecode (or with a braindecode that cannot load beside
+    this torch) give a row without runs named ``"EEGNet (supervised): needs
+    neurofm[braindecode]"``; its one skipped-fold note is the pip command.
+    """
+    if name not in SUPERVISED_LABELS or compat.braindecode_available():
+        return None
+    return MethodResult(f"{SUPERVISED_LABELS[name]}: {compat.needs_extra('braindecode')}",
+                        errors=[f"not run: {compat.install_hint('braindecode')}"])
+
+
 def _braindecode_net(name: str, n_chans: int, n_outputs: int, n_times: int, sfreq: float):
-    models = braindecode_models()
+    models = compat.braindecode_models(f"the {SUPERVISED_LABELS[name]} baseline")
     if name == "eegnet":
         return models.EEGNet(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times,
                       kernel_length=min(64, max(8, n_times // 2)))

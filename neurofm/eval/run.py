@@ -291,6 +291,10 @@ def _baseline_rows(settings, trials, inputs, task, folds_by_seed) -> list[Method
     train_cfg = FinetuneConfig.from_dict({**settings.train, "lr_head": 1e-3,
                                           **({"label_smoothing": 0.0} if regression else {})})
     for name in settings.baselines:
+        skipped = bl.skipped_row(name)  # e.g. EEGNet without braindecode: says what to install
+        if skipped is not None:
+            rows.append(skipped)
+            continue
         if name == "bandpower":
             fp = bl.bandpower_method(trials, trials.sfreq, task.y, task.subjects,
                                      regression=regression)
@@ -305,7 +309,7 @@ def _baseline_rows(settings, trials, inputs, task, folds_by_seed) -> list[Method
                                       task.subjects, n_outputs=1 if regression else task.n_classes,
                                       regression=regression, config=train_cfg,
                                       device=settings.device)
-            label = {"eegnet": "EEGNet (supervised)", "shallow": "ShallowFBCSPNet (supervised)"}[name]
+            label = bl.SUPERVISED_LABELS[name]
         else:
             raise ValueError(f"Unknown baseline {name!r}; choose from {', '.join(bl.BASELINES)}.")
         rows.append(run_method(label, fp, task, folds_by_seed))

@@ -73,7 +73,7 @@ def cbramod_parity(layout: str = "original", *, depth: int = 12, batch: int = 2,
     (``proj_out(encoder(x))``) and ``reconstruct_masked`` (half the patches masked).
     ``layout="braindecode"`` exports a model with a classification head (dropped on import).
     """
-    bd = braindecode_models()
+    bd = braindecode_models("the parity check against braindecode")
     torch.manual_seed(seed)
     n_times = n_patches * 200
     if layout == "braindecode":
@@ -114,7 +114,7 @@ def labram_parity(layout: str = "braindecode", *, depth: int = 12, pooling: str 
     if layout != "braindecode":
         raise ValueError("LaBraM parity is measured against braindecode's layout "
                          "(layout='braindecode').")
-    bd = braindecode_models()
+    bd = braindecode_models("the parity check against braindecode")
     torch.manual_seed(seed)
     n_channels, n_times = len(LABRAM_TABLE_NAMES), n_patches * 200
     ref = bd.Labram(n_times=n_times, n_outputs=3, n_chans=n_channels, num_layers=depth,

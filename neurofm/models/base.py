@@ -140,13 +140,27 @@ class BrainEncoder(nn.Module, ModelFolderMixin):
         patch_mask: torch.Tensor | None = None,
         patch_valid: torch.Tensor | None = None,
     ) -> None:
-        """Raise ``ValueError`` with a fix when the inputs do not fit this model."""
+        """Raise ``ValueError`` with a fix when the inputs do not fit this model.
+
+        Recordings, arrays and unpatched ``[B, C, T]`` tensors are refused with a ``TypeError``
+        or ``ValueError`` that points to :func:`neurofm.embed`, which prepares them.
+        """
         name = self.model_name or type(self).__name__
+        high_level = ("For an MNE Raw or Epochs, neurofm.embed(model, inst) applies the model's "
+                      "preprocessing, cuts the windows and reads the sensors from inst.info.")
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} reads patched windows, a tensor x [B, C, N, "
+                            f"{self.patch_size}] in model units; got {type(x).__name__}. "
+                            f"{high_level}")
+        if sensors is not None and not isinstance(sensors, SensorBatch):
+            raise TypeError(f"{name} reads sensors as a neurofm.sensors.SensorBatch "
+                            f"(SensorBatch.from_info(info)); got {type(sensors).__name__}. "
+                            f"{high_level}")
         if x.dim() != 4 or x.shape[-1] != self.patch_size:
             raise ValueError(
                 f"{name} expects patched windows x [B, C, N, {self.patch_size}]; got "
                 f"{tuple(x.shape)}. Window the data with patch_size={self.patch_size} "
-                "samples (neurofm.data.window_recording)."
+                f"samples (neurofm.data.window_recording). {high_level}"
             )
         b, c, n, _ = x.shape
         if sensors is None and self.needs_sensors:

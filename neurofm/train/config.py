@@ -132,8 +132,11 @@ class RunConfig:
         off after a few hundred steps (``docs/models.md``); no effect on other backbones or where
         mamba-ssm's CUDA kernel runs. Falls back to the eager scan, with a warning, where
         ``torch.compile`` is unavailable.
-    tensorboard, progress : bool
-        Write TensorBoard events / show a progress bar on rank 0.
+    tensorboard : bool or None
+        Write TensorBoard events on rank 0: None (default) when the ``tensorboard`` package is
+        installed, True always (an error names the extra when it is missing), False never.
+    progress : bool
+        Show a progress bar on rank 0.
     """
 
     choices: ClassVar[dict[str, tuple]] = {
@@ -156,7 +159,7 @@ class RunConfig:
     resume: str = "auto"
     find_unused_parameters: bool = False
     compile: bool = False
-    tensorboard: bool = True
+    tensorboard: bool | None = None
     progress: bool = True
 
     def __post_init__(self):

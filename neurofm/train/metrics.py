@@ -7,9 +7,12 @@ never holds two records of one step.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Sequence
 from pathlib import Path
+
+from neurofm.compat import MissingExtraError, install_hint
 
 
 class MetricsLog:
@@ -21,21 +24,30 @@ class MetricsLog:
         Run directory; writes ``metrics.jsonl`` and, with ``tensorboard``, ``tensorboard/``.
     resume_step : int
         Step the run starts from; records of later steps (from a killed run) are dropped.
-    tensorboard : bool
-        Also write TensorBoard events.
+    tensorboard : bool or None
+        Also write TensorBoard events: None when the ``tensorboard`` package is installed, True
+        always (:class:`~neurofm.compat.MissingExtraError` naming the extra when it is not).
     """
 
-    def __init__(self, out_dir: Path, resume_step: int = 0, tensorboard: bool = True):
+    def __init__(self, out_dir: Path, resume_step: int = 0, tensorboard: bool | None = None):
+        installed = tensorboard_installed()
+        write = installed if tensorboard is None else tensorboard
+        if write and not installed:
+            raise MissingExtraError(f"run.tensorboard=true needs TensorBoard: "
+                                    f"{install_hint('tensorboard')}, or set "
+                                    "run.tensorboard=false (metrics.jsonl and loss.png are "
+                                    "written either way).")
         self.path = Path(out_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         kept = [r for r in read_metrics(self.path) if r["step"] <= resume_step]
         with open(self.path, "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in kept)
         self.writer = None
-        if tensorboard:
+        if write:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(Path(out_dir) / "tensorboard"), purge_step=resume_step + 1)
+            self.writer = SummaryWriter(str(Path(out_dir) / "tensorboard"),
+                                        purge_step=resume_step + 1)
 
     def log(self, record: dict) -> None:
         """Append ``record`` (must hold ``step``; other values are numbers)."""
@@ -49,6 +61,11 @@ class MetricsLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def tensorboard_installed() -> bool:
+    """Whether the ``tensorboard`` package (the ``tensorboard`` extra) is installed."""
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def read_metrics(path: str | Path) -> list[dict]:
