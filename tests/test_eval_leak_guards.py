@@ -19,6 +19,7 @@ A leaky fold handed to the harness raises before anything is fitted.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections import defaultdict
 
@@ -94,11 +95,13 @@ class FitSpy:
             finally:
                 self.in_probe = False
 
+        @functools.wraps(pipeline_fit)  # sklearn looks the methods up by their names
         def fit_spied(pipeline, X, y=None, **params):
             if self.in_probe:
                 self.record("search fit", self.ids(X))
             return pipeline_fit(pipeline, X, y, **params)
 
+        @functools.wraps(pipeline_predict)
         def predict_spied(pipeline, X, **params):
             self.record("search score" if self.in_probe else "probe predict", self.ids(X))
             return pipeline_predict(pipeline, X, **params)
@@ -194,11 +197,11 @@ def check_every_step(spy: FitSpy, trials: TrialSet, *, level: str) -> dict[str, 
     return seen
 
 
-def _trials(n_subjects=6, sessions=False, split=None) -> TrialSet:
-    base = alpha_trials(n_subjects=n_subjects, per_class=4, seed=3)
+def _trials(n_subjects=6, sessions=False, split=None, per_class=4) -> TrialSet:
+    base = alpha_trials(n_subjects=n_subjects, per_class=per_class, seed=3)
     session = None
-    if sessions:  # each subject: its first half of trials in session A, the rest in session B
-        session = np.array([("A", "B")[i % 8 >= 4] for i in range(len(base))])
+    if sessions:  # each class of each subject: half its trials in session A, half in B
+        session = np.array([("A", "B")[i % 4 >= 2] for i in range(len(base))])
     return TrialSet(base.name, base.X, base.y, base.subject, base.sfreq, base.sensors,
                     class_names=base.class_names, split=split, session=session)
 
@@ -266,7 +269,7 @@ def test_cross_session_runs_never_fit_on_the_tested_session(tmp_path, monkeypatc
 
 def test_cross_session_finetuning_never_early_stops_on_the_tested_session(tmp_path,
                                                                            monkeypatch):
-    trials = _trials(n_subjects=2, sessions=True)
+    trials = _trials(n_subjects=2, sessions=True, per_class=8)
     spy = FitSpy(monkeypatch)
     _run(tmp_path, trials, mode="finetune", protocol="cross-session", freeze="none")
     seen = check_every_step(spy, trials, level="session")
