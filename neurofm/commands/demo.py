@@ -23,6 +23,10 @@ Run neurofm end to end on this machine, with nothing to download:
      report.md with loss curves, confusion matrices and a channel-importance topomap
 
 Rerunning with the same --out skips the stages that are already done.
+
+`neurofm demo --check DIR` runs nothing: it checks the finished demo in DIR (every stage done,
+each model's pretraining loss fell, each pretrained model's motor-imagery probe beats its
+random-init twin by 0.05 balanced accuracy) and exits 1 naming the checks that failed.
 """
 
 
@@ -53,11 +57,34 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed of the simulated recordings (default: the preset's, "
                              "1000); a new seed reruns every stage")
+    parser.add_argument("--check", metavar="DIR", default=None,
+                        help="run nothing; check the finished demo in DIR (the quality gate CI "
+                             "runs after the demo) and exit 1 naming the failed checks")
     parser.set_defaults(func=run)
+
+
+def check(out: str) -> int:
+    """``neurofm demo --check DIR``: print each check of the gate; 1 when one failed."""
+    import sys
+
+    from neurofm.demo.check import check_demo
+
+    checks = check_demo(out)
+    for c in checks:
+        print(c.line())
+    failed = [c.name for c in checks if not c.passed]
+    if failed:
+        print(f"demo check failed in {out}: {'; '.join(failed)}", file=sys.stderr)
+        return 1
+    print(f"demo check passed: {len(checks)} checks")
+    return 0
 
 
 def run(args) -> int:
     from dataclasses import replace
+
+    if args.check is not None:
+        return check(args.check)
 
     import torch
 
