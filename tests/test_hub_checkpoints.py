@@ -24,8 +24,8 @@ def _state(seed=0) -> dict:
 
 def _same(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    for k, value in a.items():
+        assert torch.equal(value, b[k]), k
 
 
 @pytest.mark.parametrize("wrap", [
