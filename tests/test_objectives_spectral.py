@@ -44,6 +44,19 @@ def test_spectral_error_matches_a_hand_computation():
         pytest.approx(1.0, rel=1e-5)
 
 
+def test_phase_error_is_the_distance_between_unit_phasors_of_prediction_and_target():
+    # (cos + sin) / sqrt(2) has amplitude 1 and phase -pi/4; sin has phase -pi/2. The phasors are
+    # an eighth of a cycle apart: |e^{-i pi/4} - e^{-i pi/2}|^2 = 2 - sqrt(2), not 2 + sqrt(2)
+    # (the distance to the target's mirror image e^{+i pi/2}).
+    eighth = ((COS + SIN) / math.sqrt(2)).view(1, 1, 1, 4)
+    target = SIN.view(1, 1, 1, 4)
+    assert spectral_token_errors(eighth, target).item() == pytest.approx(0.0, abs=1e-10)
+    assert spectral_token_errors(eighth, target, phase_weight=1.0).item() == \
+        pytest.approx(2 - math.sqrt(2), rel=1e-5)
+    assert spectral_token_errors(target, eighth, phase_weight=1.0).item() == \
+        pytest.approx(2 - math.sqrt(2), rel=1e-5)
+
+
 def test_waveform_error_prefers_zeros_and_spectral_error_prefers_the_right_power():
     # Masked-patch dilemma for a 10 Hz rhythm of unknown phase (200 samples, 10 whole cycles).
     n = torch.arange(200.0)
