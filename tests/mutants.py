@@ -81,6 +81,11 @@ METRICS = "neurofm/eval/metrics.py"
 INPUTS = "neurofm/eval/inputs.py"
 RECONSTRUCTION = "neurofm/objectives/reconstruction.py"
 
+LEAK_GUARDS = "tests/test_eval_leak_guards.py"
+GUARD_PROBE = f"{LEAK_GUARDS}::test_probe_and_baselines_fit_inside_the_training_part"
+GUARD_FINETUNE = f"{LEAK_GUARDS}::test_finetuning_fits_and_early_stops_inside_the_training_part"
+GUARD_HARNESS = f"{LEAK_GUARDS}::test_a_fold_with_a_subject_on_both_sides_raises_in_the_harness"
+
 _SWAP_MEG = '{"meg_mag": "meg_grad", "meg_grad": "meg_mag"}.get(label, label)'
 _SUBJECT_CHECK_IN_BUILDERS = Patch(
     PROTOCOLS,
@@ -95,26 +100,27 @@ MUTANTS: tuple[Mutant, ...] = (
            "fine-tuning trains on the fold's test trials",
            FINETUNE, "(x, patch_valid), y, fit_idx, val_idx, groups",
            "(x, patch_valid), y, fold.test, val_idx, groups",
-           ["tests/test_eval_run.py"]),
+           [GUARD_FINETUNE]),
     mutant("finetune_early_stops_on_test_fold",
            "fine-tuning early-stops on the fold's test trials",
            FINETUNE, "(x, patch_valid), y, fit_idx, val_idx, groups",
            "(x, patch_valid), y, fit_idx, fold.test, groups",
-           ["tests/test_eval_run.py"]),
+           [GUARD_FINETUNE]),
     mutant("validation_split_swapped_by_subject",
            "the whole-subject validation split returns (validation, fit)",
-           PROTOCOLS, "return train[~is_val], train[is_val]", "return train[is_val], train[~is_val]",
-           ["tests/test_eval_protocols.py"]),
+           PROTOCOLS, "return train[~is_val], train[is_val]",
+           "return train[is_val], train[~is_val]",
+           ["tests/test_eval_protocols.py", GUARD_FINETUNE]),
     Mutant("subject_leak_check_removed_from_fold_builders",
            "cross-subject and LOSO folds are no longer leak-checked when built",
            (_SUBJECT_CHECK_IN_BUILDERS,), ("tests/test_eval_protocols.py",)),
     Mutant("leak_check_removed_from_harness",
            "run_method scores a fold without checking it for leaks",
-           (_CHECK_IN_HARNESS,), ("tests/test_eval_run.py", "tests/test_eval_protocols.py")),
+           (_CHECK_IN_HARNESS,), (GUARD_HARNESS,)),
     Mutant("subject_leak_check_removed_everywhere",
            "neither the fold builders nor the harness check for subject leaks",
            (_SUBJECT_CHECK_IN_BUILDERS, _CHECK_IN_HARNESS),
-           ("tests/test_eval_run.py", "tests/test_eval_protocols.py")),
+           (GUARD_HARNESS,)),
     mutant("leak_check_ignores_validation_part",
            "a fold's validation part may share subjects with its test side",
            PROTOCOLS, "check_no_subject_leak(subjects, fold.fitting, fold.test",
@@ -134,24 +140,24 @@ MUTANTS: tuple[Mutant, ...] = (
            "the linear probe is fitted on all trials, the test side included",
            PROBE, "return fit_probe(z[fold.train], y[fold.train], groups=subjects[fold.train],",
            "return fit_probe(z, y, groups=subjects,",
-           ["tests/test_eval_run.py"]),
+           [GUARD_PROBE]),
     mutant("probe_chooses_penalty_on_test",
            "the probe's penalty is chosen on the test side instead of the validation part",
            PROBE, "else (z[fold.val], y[fold.val])", "else (z[fold.test], y[fold.test])",
-           ["tests/test_eval_run.py"]),
+           [GUARD_PROBE]),
     mutant("probe_inner_cv_mixes_subjects",
            "the probe's inner C search splits trials, not subjects (subjects leak into its "
            "validation folds)",
            PROBE, "if groups is not None and np.unique(groups).size >= n_splits:",
-           "if False:", ["tests/test_eval_run.py"]),
+           "if False:", [GUARD_PROBE]),
     mutant("fbcsp_fits_csp_on_test",
            "filter-bank CSP filters are fitted on the test trials too",
            BASELINES, "csp.fit(band[fold.train], y[fold.train])", "csp.fit(band[order], y[order])",
-           ["tests/test_eval_run.py"]),
+           [GUARD_PROBE]),
     mutant("supervised_baseline_early_stops_on_test",
            "EEGNet / ShallowFBCSPNet early-stop on the fold's test trials",
            BASELINES, "(X,), y, fit_idx, val_idx,", "(X,), y, fit_idx, fold.test,",
-           ["tests/test_eval_baselines_extra.py"]),
+           [GUARD_PROBE]),
     # -- evaluation: scores ----------------------------------------------------------------------
     mutant("metrics_get_truth_and_prediction_swapped",
            "the harness scores (prediction, truth) instead of (truth, prediction)",
@@ -198,12 +204,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "neurofm/tokenizer/model.py",
            "return ((pred - target) ** 2 * w).sum() / (target ** 2 * w)",
            "return ((pred + target) ** 2 * w).sum() / (target ** 2 * w)",
-           ["tests/test_tokenizer_training.py", "tests/test_tokenizer_model.py"]),
+           ["tests/test_tokenizer_targets.py"]),
     mutant("spectral_target_phase_flipped",
            "the amplitude-weighted phase term conjugates the target's phasor",
            RECONSTRUCTION, "target_unit = target_spec / (target_amp + tiny)",
            "target_unit = target_spec.conj() / (target_amp + tiny)",
-           ["tests/test_objectives_spectral.py::test_spectral_error_matches_a_hand_computation"]),
+           ["tests/test_objectives_spectral.py::test_phase_error_is_the_distance_between_unit"
+            "_phasors_of_prediction_and_target"]),
     mutant("spectral_phase_weighted_by_prediction",
            "the phase error is weighted by the prediction's amplitude, not the target's",
            RECONSTRUCTION, "weight = target_amp.detach()", "weight = pred_amp.detach()",
@@ -237,7 +244,29 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant("demo_pretraining_lr_1000x_too_small",
            "the demo pretrains with a learning rate 1000 times too small",
            "neurofm/demo/settings.py", "    lr: float = 1e-3\n", "    lr: float = 1e-6\n",
-           ["tests/test_demo.py"]),
+           ["tests/test_demo.py::test_the_demo_pretraining_settings_make_the_loss_fall_within_12"
+            "_steps"]),
+    mutant("demo_check_ignores_the_gain",
+           "the demo's quality gate passes a pretrained probe no better than random init",
+           "neurofm/demo/check.py", 'gain["gain"] >= min_gain - 1e-12', 'gain["gain"] >= -1.0',
+           ["tests/test_demo_check.py"]),
+    # -- simulation, reports, published checkpoints ----------------------------------------------
+    mutant("erp_p300_negative",
+           "the simulated P300 of oddball targets is a negative deflection",
+           "neurofm/simulate/tasks.py", "amp = 350.0 * effect", "amp = -350.0 * effect",
+           ["tests/test_simulate_recording.py::test_erp_targets_carry_a_positive_parietal_p300_of"
+            "_realistic_size"]),
+    mutant("confusion_normalised_by_predicted_class",
+           "the confusion matrix is normalised per predicted class instead of per true class",
+           "neurofm/eval/report.py", "norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)",
+           "norm = cm / np.maximum(cm.sum(0, keepdims=True), 1)",
+           ["tests/test_eval_report.py"]),
+    mutant("checkpoint_folder_prefers_pickles",
+           "a checkpoint folder's pretrained_weights.pth wins over its model.safetensors",
+           "neurofm/hub/checkpoints.py",
+           '("model.safetensors", "pytorch_model.bin", "pretrained_weights.pth")',
+           '("pretrained_weights.pth", "pytorch_model.bin", "model.safetensors")',
+           ["tests/test_hub_checkpoints.py"]),
 )
 
 
@@ -341,7 +370,8 @@ def _environment(copy: Path) -> dict:
 
 def run_tests(copy: Path, tests, timeout: float) -> tuple[int | None, str]:
     """Run ``tests`` in ``copy``: (pytest's exit status or None on timeout, its output's tail)."""
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+    # -m "": a slow-marked test named by a mutant runs (pyproject's addopts deselect them)
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "",
                "--no-header", *tests]
     try:
         proc = subprocess.run(command, cwd=copy, env=_environment(copy), capture_output=True,

@@ -18,8 +18,8 @@ REPO = "someone/published-eeg-model"
 
 def _state(seed=0) -> dict:
     g = torch.Generator().manual_seed(seed)
-    return {"encoder.weight": torch.randn(4, 3, generator=g), "encoder.bias": torch.randn(4,
-                                                                                        generator=g)}
+    return {"encoder.weight": torch.randn(4, 3, generator=g),
+            "encoder.bias": torch.randn(4, generator=g)}
 
 
 def _same(a: dict, b: dict) -> None:
