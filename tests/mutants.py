@@ -209,8 +209,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "the amplitude-weighted phase term conjugates the target's phasor",
            RECONSTRUCTION, "target_unit = target_spec / (target_amp + tiny)",
            "target_unit = target_spec.conj() / (target_amp + tiny)",
-           ["tests/test_objectives_spectral.py::test_phase_error_is_the_distance_between_unit"
-            "_phasors_of_prediction_and_target"]),
+           [("tests/test_objectives_spectral.py::test_phase_error_is_the_distance_between_unit"
+             "_phasors_of_prediction_and_target")]),
     mutant("spectral_phase_weighted_by_prediction",
            "the phase error is weighted by the prediction's amplitude, not the target's",
            RECONSTRUCTION, "weight = target_amp.detach()", "weight = pred_amp.detach()",
@@ -244,8 +244,8 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant("demo_pretraining_lr_1000x_too_small",
            "the demo pretrains with a learning rate 1000 times too small",
            "neurofm/demo/settings.py", "    lr: float = 1e-3\n", "    lr: float = 1e-6\n",
-           ["tests/test_demo.py::test_the_demo_pretraining_settings_make_the_loss_fall_within_12"
-            "_steps"]),
+           [("tests/test_demo.py::test_the_demo_pretraining_settings_make_the_loss_fall_within_12"
+             "_steps")]),
     mutant("demo_check_ignores_the_gain",
            "the demo's quality gate passes a pretrained probe no better than random init",
            "neurofm/demo/check.py", 'gain["gain"] >= min_gain - 1e-12', 'gain["gain"] >= -1.0',
@@ -254,8 +254,8 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant("erp_p300_negative",
            "the simulated P300 of oddball targets is a negative deflection",
            "neurofm/simulate/tasks.py", "amp = 350.0 * effect", "amp = -350.0 * effect",
-           ["tests/test_simulate_recording.py::test_erp_targets_carry_a_positive_parietal_p300_of"
-            "_realistic_size"]),
+           [("tests/test_simulate_recording.py::test_erp_targets_carry_a_positive_parietal_p300_of"
+             "_realistic_size")]),
     mutant("confusion_normalised_by_predicted_class",
            "the confusion matrix is normalised per predicted class instead of per true class",
            "neurofm/eval/report.py", "norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)",

@@ -4,9 +4,8 @@ Running the whole list takes many minutes (``python tests/mutants.py``); here on
 checked against the code, and the runner is run on a tiny project of its own.
 """
 
-import pytest
-
 import mutants
+import pytest
 from mutants import Mutant, MutantListError, Patch, check_patches, run_mutants, verdict
 
 
