@@ -113,7 +113,9 @@ MUTANTS: tuple[Mutant, ...] = (
            ["tests/test_eval_protocols.py", GUARD_FINETUNE]),
     Mutant("subject_leak_check_removed_from_fold_builders",
            "cross-subject and LOSO folds are no longer leak-checked when built",
-           (_SUBJECT_CHECK_IN_BUILDERS,), ("tests/test_eval_protocols.py",)),
+           (_SUBJECT_CHECK_IN_BUILDERS,),
+           ("tests/test_eval_protocols.py", f"{LEAK_GUARDS}::test_a_fold_builder_that_put_a_test"
+            "_trial_in_training_raises")),
     Mutant("leak_check_removed_from_harness",
            "run_method scores a fold without checking it for leaks",
            (_CHECK_IN_HARNESS,), (GUARD_HARNESS,)),

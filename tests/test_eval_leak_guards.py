@@ -317,3 +317,22 @@ def test_a_cross_session_fold_with_a_session_on_both_sides_raises_in_the_harness
     clean = Fold("S1-session-b", np.array([0, 1]), np.array([2, 3]), False, session_level=True)
     result = run_method("m", lambda seed, fold: (TASK.y[fold.test], None, {}), TASK, {0: [clean]})
     assert result.folds[0]["metrics"]["balanced_accuracy"] == 1.0
+
+
+# ---- the fold builders refuse the leaky folds they would build ---------------------------------
+
+@pytest.mark.parametrize("protocol", ["cross-subject", "loso"])
+def test_a_fold_builder_that_put_a_test_trial_in_training_raises(protocol, monkeypatch):
+    """A builder bug that puts a test trial on the training side too (simulated by building
+    each fold with the first test trial added to its training part) is refused where the folds
+    are built, before the harness sees them."""
+    import neurofm.eval.protocols as protocols
+
+    real = protocols.Fold
+
+    def leaky_fold(name, train, test, *args, **kwargs):
+        return real(name, np.append(train, test[:1]), test, *args, **kwargs)
+
+    monkeypatch.setattr(protocols, "Fold", leaky_fold)
+    with pytest.raises(SubjectLeakError, match="Subject leak"):
+        protocols.make_folds(protocol, y=TASK.y, subjects=SUBJECTS, seed=0, n_folds=3)
