@@ -114,8 +114,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("subject_leak_check_removed_from_fold_builders",
            "cross-subject and LOSO folds are no longer leak-checked when built",
            (_SUBJECT_CHECK_IN_BUILDERS,),
-           ("tests/test_eval_protocols.py", f"{LEAK_GUARDS}::test_a_fold_builder_that_put_a_test"
-            "_trial_in_training_raises")),
+           ("tests/test_eval_protocols.py",
+            f"{LEAK_GUARDS}::test_a_fold_builder_that_put_a_test_trial_in_training_raises")),
     Mutant("leak_check_removed_from_harness",
            "run_method scores a fold without checking it for leaks",
            (_CHECK_IN_HARNESS,), (GUARD_HARNESS,)),
@@ -127,7 +127,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "a fold's validation part may share subjects with its test side",
            PROTOCOLS, "check_no_subject_leak(subjects, fold.fitting, fold.test",
            "check_no_subject_leak(subjects, fold.train, fold.test",
-           ["tests/test_eval_protocols.py"]),
+           ["tests/test_eval_protocols.py",
+            (f"{LEAK_GUARDS}::test_a_validation_part_sharing_a_subject_with_the_test_side_raises"
+             "_in_the_harness")]),
     mutant("session_leak_check_removed",
            "cross-session folds are not checked for a session on both sides",
            PROTOCOLS, "    if fold.session_level:\n        check_no_session_leak(",

@@ -326,7 +326,7 @@ def test_a_fold_builder_that_put_a_test_trial_in_training_raises(protocol, monke
     """A builder bug that puts a test trial on the training side too (simulated by building
     each fold with the first test trial added to its training part) is refused where the folds
     are built, before the harness sees them."""
-    import neurofm.eval.protocols as protocols
+    from neurofm.eval import protocols
 
     real = protocols.Fold
 
