@@ -154,6 +154,7 @@ def check_every_step(spy: FitSpy, trials: TrialSet, *, level: str) -> dict[str, 
         fold, where = folds[key], f"{key[0]} {key[1]}"
         train, test = set(fold.train), set(fold.test)
         val = set() if fold.val is None else set(fold.val)
+        assert not train & val and not train & test, f"{where}: train overlaps val or test"
         fitted: set = set()
         search_fit: set | None = None
         for step, index in events:
@@ -317,6 +318,21 @@ def test_a_cross_session_fold_with_a_session_on_both_sides_raises_in_the_harness
     clean = Fold("S1-session-b", np.array([0, 1]), np.array([2, 3]), False, session_level=True)
     result = run_method("m", lambda seed, fold: (TASK.y[fold.test], None, {}), TASK, {0: [clean]})
     assert result.folds[0]["metrics"]["balanced_accuracy"] == 1.0
+
+
+def test_the_harness_scores_truth_against_prediction():
+    """Balanced accuracy of (truth, prediction): recall per true class. Swapped, it would be
+    recall per predicted class, another number for these predictions."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    fold = Fold("S3", np.arange(0, 8), np.arange(8, 12), subject_level=True)
+    truth = TASK.y[fold.test]                      # [0, 1, 0, 1]
+    pred = np.array([0, 0, 0, 1])
+    proba = np.eye(2)[pred]
+    result = run_method("m", lambda seed, f: (pred, proba, {}), TASK, {0: [fold]})
+    want = balanced_accuracy_score(truth, pred)
+    assert want != balanced_accuracy_score(pred, truth)
+    assert result.folds[0]["metrics"]["balanced_accuracy"] == pytest.approx(want)  # 0.75
 
 
 # ---- the fold builders refuse the leaky folds they would build ---------------------------------
