@@ -219,7 +219,8 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant("spectral_phase_weighted_by_prediction",
            "the phase error is weighted by the prediction's amplitude, not the target's",
            RECONSTRUCTION, "weight = target_amp.detach()", "weight = pred_amp.detach()",
-           ["tests/test_objectives_spectral.py"]),
+           [("tests/test_objectives_spectral.py::test_phase_errors_are_weighted_by_the_target"
+             "_amplitude_not_the_prediction")]),
     mutant("reconstruction_scores_visible_tokens",
            "the masked-reconstruction loss sums the error of every real token",
            RECONSTRUCTION, "loss = (err * patch_mask).sum() / max(counts.masked, 1.0)",
