@@ -192,7 +192,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "neurofm/eval/window_inputs.py",
            "scales = np.array([spec.scales[label] for label in labels])",
            f"scales = np.array([spec.scales[{_SWAP_MEG}] for label in labels])",
-           ["tests/test_eval_lazy.py"]),
+           ["tests/test_eval_inputs.py::test_meg_windows_left_on_disk_equal_their_prepared_windows"]),
     mutant("eval_inputs_skip_the_notch",
            "the evaluation input path drops the model's mains notch",
            INPUTS, "preprocess_trials(X[:, keep], float(sfreq), scales, spec,",
