@@ -58,7 +58,8 @@ class Mutant:
     patches : tuple of Patch
     tests : tuple of str
         pytest node ids (``tests/test_x.py`` or ``tests/test_x.py::test_name``), the smallest
-        selection that must fail.
+        selection that must fail. Slow-marked tests run only when every selection names a
+        test (``::``); in a whole file they stay deselected.
     """
 
     name: str
@@ -376,8 +377,10 @@ def _environment(copy: Path) -> dict:
 
 def run_tests(copy: Path, tests, timeout: float) -> tuple[int | None, str]:
     """Run ``tests`` in ``copy``: (pytest's exit status or None on timeout, its output's tail)."""
-    # -m "": a slow-marked test named by a mutant runs (pyproject's addopts deselect them)
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "",
+    # A slow-marked test runs when every selection names a test (pyproject's addopts deselect
+    # slow tests); a whole file keeps them deselected (tests/test_demo.py holds the quick demo).
+    markers = ["-m", ""] if all("::" in t for t in tests) else []
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *markers,
                "--no-header", *tests]
     try:
         proc = subprocess.run(command, cwd=copy, env=_environment(copy), capture_output=True,
