@@ -89,7 +89,7 @@ class ModelEntry:
                          parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))}
             try:
                 random_init_identity(name, overrides)
-            except TypeError as err:
+            except (TypeError, ValueError) as err:
                 raise ValueError(f"--models {text}: {err}") from None
             return cls(text, name, overrides)
         if not (Path(text).expanduser().exists() or "/" in text or ":" in text):

@@ -1,9 +1,9 @@
 """The tasks of a comparison: task configs named as shipped (``bcic_iv_2a``) or by path.
 
-The task configs live in the repository's ``finetune/`` folder and ship inside the package as
-``neurofm/task_configs/`` (a link to ``finetune/`` in a checkout, the files themselves in an
-installed wheel), so ``neurofm compare --tasks bcic_iv_2a`` finds them however neurofm was
-installed, and ``--config finetune/bcic_iv_2a.yaml`` keeps working in a checkout.
+The shipped task configs are the YAML files of the repository's ``finetune/`` folder. A name
+(``--tasks bcic_iv_2a``) is looked up there: in a checkout or an editable install, that is the
+folder beside the ``neurofm`` package; elsewhere (a wheel install), ``finetune/`` in the working
+directory. A path to a YAML file works everywhere.
 """
 
 from __future__ import annotations
@@ -13,13 +13,19 @@ from pathlib import Path
 
 from neurofm.eval.settings import TaskConfig, read_task_config
 
-#: The shipped task configs (``<name>.yaml``), package data.
-TASK_CONFIG_DIR = Path(__file__).resolve().parents[1] / "task_configs"
+#: The repository's folder of task configs (``<name>.yaml``), beside the ``neurofm`` package.
+TASK_CONFIG_DIR = Path(__file__).resolve().parents[2] / "finetune"
+
+
+def task_config_dir() -> Path:
+    """The folder task names are looked up in: :data:`TASK_CONFIG_DIR` in a checkout, else
+    ``finetune/`` in the working directory."""
+    return TASK_CONFIG_DIR if TASK_CONFIG_DIR.is_dir() else Path("finetune")
 
 
 def shipped_tasks() -> dict[str, Path]:
     """Name -> path of every shipped task config, sorted by name."""
-    return {path.stem: path for path in sorted(TASK_CONFIG_DIR.glob("*.yaml"))}
+    return {path.stem: path for path in sorted(task_config_dir().glob("*.yaml"))}
 
 
 def find_task_config(name_or_path: str) -> Path:
@@ -39,7 +45,7 @@ def find_task_config(name_or_path: str) -> Path:
     looks_like_path = path.suffix in (".yaml", ".yml") or len(path.parts) > 1
     where = f"no file {path}" if looks_like_path else f"no shipped task {name_or_path!r}"
     raise FileNotFoundError(f"--tasks {name_or_path}: {where}. Name a shipped task "
-                            f"({', '.join(shipped) or 'none found in ' + str(TASK_CONFIG_DIR)}) "
+                            f"({', '.join(shipped) or 'none found in ' + str(task_config_dir())}) "
                             "or give the path of a task config YAML.")
 
 
