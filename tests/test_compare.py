@@ -182,6 +182,9 @@ def test_a_killed_comparison_resumes_without_redoing_finished_cells(tmp_path, ti
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
     assert "finished earlier" in lines[0] and tiny_folder in lines[0]
     assert "done in" in lines[1] and TINY_NAME in lines[1]
+    # the count is an upper bound until the twins are known (the folder's twin is the registry
+    # name given: one cell, not two), then exact
+    assert lines[0].startswith("[1/3] ") and lines[1].startswith("[2/2] ")
     records = _records(out)
     assert records[first_key] == first                      # not run, not rewritten
     assert len(records) == 2 and all(r["status"] == "done" and r["attempts"] == 1

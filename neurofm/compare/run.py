@@ -130,7 +130,13 @@ class _Grid:
                       for protocol in task.protocols(settings.protocols)}
         registry = {json.dumps(random_init_identity(m.spec, m.overrides)[0], sort_keys=True)
                     for m in models if m.random_init}
-        self.planned = len(self.bases) * (sum(not m.random_init for m in models) + len(registry))
+        #: Random-init cells a task, mode and protocol may need before the twins are known: the
+        #: registry names given, and one twin per pretrained model.
+        self.random_init_bound = len(registry) + sum(not m.random_init for m in models)
+        #: Cells to run: an upper bound (each pretrained model and its own twin), made exact
+        #: group by group as the twins become known.
+        self.planned = len(self.bases) * (sum(not m.random_init for m in models)
+                                          + self.random_init_bound)
         self._trials = None
 
     def _base_settings(self, task: TaskEntry, mode: str, protocol: str) -> EvalSettings:
@@ -186,9 +192,7 @@ class _Grid:
             owners[entry.label] = None if cell is None else cell.identity
             if cell is not None and cell.identity not in cells:
                 cells[cell.identity] = cell
-        new = [c for c in cells.values() if not any(
-            m.random_init and owners[m.label] == c.identity for m in self.models)]
-        self.planned += len(new)
+        self.planned += len(cells) - self.random_init_bound
         baseline_identity = next(iter(cells), None)
         if baseline_identity is None and base.baselines:
             notes.append("no random-init cell to score the baselines with (every model cell "
@@ -314,9 +318,9 @@ def run_comparison(settings: CompareSettings, *, overwrite: bool = False,
     grid = _Grid(settings, models, tasks, store)
     claim_output_folder(out, COMMAND, asdict(settings), overwrite=overwrite)
     with FolderLock(out / LOCK_NAME, COMMAND).acquire():
-        logger.info("Comparing %d model(s) on %d task(s), %s: %d cell(s) before the "
-                    "random-init twins", len(models), len(tasks), " and ".join(modes),
-                    grid.planned)
+        logger.info("Comparing %d model(s) on %d task(s), %s: at most %d cell(s) (fewer when "
+                    "random-init twins are shared)", len(models), len(tasks),
+                    " and ".join(modes), grid.planned)
         for task in tasks:
             grid.run_task(task)
         payload = write_comparison(out, settings, models, tasks, grid.groups, store)
