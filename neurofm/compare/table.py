@@ -375,6 +375,11 @@ def plot_heatmap(payload: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(modes), squeeze=False,
                              figsize=(2.2 + 1.6 * width * len(modes) + 1.5,
                                       1.2 + 0.55 * len(rows)))
+    # one colour scale for every panel: 0-1 for scores in that range (accuracy, AUROC ...),
+    # else the range of the values (R², RMSE ...)
+    means = [c["mean"] for c in payload["cells"] if c.get("mean") is not None]
+    low, high = (0.0, 1.0) if all(0.0 <= m <= 1.0 for m in means) else \
+        (min(means), max(means) if max(means) > min(means) else min(means) + 1.0)
     image = None
     for ax, mode in zip(axes[0], modes, strict=True):
         columns = [c for c in payload["columns"] if c["mode"] == mode]
@@ -393,7 +398,7 @@ def plot_heatmap(payload: dict, path: Path) -> Path:
                 elif cell is not None and cell["status"] == "failed":
                     text = "failed"
                 ax.text(j, i, text, ha="center", va="center", fontsize=8)
-        image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0.0, vmax=1.0,
+        image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=low, vmax=high,
                           aspect="auto", alpha=0.75)
         ax.set_xticks(range(len(columns)), [f"{c['label']}\n{_metric_label(c['metric'])}"
                                             for c in columns], fontsize=8)
