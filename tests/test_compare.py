@@ -215,6 +215,25 @@ def test_a_failing_cell_is_recorded_and_the_others_go_on(tmp_path, capsys):
     assert sorted(r["attempts"] for r in records.values()) == [1, 2]
 
 
+def test_the_baselines_are_scored_once_per_task_whatever_the_modes(tmp_path):
+    out = tmp_path / "out"
+    payload = run_comparison(CompareSettings(
+        models=[TINY_NAME], tasks=[_task_file(tmp_path, "sim")], modes=["probe", "finetune"],
+        out=str(out), epochs=1, train={"min_steps_per_epoch": 2},
+        cache_dir=str(tmp_path / "cache")))
+    probe_twin, = _cells(payload, mode="probe", kind="random-init")
+    tuned_twin, = _cells(payload, mode="finetune", kind="random-init")
+    probe_baseline, = _cells(payload, mode="probe", kind="baseline")
+    tuned_baseline, = _cells(payload, mode="finetune", kind="baseline")
+    # scored once, in the probe's cell, and shown under both modes
+    assert probe_baseline["key"] == tuned_baseline["key"] == probe_twin["key"]
+    assert tuned_baseline["mean"] == probe_baseline["mean"] is not None
+    tuned_run = json.loads((out / tuned_twin["run"] / "results.json").read_text())
+    assert [m["method"] for m in tuned_run["methods"]] == [tuned_twin["method"]]
+    assert "finetune" in tuned_twin["method"]
+    assert payload["markdown"].count("| log band power + LR (classic) |") == 2
+
+
 # -- cells and their keys ------------------------------------------------------------------------
 def _base(mode="probe", **task):
     config = TaskConfig.from_dict({**SIM_TASK, **task})

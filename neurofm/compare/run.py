@@ -7,8 +7,10 @@ For each task (its data loaded once, when a cell needs it), for each mode and pr
    whose architecture is in the registry (built from the model cell's ``results.json``:
    architecture, hyperparameters, preprocessing), each distinct model once. The random-init
    cell of the first model that has one (the model itself for a registry name, else its twin)
-   also scores the task's baselines, so the twins and the baselines of a task are computed once
-   per task, mode and protocol, not once per model.
+   also scores the task's baselines, so the twins of a task are computed once per task, mode
+   and protocol, not once per model, and the baselines once per task and protocol: they do not
+   depend on the mode (same folds, inputs and training settings), so the first mode's scores
+   stand in the later modes' columns too.
 
 A cell whose record says it finished (:class:`~neurofm.compare.cells.CellStore`) is not run
 again: a rerun of a finished grid does no model work, and a changed setting runs only the cells
@@ -123,6 +125,8 @@ class _Grid:
                  tasks: list[TaskEntry], store: CellStore):
         self.settings, self.models, self.tasks, self.store = settings, models, tasks, store
         self.groups: list[GroupCells] = []
+        #: (task, protocol) -> key of the cell that scored the task's baselines.
+        self.baseline_keys: dict[tuple[str, str], str] = {}
         self.done = 0
         self.failed: list[dict] = []
         self.bases = {(task.label, mode, protocol): self._base_settings(task, mode, protocol)
@@ -193,8 +197,9 @@ class _Grid:
             if cell is not None and cell.identity not in cells:
                 cells[cell.identity] = cell
         self.planned += len(cells) - self.random_init_bound
-        baseline_identity = next(iter(cells), None)
-        if baseline_identity is None and base.baselines:
+        scored = self.baseline_keys.get((task.label, group[1]))
+        baseline_identity = None if scored else next(iter(cells), None)
+        if baseline_identity is None and not scored and base.baselines:
             notes.append("no random-init cell to score the baselines with (every model cell "
                          "failed); rerun to retry")
         keys = {}
@@ -204,11 +209,13 @@ class _Grid:
             labels = [m for m, owner in owners.items() if owner == identity]
             self.run_cell(cell, _random_init_label(cell, labels, self.models))
             keys[identity] = cell.key
+        if baseline_identity is not None and base.baselines:
+            scored = self.baseline_keys[(task.label, group[1])] = keys[baseline_identity]
         return GroupCells(task=task.label, mode=group[0], protocol=group[1],
                           model_keys=dict(model_keys),
                           random_init_keys={m: None if o is None else keys[o]
                                             for m, o in owners.items()},
-                          baseline_key=keys.get(baseline_identity), notes=notes)
+                          baseline_key=scored, notes=notes)
 
     def trials(self, task_data: str):
         """The task's trial set, loaded on first use (a loading error is raised for every cell

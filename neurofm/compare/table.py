@@ -43,7 +43,8 @@ class GroupCells:
         Model label -> key of its random-init cell (the model's own for a registry name, its
         twin's for a pretrained model), None where there is none.
     baseline_key : str or None
-        The cell that scored the task's baselines.
+        The cell that scored the task's baselines (for a later mode, the first mode's cell of
+        the same task and protocol: the baselines do not depend on the mode).
     notes : list of str
     """
 
