@@ -340,7 +340,7 @@ def test_task_names_are_the_repositorys_task_configs():
 
 def test_task_names_outside_a_checkout_are_looked_up_in_the_working_directory(tmp_path,
                                                                                 monkeypatch):
-    import neurofm.compare.tasks as tasks
+    from neurofm.compare import tasks
 
     monkeypatch.setattr(tasks, "TASK_CONFIG_DIR", tmp_path / "site-packages" / "finetune")
     monkeypatch.chdir(tmp_path)

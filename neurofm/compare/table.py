@@ -258,7 +258,7 @@ def _markdown(payload: dict, tasks: list[TaskEntry]) -> str:
             f"{c['label']}<br>{_metric_label(c['metric'])}" for c in columns) + " |"
         lines += [header, "|---|" + "---|" * len(columns)]
 
-        def find(model, column, kind=None):
+        def find(model, column, kind=None, mode=mode):
             return next((c for c in cells if c["model"] == model and c["mode"] == mode
                          and c["task"] == column["task"] and c["protocol"] == column["protocol"]
                          and (kind is None or c["kind"] == kind)), None)
@@ -317,8 +317,8 @@ def _differences_markdown(payload: dict, tasks: list[TaskEntry]) -> list[str]:
         lines.append("")
         published = [p for p in payload["published"] if p["task"] == task.label]
         if not published:
-            lines += ["No published numbers in the task config (no paper reports this set, or "
-                      "none was transcribed).", ""]
+            lines += [("No published numbers in the task config (no paper reports this set, "
+                       "or none was transcribed)."), ""]
             continue
         lines += ["| Published | Metric | Value | Source | Their protocol |",
                   "|---|---|---:|---|---|"]
