@@ -1,8 +1,14 @@
 """iEEG-BIDS releases with clinical contact labels: Omni-iEEG and any iEEG-BIDS root.
 
-Source of the columns and their meanings: issue text / Omni-iEEG release description (the
-authors' code, ``omni_ieeg/dataloader/``, could not be read for this work; what must be checked
-against it is listed in the task configs' ``to_check``). The release layout under ``ROOT``::
+Source of the columns and their meanings: the authors' code (roychowdhuryresearch/Omni-iEEG:
+``omni_ieeg/dataloader/datafilter.py`` reads ``participants.tsv`` — ``participant_id``,
+``dataset``, ``outcome`` with -1 unknown, ``event_annotation`` — and each
+``sub-*/*/ieeg/*.edf`` with its ``*_channels.tsv`` — ``soz``, ``resection``, ``good``,
+``sampling_frequency``; ``channel_model/.../features.py`` reads ``final_split.csv``'s
+``patient_name, edf_name, split, frequency, interictal, length, outcome, has_resection,
+has_soz, dataset``). The other ``channels.tsv`` columns (``low_cutoff``, ``high_cutoff``,
+``edf_length``, ``anatomical``) are from the release description and not used by the tasks.
+The release layout under ``ROOT``::
 
     participants.tsv                          participant_id, dataset, outcome, event_annotation
     sub-*/ses-*/ieeg/*_ieeg.edf               the recordings (any MNE-readable iEEG-BIDS format)

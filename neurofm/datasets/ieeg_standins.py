@@ -170,9 +170,10 @@ def write_omni_ieeg(root, *, patients: int = 8, seconds: float = 130.0, sfreq: f
     -------
     IEEGTree
         ``ictal_split_cross.csv`` and ``sleep_split_cross.csv`` are written under
-        ``derivatives/datasplit/`` when ``ictal`` / ``sleep`` name participants: the interictal
-        recordings labelled interictal / awake, the others ictal / sleep; ``fold`` = participant
-        index mod 3 (ictal), ``split`` as the participant's (sleep).
+        ``derivatives/datasplit/`` when ``ictal`` / ``sleep`` name participants, with the
+        authors' columns (``patient, edf_file, label, split``): the interictal recordings
+        labelled interictal / awake, the others ictal / sleep; ``split`` test for test
+        participants, else train (the authors' files have no val part).
     """
     root = Path(root)
     if splits is None:
@@ -211,12 +212,12 @@ def write_omni_ieeg(root, *, patients: int = 8, seconds: float = 130.0, sfreq: f
                          "outcome": outcome, "has_resection": int(outcome != -1),
                          "has_soz": 1, "dataset": dataset})
             if task == "ictal" or (task == "interictal" and run == 1 and ictal):
-                ictal_rows.append({"patient_name": pid, "edf_name": name, "label": task,
-                                   "fold": i % 3})
+                ictal_rows.append({"patient": pid, "edf_file": name, "label": task,
+                                   "split": "test" if splits[i] == "test" else "train"})
             if task == "sleep" or (task == "interictal" and run == 1 and sleep):
-                sleep_rows.append({"patient_name": pid, "edf_name": name,
+                sleep_rows.append({"patient": pid, "edf_file": name,
                                    "label": "sleep" if task == "sleep" else "awake",
-                                   "split": splits[i]})
+                                   "split": "test" if splits[i] == "test" else "train"})
     participants = pd.DataFrame(participants)
     participants[["participant_id", "dataset", "outcome", "event_annotation"]].to_csv(
         root / "participants.tsv", sep="\t", index=False)

@@ -3,11 +3,9 @@ vs. interictal and sleep vs. awake recordings (``task=ictal`` / ``task=sleep``).
 
 ``omni-ieeg:PATH?task=soz`` reads the release of :mod:`neurofm.datasets.ieeg` and needs its
 split file; ``ieeg-bids:PATH?task=...`` reads any iEEG-BIDS root with the same label columns,
-a split file being optional. Source of every rule below: issue text / Omni-iEEG release
-description; what must be checked against the authors' code (``channel_model/.../features.py``,
-``features_inference.py``, ``benchmark/evaluation_channel.py``,
-``exploratory_model/ictal_sleep/*_split_cross.csv``) is listed in the task configs'
-``to_check``.
+a split file being optional. Source of the rules below: the authors' code
+(roychowdhuryresearch/Omni-iEEG; :data:`SOURCE`), read for this module; where neurofm differs
+it says so, and what could not be checked is listed in the task configs' ``to_check``.
 
 **SOZ contacts** (``target="channel"``):
 
@@ -33,10 +31,12 @@ authors' ``ictal_sleep/*_split_cross.csv`` (``labels=PATH``, relative to the rel
 absolute; default ``derivatives/datasplit/<task>_split_cross.csv``). Columns expected:
 
 ==============  ===========================================================================
-``edf_name``    the recording's path relative to the root (required)
+``edf_name``    the recording's path relative to the root (required; the authors' files
+                call it ``edf_file``)
 ``label``       the class: its name (``ictal``/``interictal``, ``sleep``/``awake``, any case)
                 or its index (0 = ``interictal`` / ``awake``, 1 = ``ictal`` / ``sleep``)
-``patient_name``  the participant (optional; else the ``sub-`` entity of ``edf_name``)
+``patient_name``  the participant (optional, ``patient`` in the authors' files; else the
+                ``sub-`` entity of ``edf_name``)
 ``split``       ``train`` / ``val`` / ``test`` (optional), or
 ``fold``        an integer: ``protocol official`` then tests each fold once, trained on the
                 others (optional)
@@ -71,8 +71,13 @@ TASK_CLASSES = {"soz": ("normal", "soz"), "ictal": ("interictal", "ictal"),
 TASK_TARGETS = {"soz": "channel", "ictal": "recording", "sleep": "recording"}
 #: Where the labels of a recording task are looked for by default (relative to the root).
 LABELS_FILE = "derivatives/datasplit/{task}_split_cross.csv"
+#: Column names of the authors' ``*_split_cross.csv`` and what neurofm calls them.
+LABEL_ALIASES = {"edf_file": "edf_name", "patient": "patient_name"}
 #: Where the rules come from (named in results.json and the task configs).
-SOURCE = "issue text / Omni-iEEG release description"
+SOURCE = ("the authors' code, roychowdhuryresearch/Omni-iEEG: channel_model/channel_model_train/"
+          "features.py (training contacts and segments), channel_model/benchmark/"
+          "evaluation_channel.py (test labels, metrics, resection ratio), exploratory_model/"
+          "ictal_sleep/*_split_cross.csv (recording tasks)")
 SOZ_RULE = ("normal (class 0) = resection == 0 in a participant with outcome == 1 (wins over "
             "soz); SOZ (class 1, the positive class) = soz == 1 otherwise; other contacts "
             "unlabelled")
@@ -301,7 +306,13 @@ def read_labels(path, classes) -> pd.DataFrame:
                                 "from a split file like the authors' "
                                 "ictal_sleep/<task>_split_cross.csv; pass labels=PATH in the "
                                 "data spec.")
-    table = read_table(path, sep=",", where="labels file", required=("edf_name", "label"))
+    table = read_table(path, sep=",", where="labels file", required=())
+    table = table.rename(columns={k: v for k, v in LABEL_ALIASES.items() if v not in table})
+    missing = [c for c in ("edf_name", "label") if c not in table]
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {missing} (labels file; the authors' "
+                         f"files have patient, edf_file, label, split); it has "
+                         f"{list(table.columns)}.")
     lookup = {c.lower(): i for i, c in enumerate(classes)} | {"0": 0, "1": 1}
     out = pd.DataFrame({"edf_name": [Path(str(n).strip().lstrip("./")).as_posix()
                                      for n in table["edf_name"]]})

@@ -203,12 +203,23 @@ class SegmentSet:
         return grid_onsets(self.recordings[r].seconds, self.segment_seconds, self.skip_seconds)
 
     def training_onsets(self, r: int, rng: np.random.Generator) -> np.ndarray:
-        """Up to ``train_segments`` grid segments of recording ``r`` drawn without replacement,
-        in time order."""
-        grid = self.grid_onsets(r)
-        if grid.size <= self.train_segments:
-            return grid
-        return np.sort(rng.choice(grid, self.train_segments, replace=False))
+        """Up to ``train_segments`` random segment starts (s, millisecond grid, sorted) of
+        recording ``r``, as the authors' ``extract_random_samples`` draws them: anywhere in the
+        recording less ``skip_seconds`` at each end (segments may overlap), as many as
+        ``min(train_segments, max(1, usable // (segment / 2)))``; evenly spaced when there is
+        no room to draw. Unlike the authors' (per contact), one draw serves every contact of
+        the recording: its contacts are embedded together."""
+        usable = self.recordings[r].seconds - 2 * self.skip_seconds
+        if usable < self.segment_seconds:
+            return np.zeros(0)
+        count = min(self.train_segments,
+                    max(1, int(np.floor(usable / (self.segment_seconds / 2) + 1e-9))))
+        room_ms = int(np.floor((usable - self.segment_seconds) * 1000 + 1e-6))
+        if room_ms > count:
+            starts = np.sort(rng.choice(room_ms, count, replace=False)) / 1000.0
+        else:
+            starts = np.array([i * room_ms // max(1, count - 1) for i in range(count)]) / 1000.0
+        return self.skip_seconds + starts
 
     def summary(self) -> str:
         """One line: units, labels per class, recordings, participants, split counts."""

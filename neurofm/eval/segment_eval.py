@@ -48,6 +48,7 @@ from neurofm.eval.baselines import BANDS, log_band_power
 from neurofm.eval.channel_metrics import (
     CONTACT_METRICS,
     HEADLINE,
+    at_threshold,
     UNIT_METRICS,
     outcome_auroc,
     resection_ratio,
@@ -78,7 +79,9 @@ SEGMENT_PROTOCOLS = ("official", "cross-subject", "loso")
 SEGMENT_BASELINES = ("bandpower",)
 #: What a results table shows, and its column titles.
 TABLE_COLUMNS = {"auroc": "AUROC", "auc_pr": "AUC-PR", "balanced_accuracy": "Bal. acc.",
-                 "f1": "F1", "balanced_accuracy_test_threshold": "Bal. acc. (test thr.*)",
+                 "f1": "F1", "f1_macro": "F1 macro",
+                 "balanced_accuracy_test_threshold": "Bal. acc. (test thr.*)",
+                 "f1_macro_test_threshold": "F1 macro (test thr.*)",
                  "outcome_auroc": "Outcome AUROC"}
 #: Oscillations the field calls high-frequency (Hz).
 HFO_BANDS = {"ripples": (80.0, 250.0), "fast ripples": (250.0, 500.0)}
@@ -330,7 +333,12 @@ def pooled_metrics(data: SegmentSet, scores: np.ndarray, chosen: np.ndarray,
         out.update(auroc=float(skm.roc_auc_score(y, s)),
                    auc_pr=float(skm.average_precision_score(y, s)),
                    balanced_accuracy=float(skm.balanced_accuracy_score(y, pred)),
-                   f1=float(skm.f1_score(y, pred, zero_division=0)))
+                   f1=float(skm.f1_score(y, pred, zero_division=0)),
+                   f1_macro=float(skm.f1_score(y, pred, average="macro", zero_division=0)))
+        chosen_on_test = youden_threshold(y, s)
+        out["youden_threshold_test"] = chosen_on_test
+        out.update({f"{k}_test_threshold": v
+                    for k, v in at_threshold(y, s, chosen_on_test).items()})
     if data.target == "channel":
         ratios = participant_ratios(data, np.flatnonzero(np.isfinite(scores)), scores)
         out["outcome_auroc"] = outcome_auroc(*zip(*ratios.values())) if ratios else math.nan
@@ -548,7 +556,7 @@ def per_participant(data: SegmentSet, result: UnitResult) -> dict:
         entry = {f"mean_score_{c}": _mean(s[rows["label"].to_numpy() == i])
                  for i, c in enumerate(data.class_names)}
         if data.target == "channel":
-            entry["resection_ratio"] = resection_ratio(np.nan_to_num(s), rows["resection"])
+            entry["resection_ratio"] = resection_ratio(s, rows["resection"])
             entry["outcome"] = int(rows["outcome"].iloc[0])
         if np.isfinite(s).any():
             out[str(participant)] = entry
