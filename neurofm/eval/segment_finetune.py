@@ -169,7 +169,7 @@ def finetune_scorer(data: SegmentSet, reader, model_for_seed, settings):
                     loss, n = _segment_loss(model, reader, device, r, [onset], rows,
                                             labels_all[train][where], weight)
                     loss.backward()
-                    total, terms = total + float(loss), terms + n
+                    total, terms = total + float(loss.detach()), terms + n
                 for p in model.parameters():
                     if p.grad is not None:
                         p.grad /= max(terms, 1)
