@@ -346,8 +346,7 @@ class IEEGRelease:
         for _, row in channels.iterrows():
             kind = self._kind(row)
             if kind not in brain:
-                dropped.append((row["name"], f"type {row.get('type', '?')} is not a brain "
-                                             "contact"))
+                dropped.append((row["name"], f"type {row.get('type', '?')} is not a brain contact"))
             elif row.get("good", 1) == 0:
                 dropped.append((row["name"], "good = 0 in channels.tsv"))
             elif str(row.get("status", "good")).strip().lower() == "bad":

@@ -200,7 +200,7 @@ def _soz_task(release: IEEGRelease, name, options, *, min_frequency, min_length,
             "participant": recording.participant, "session": recording.session, "label": label,
             "split": recording.attributes.get("split", ""), "soz": soz, "resection": resection,
             "outcome": outcome,
-            "anatomical": contacts["anatomical"] if "anatomical" in contacts else ""}))
+            "anatomical": contacts.get("anatomical", "")}))
     provenance = {"filters": filters, "label_rule": SOZ_RULE}
     return _segment_set(release, name, options, recordings, units, dropped, skipped, provenance,
                         "channel")
@@ -209,8 +209,8 @@ def _soz_task(release: IEEGRelease, name, options, *, min_frequency, min_length,
 def _soz_candidates(release, min_frequency, min_length, exclude, skipped):
     """Recordings that pass the split file's filters (all files when there is none)."""
     if release.split is None:
-        filters = [f"frequency > {min_frequency:g} Hz and length >= {min_length:g} s from the "
-                   "file headers; interictal and dataset not applied (no split file)"]
+        filters = [(f"frequency > {min_frequency:g} Hz and length >= {min_length:g} s from the "
+                    "file headers; interictal and dataset not applied (no split file)")]
         return list(release.files["name"]), filters
     table = release.split
     keep = np.ones(len(table), bool)

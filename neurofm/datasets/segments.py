@@ -227,8 +227,8 @@ class SegmentSet:
         counts = ", ".join(f"{c}={int((label == i).sum())}" for i, c in
                            enumerate(self.class_names))
         what = "contacts" if self.target == "channel" else "recordings"
-        parts = [f"{self.name}: {len(self)} {what} ({counts}, unlabelled="
-                 f"{int((label < 0).sum())})",
+        unlabelled = int((label < 0).sum())
+        parts = [f"{self.name}: {len(self)} {what} ({counts}, unlabelled={unlabelled})",
                  f"{self.used_recordings.size} recording(s)",
                  f"{np.unique(self.participants).size} participant(s)",
                  f"{self.segment_seconds:g}-s segments"]

@@ -48,8 +48,8 @@ from neurofm.eval.baselines import BANDS, log_band_power
 from neurofm.eval.channel_metrics import (
     CONTACT_METRICS,
     HEADLINE,
-    at_threshold,
     UNIT_METRICS,
+    at_threshold,
     outcome_auroc,
     resection_ratio,
     unit_metrics,
@@ -241,7 +241,7 @@ def probe_scorer(data: SegmentSet, features_for_seed: Callable[[int], dict],
         zt, ot = unit_rows(data, features, needed, plan.fold.test, plan.onsets)
         test_scores = mean_by_unit(fit.predict(zt)[1][:, positive], ot, len(plan.fold.test))
         return train_scores, test_scores, {"params": fit.params, "inner_cv": fit.inner_cv,
-                                           "n_train_rows": int(len(z))}
+                                           "n_train_rows": len(z)}
 
     return fit_score
 
@@ -573,17 +573,17 @@ def unit_table(payload: dict) -> str:
     """The markdown table of a segment evaluation: each metric as mean ± std [95 % CI]."""
     columns = [c for c in TABLE_COLUMNS if c in payload["metrics"]]
     data = payload["data"]
-    lines = [f"### {data['name']} — {payload['protocol']['name']} ({data['target']} target, "
-             f"positive class {data['positive_class']})", "",
+    lines = [(f"### {data['name']} — {payload['protocol']['name']} ({data['target']} target, "
+              f"positive class {data['positive_class']})"), "",
              "| Method | Runs | " + " | ".join(TABLE_COLUMNS[c] for c in columns) + " |",
              "|---|---:|" + "---:|" * len(columns)]
     for method in payload["methods"]:
         cells = [format_summary(method["summary"][c]) if c in method["summary"] else "n/a"
                  for c in columns]
         lines.append(f"| {method['method']} | {method['n_runs']} | " + " | ".join(cells) + " |")
-    lines += ["", "Balanced accuracy and F1 at the Youden threshold of the training units; "
-              "*test thr.: at the Youden threshold chosen on the test units (the authors' "
-              "figure, optimistic). Values are mean ± std [95 % CI] over seeds x folds.",
+    lines += ["", ("Balanced accuracy and F1 at the Youden threshold of the training units; "
+                   "*test thr.: at the Youden threshold chosen on the test units (the authors' "
+                   "figure, optimistic). Values are mean ± std [95 % CI] over seeds x folds."),
               "", payload["preprocessing"]["band"]["statement"]]
     return "\n".join(lines) + "\n"
 

@@ -126,9 +126,9 @@ class SegmentReader:
         rec = self.data.recordings[int(used[0])]
         plan = plan_filter(rec.sfreq, self.spec, line_freq=rec.line_freq, source=self.data.name)
         rates = sorted({self.data.recordings[r].sfreq for r in used})
-        lines = [f"preprocessed per recording (continuous, {CHANNEL_BLOCK} contacts at a time, "
-                 f"then cut into {self.data.segment_seconds:g}-s segments): the filter and "
-                 "resampler of neurofm prepare"]
+        lines = [(f"preprocessed per recording (continuous, {CHANNEL_BLOCK} contacts at a time, "
+                  f"then cut into {self.data.segment_seconds:g}-s segments): the filter and "
+                  "resampler of neurofm prepare")]
         lines += plan.describe()
         if len(rates) > 1:
             lines.append(f"recordings at {', '.join(f'{v:g}' for v in rates)} Hz: each resampled "
