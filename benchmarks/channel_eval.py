@@ -14,7 +14,9 @@ simulated sEEG, four shafts of eight contacts at 1 kHz, one bad contact per reco
 * **probe** — the logistic-regression probe fitted on one row per labelled training contact and
   segment and scored on every test contact (official split; penalty chosen on ``val``).
 
-for random-init registry models at their default sizes. Each figure is seconds per 1,000
+for random-init registry models at their default sizes (a model that unifies channels into
+latent channels, such as ``mamba_small``, is built with ``n_latent=None``: channel-level tasks
+need one output row per contact). Each figure is seconds per 1,000
 contact-segments (a contact-segment = one contact in one 60-s segment). CPU timings depend on
 the machine's load; the JSON records the machine.
 
@@ -47,7 +49,11 @@ from neurofm.models import create_model
 def measure(data, model_name: str, batch_size: int) -> dict:
     """Seconds of each stage for one model (random init, seed 0)."""
     torch.manual_seed(0)
-    model = create_model(model_name)
+    model, overrides = create_model(model_name), {}
+    if model.unifies_channels:  # latent channels have no row per contact: keep the contacts
+        overrides = {"n_latent": None}
+        torch.manual_seed(0)
+        model = create_model(model_name, **overrides)
     plans = plan_folds(data, unit_folds(data, "official"), seed=0)
     needed = needed_segments(plans)
     reader = SegmentReader(data, model.preprocessing)
@@ -66,7 +72,7 @@ def measure(data, model_name: str, batch_size: int) -> dict:
     per_1000 = {"preprocess": 1000 * preprocess / cells, "forward": 1000 * stats["seconds"] / cells,
                 "probe": 1000 * probe / cells}
     per_1000["total"] = sum(per_1000.values())
-    return {"model": model_name, "n_parameters": int(sum(p.numel() for p in model.parameters())),
+    return {"model": model_name, "overrides": overrides, "n_parameters": int(sum(p.numel() for p in model.parameters())),
             "n_segments": stats["n_segments"], "n_contact_segments": cells,
             "tokens_per_segment": int(len(data.recordings[0].layout) * reader.n_patches),
             **{f"s_per_1000_{k}": round(v, 3) for k, v in per_1000.items()},
@@ -103,7 +109,8 @@ def main(argv=None) -> dict:
           "contact-segments/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['model']} | {r['n_parameters']:,} | {r['n_contact_segments']} | "
+        name = r["model"] + ("".join(f" ({k}={v})" for k, v in r["overrides"].items()))
+        print(f"| {name} | {r['n_parameters']:,} | {r['n_contact_segments']} | "
               f"{r['s_per_1000_preprocess']:.2f} | {r['s_per_1000_forward']:.2f} | "
               f"{r['s_per_1000_probe']:.2f} | {r['s_per_1000_total']:.2f} | "
               f"{r['contact_segments_per_s']:.1f} |")
