@@ -61,6 +61,7 @@ def test_probe_scores_every_contact_of_each_test_patient(release, tmp_path):
     assert set(method["per_participant"]) == {"sub-05", "sub-06"}
     (fold,) = method["folds"]
     assert fold["n_test_scored"] == 62
+    assert fold["threshold_from"] == "validation units"  # sub-04 holds both classes
     assert {g[0] for g in fold["train_groups"]} == {"sub-01", "sub-02", "sub-03"}
     assert set(fold["resection_ratios"]) == {"sub-05", "sub-06"}
     for name in ("auroc", "auc_pr", "balanced_accuracy", "f1_macro", "youden_threshold_test",

@@ -9,8 +9,10 @@ test units of a fold (pooled over contacts of all test participants):
 ``auroc``, ``auc_pr``
     Ranking metrics of the scores (positive class = class index 1).
 ``balanced_accuracy``, ``f1``, ``f1_macro``
-    At ``threshold``, the Youden threshold (max TPR − FPR) of the **training** units' scores:
-    chosen without the test labels. ``f1`` is the positive class's; ``f1_macro`` the mean over
+    At ``threshold``, the Youden threshold (max TPR − FPR) chosen without the test labels: on
+    the fold's validation units when they hold both classes (out-of-sample scores), else on the
+    training units' in-sample scores (a probe that separates its training contacts puts that
+    threshold high). ``f1`` is the positive class's; ``f1_macro`` the mean over
     both classes, which is what the authors' table calls F1 (``f1_score(average='macro')``; their
     "recall" is macro recall, i.e. balanced accuracy).
 ``youden_threshold_test``, ``balanced_accuracy_test_threshold``, ``f1_test_threshold``,

@@ -191,7 +191,10 @@ def finetune_scorer(data: SegmentSet, reader, model_for_seed, settings):
             model.load_state_dict(best_state)
         train_scores = _scores(model, reader, data, train, plan.onsets, device)
         test_scores = _scores(model, reader, data, plan.fold.test, plan.onsets, device)
-        return train_scores, test_scores, {"trainable_backbone_parameters": len(trainable),
+        extra = {} if val is None or not val.size else \
+            {"val_scores": _scores(model, reader, data, val, plan.onsets, device)}
+        return train_scores, test_scores, {**extra,
+                                           "trainable_backbone_parameters": len(trainable),
                                            "epochs_run": len(history),
                                            "train_loss": history}
 
