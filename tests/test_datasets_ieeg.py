@@ -137,6 +137,8 @@ def test_a_missing_release_says_what_to_do(tmp_path):
         load_dataset(f"omni-ieeg:{tmp_path}?task=soz")
     with pytest.raises(ValueError, match="task must be one of"):
         load_dataset(f"omni-ieeg:{tmp_path}?task=hfo")
+    with pytest.raises(ValueError, match="tsk"):
+        load_dataset(f"omni-ieeg:{tmp_path}?tsk=soz")
 
 
 def test_ieeg_bids_with_electrodes_tsv_uses_its_coordinates(tmp_path):

@@ -48,6 +48,7 @@ from neurofm.datasets.sleep_edf import load_sleep_edf
 from neurofm.datasets.trials import TrialSet
 from neurofm.datasets.tuh import load_tuab, load_tuev
 from neurofm.simulate.tasks import list_tasks
+from neurofm.strict import check_keys
 
 _INT_KEYS = {"subjects", "seed"}
 _FLOAT_KEYS = {"minutes", "sfreq", "effect", "grid_mm", "tmin", "tmax", "epoch_seconds",
@@ -65,6 +66,9 @@ IEEG_LOADERS = {"omni-ieeg": load_omni_ieeg, "ieeg-bids": load_ieeg_bids}
 _IEEG_FLOATS = {"segment", "skip", "min_frequency", "min_length"}
 _IEEG_INTS = {"train_segments"}
 _IEEG_LISTS = {"exclude_datasets"}
+#: Query keys of the intracranial specs (keywords of ``load_omni_ieeg``).
+IEEG_OPTIONS = ("task", "kind", "segment", "skip", "train_segments", "min_frequency",
+                "min_length", "exclude_datasets", "labels", "split_file")
 
 
 def list_datasets() -> list[str]:
@@ -95,6 +99,7 @@ def load_dataset(spec: str, **kw) -> TrialSet | SegmentSet:
     parsed = parse_data_spec(spec)
     if parsed.scheme in IEEG_LOADERS:
         options = typed_options(parsed, ints=_IEEG_INTS, floats=_IEEG_FLOATS, lists=_IEEG_LISTS)
+        check_keys(options, IEEG_OPTIONS, where=f"data spec {parsed.text}")
         return IEEG_LOADERS[parsed.scheme](parsed.name, spec=parsed.text, **{**options, **kw})
     if parsed.scheme == "moabb":
         return load_moabb(parsed.name, spec=parsed.text, **{**moabb_options(parsed), **kw})
