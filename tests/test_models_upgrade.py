@@ -63,3 +63,31 @@ def test_weights_of_this_format_are_left_alone():
                          patch_size=20)
     state = model.state_dict()
     assert model.upgrade_state_dict(state, 2) is state
+
+
+def test_optimizer_state_of_a_module_that_gained_parameters():
+    """A checkpoint's AdamW state, written before the sensor encoding gained its
+    position-unknown parameters, fits today's parameters: the old ones keep their moments."""
+    from neurofm.nn import upgrade_optimizer_state
+
+    torch.manual_seed(0)
+    model = create_model("criss_cross_small", dim=32, depth=1, n_heads=4)
+    added = ("stem.sensor_encoding.unknown_position", "stem.sensor_encoding.contact_projection")
+    old_params = [p for n, p in model.named_parameters() if n not in added]
+    old_opt = torch.optim.AdamW(old_params)
+    sum(p.square().sum() for p in old_params).backward()
+    old_opt.step()
+    saved = old_opt.state_dict()
+    saved_names = [n for n in model.state_dict() if n not in added]
+
+    opt = torch.optim.AdamW(model.parameters())
+    upgraded = upgrade_optimizer_state(model, opt, saved, saved_names)
+    opt.load_state_dict(upgraded)
+    for name, p in model.named_parameters():
+        if name in added:
+            assert p not in opt.state or not opt.state[p]
+        else:
+            old_state = old_opt.state[old_params[[id(q) for q in old_params].index(id(p))]]
+            torch.testing.assert_close(opt.state[p]["exp_avg"], old_state["exp_avg"])
+    unchanged = opt.state_dict()
+    assert upgrade_optimizer_state(model, opt, unchanged, list(model.state_dict())) is unchanged
