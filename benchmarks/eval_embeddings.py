@@ -55,9 +55,8 @@ def _bare(model, x, layout, valid, batch_size):
         for i in range(0, len(x), batch_size):
             xb = torch.from_numpy(x[i:i + batch_size])
             b = xb.shape[0]
-            sb = SensorBatch(base.pos.expand(b, -1, -1), base.ori.expand(b, -1, -1),
-                             base.kind.expand(b, -1), base.chan_mask.expand(b, -1))
-            out.append(model.embed(xb, sb, patch_valid=torch.from_numpy(valid[i:i + b])).numpy())
+            out.append(model.embed(xb, base.expand(b),
+                                   patch_valid=torch.from_numpy(valid[i:i + b])).numpy())
     return np.concatenate(out)
 
 

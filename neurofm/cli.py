@@ -20,8 +20,8 @@ from neurofm.logs import add_output_flags, command_output
 from neurofm.user_errors import USER_ERRORS, is_user_error, one_line
 
 #: Sub-commands (modules of :mod:`neurofm.commands`), in the order ``neurofm --help`` lists them.
-COMMANDS = ("info", "prepare", "corpus", "pretrain", "probe", "finetune", "datasets", "simulate",
-            "tokenizer", "hub", "convert", "demo")
+COMMANDS = ("info", "prepare", "corpus", "pretrain", "probe", "finetune", "compare", "datasets",
+            "simulate", "tokenizer", "hub", "convert", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -206,8 +206,7 @@ def encode(model: BrainEncoder, x: np.ndarray, patch_valid: np.ndarray, sensors:
 
 def repeat_sensors(sensors: SensorBatch, b: int) -> SensorBatch:
     """A batch of one repeated ``b`` times (views, no copies)."""
-    return SensorBatch(pos=sensors.pos.expand(b, -1, -1), ori=sensors.ori.expand(b, -1, -1),
-                       kind=sensors.kind.expand(b, -1), chan_mask=sensors.chan_mask.expand(b, -1))
+    return sensors.expand(b)
 
 
 def embed(model, inst, window_seconds: float | None = None, pool: str | None = "mean", *,

@@ -110,7 +110,7 @@ def test_the_flags_defaults_and_choices_are_the_librarys():
     from neurofm.data.preprocess import DEFAULT_RECORDING_SPEC
     from neurofm.eval.baselines import BASELINES
     from neurofm.eval.protocols import PROTOCOLS
-    from neurofm.eval.settings import POOLINGS
+    from neurofm.eval.settings import POOLINGS, TARGETS
     from neurofm.simulate.artefacts import ARTEFACTS
     from neurofm.simulate.sensor_sets import MODALITY_DEFAULTS
     from neurofm.simulate.tasks import list_tasks
@@ -126,6 +126,7 @@ def test_the_flags_defaults_and_choices_are_the_librarys():
         spec.sfreq, spec.l_freq, spec.h_freq)
     assert (probe.PROTOCOLS, probe.BASELINES) == (tuple(PROTOCOLS), tuple(BASELINES))
     assert all(tuple(pools) == probe.POOLINGS for pools in POOLINGS.values())
+    assert probe.TARGETS == TARGETS
     assert (list(simulate.TASKS), simulate.MODALITY_DEFAULTS) == (list_tasks(), MODALITY_DEFAULTS)
     assert (simulate.ARTEFACTS, simulate.FORMATS) == (tuple(ARTEFACTS), tuple(FORMATS))
 

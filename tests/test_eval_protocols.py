@@ -177,3 +177,54 @@ def test_every_protocol_is_leak_free(protocol):
             assert f.subject_level and not set(SUBJECTS[fitting]) & set(SUBJECTS[f.test])
         if protocol == "cross-session":
             assert not set(groups[fitting]) & set(groups[f.test])
+
+
+def test_whole_subject_validation_is_the_smaller_part_of_the_training_subjects():
+    train = np.flatnonzero(SUBJECTS != "S6")  # 6 training subjects
+    for fraction, n_val in ((0.2, 1), (0.34, 2)):
+        fit, val = validation_split(train, Y, SUBJECTS, fraction=fraction, seed=3)
+        assert len(set(SUBJECTS[val])) == n_val and len(set(SUBJECTS[fit])) == 6 - n_val
+        assert fit.size == 12 * (6 - n_val) and val.size == 12 * n_val
+    # the same rule through a fold without a validation part of its own
+    fold = Fold("f", train, np.flatnonzero(SUBJECTS == "S6"), True)
+    fit, val = fit_and_validation(fold, Y, SUBJECTS, fraction=0.2, seed=3)
+    assert len(set(SUBJECTS[val])) == 1 and len(set(SUBJECTS[fit])) == 5
+
+
+def test_the_official_training_part_holds_neither_validation_nor_left_out_trials():
+    split = split_from_groups(SUBJECTS, SESSIONS, {"train": ["S0", "S1", "S2", "S3"],
+                                                   "val": ["S4"], "test": ["S5", "S6"]})
+    split[SUBJECTS == "S3"] = ""  # left out of the evaluation
+    (fold,) = make_folds("official", y=Y, subjects=SUBJECTS, split=split, sessions=SESSIONS)
+    assert set(SUBJECTS[fold.train]) == {"S0", "S1", "S2"}
+    assert np.array_equal(fold.train, np.flatnonzero(split == "train"))
+    assert np.intersect1d(fold.train, fold.val).size == 0
+
+
+def test_a_validation_part_sharing_a_subject_with_the_test_side_is_a_leak():
+    fold = Fold("f", np.flatnonzero(SUBJECTS == "S0"), np.flatnonzero(SUBJECTS == "S1"), True,
+                val=np.flatnonzero(np.isin(SUBJECTS, ["S1", "S2"])))
+    with pytest.raises(SubjectLeakError, match=r"Subject leak in f: 1 subject\(s\).*S1"):
+        check_fold(fold, SUBJECTS)
+
+
+@pytest.mark.parametrize("protocol", ["cross-subject", "loso", "cross-session"])
+def test_fold_builders_leak_check_every_fold_they_build(protocol, monkeypatch):
+    """The builders check each fold themselves (the harness checks again, later): a spy on
+    the checkers sees every fold's own train and test sides."""
+    import neurofm.eval.protocols as protocols
+
+    checked = []
+    for name in ("check_no_subject_leak", "check_no_session_leak"):
+        real = getattr(protocols, name)
+
+        def spy(*args, _real=real, **kwargs):
+            train, test = args[-2:]
+            checked.append((kwargs.get("fold"), tuple(np.sort(train)), tuple(np.sort(test))))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(protocols, name, spy)
+    folds = make_folds(protocol, y=Y_SESS, subjects=SUBJECTS, sessions=SESSIONS, n_folds=3)
+    assert len(folds) == {"cross-subject": 3, "loso": 7, "cross-session": 14}[protocol]
+    for f in folds:
+        assert (f.name, tuple(np.sort(f.train)), tuple(np.sort(f.test))) in checked, f.name

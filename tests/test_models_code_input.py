@@ -14,6 +14,7 @@ from neurofm import from_pretrained
 from neurofm.models import create_model, list_models
 from neurofm.sensors import SensorBatch
 from neurofm.tokenizer import CodeEmbedding, NeuralTokenizer, tokenizer_config
+from neurofm.tokenizer.sensor_encoding import POSITION_UNKNOWN_PARAMETERS
 from neurofm.train.config import load_config
 
 P = 20
@@ -148,8 +149,12 @@ def test_default_configurations_are_unchanged():
         assert hashlib.sha256(lines.encode()).hexdigest()[:16] == DEFAULT_STATE_DIGESTS[name], name
         weights = {k: torch.empty(shape, device="meta") for k, shape in old.items()}
         upgraded = model.upgrade_state_dict(weights, 1)
-        assert ({k: tuple(v.shape) for k, v in upgraded.items()}
-                == {k: tuple(v.shape) for k, v in model.state_dict().items()}), name
+        # parameters added after format 2 (the position-unknown code of the sensor encoding)
+        # are absent from older weights and filled with zeros by SensorEncoding's load hook
+        # (tests/test_models_upgrade.py)
+        current = {k: tuple(v.shape) for k, v in model.state_dict().items()
+                   if k.rsplit(".", 1)[-1] not in POSITION_UNKNOWN_PARAMETERS}
+        assert {k: tuple(v.shape) for k, v in upgraded.items()} == current, name
 
 
 def test_training_config_selects_the_code_input(tmp_path):

@@ -7,31 +7,16 @@ gave (``expected.npz``, <= 1e-5).
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from hub_helpers import LABRAM_NAMES
 from safetensors.torch import load_file
+from v0_1_0_fixtures import FIXTURES, MODEL_FOLDERS, TOLERANCE, recorded_inputs
 
 from neurofm.models import create_model
-from neurofm.sensors import SensorBatch
 from neurofm.tokenizer import NeuralTokenizer, TokenizerConfig
-
-FIXTURES = Path(__file__).parent / "fixtures" / "v0_1_0"
-MODEL_FOLDERS = sorted(p for p in (FIXTURES / "models").iterdir() if p.is_dir()) + [
-    FIXTURES / "cbramod_converted"]
-TOLERANCE = 1e-5
-
-
-def _inputs(expected):
-    x = torch.from_numpy(expected["x"])
-    sensors = SensorBatch(pos=torch.from_numpy(expected["pos"]),
-                          ori=torch.from_numpy(expected["ori"]),
-                          kind=torch.from_numpy(expected["kind"]),
-                          chan_mask=torch.from_numpy(expected["chan_mask"]))
-    return x, sensors
 
 
 @pytest.mark.parametrize("folder", MODEL_FOLDERS, ids=lambda p: p.name)
@@ -45,7 +30,7 @@ def test_upgraded_0_1_0_weights_load_strictly_and_give_the_same_outputs(folder):
     assert model.upgrade_state_dict(model.state_dict(), 1).keys() == model.state_dict().keys()
 
     expected = np.load(folder / "expected.npz")
-    x, sensors = _inputs(expected)
+    x, sensors = recorded_inputs(expected)
     if hasattr(model, "set_channel_names"):
         model.set_channel_names(LABRAM_NAMES[: x.shape[1]])
     with torch.no_grad():
@@ -69,7 +54,7 @@ def test_upgraded_0_1_0_tokenizer_gives_the_same_codes():
     assert any(".ffn.0." in key for key in state)  # written with the tokenizer's old MLP
     tokenizer.load_state_dict(tokenizer.upgrade_state_dict(state, 1), strict=True)
     expected = np.load(folder / "expected.npz")
-    x, sensors = _inputs(expected)
+    x, sensors = recorded_inputs(expected)
     assert np.array_equal(tokenizer.encode(x, sensors).numpy(), expected["codes"])
 
 
@@ -78,3 +63,31 @@ def test_weights_of_this_format_are_left_alone():
                          patch_size=20)
     state = model.state_dict()
     assert model.upgrade_state_dict(state, 2) is state
+
+
+def test_optimizer_state_of_a_module_that_gained_parameters():
+    """A checkpoint's AdamW state, written before the sensor encoding gained its
+    position-unknown parameters, fits today's parameters: the old ones keep their moments."""
+    from neurofm.nn import upgrade_optimizer_state
+
+    torch.manual_seed(0)
+    model = create_model("criss_cross_small", dim=32, depth=1, n_heads=4)
+    added = ("stem.sensor_encoding.unknown_position", "stem.sensor_encoding.contact_projection")
+    old_params = [p for n, p in model.named_parameters() if n not in added]
+    old_opt = torch.optim.AdamW(old_params)
+    sum(p.square().sum() for p in old_params).backward()
+    old_opt.step()
+    saved = old_opt.state_dict()
+    saved_names = [n for n in model.state_dict() if n not in added]
+
+    opt = torch.optim.AdamW(model.parameters())
+    upgraded = upgrade_optimizer_state(model, opt, saved, saved_names)
+    opt.load_state_dict(upgraded)
+    for name, p in model.named_parameters():
+        if name in added:
+            assert p not in opt.state or not opt.state[p]
+        else:
+            old_state = old_opt.state[old_params[[id(q) for q in old_params].index(id(p))]]
+            torch.testing.assert_close(opt.state[p]["exp_avg"], old_state["exp_avg"])
+    unchanged = opt.state_dict()
+    assert upgrade_optimizer_state(model, opt, unchanged, list(model.state_dict())) is unchanged

@@ -247,7 +247,13 @@ def test_ieeg_in_mni_space_is_mapped_to_head_frame(frame):
 def test_ieeg_without_positions_is_unknown_unless_given():
     info = _raw(["LA1", "LA2"], "seeg").info
     with pytest.raises(UnknownChannelError, match="'LA1', 'LA2'"):
-        resolve_sensors(info)
+        resolve_sensors(info, on_unknown_ieeg="raise")
+    assert resolve_sensors(info, on_unknown_ieeg="drop").dropped == ["LA1", "LA2"]
+    marked = resolve_sensors(info)  # the position-unknown policy (docs/sensors.md)
+    assert marked.names == ["LA1", "LA2"] and marked.pos_source == ["unknown"] * 2
+    assert np.isnan(marked.pos).all() and marked.position_unknown.tolist() == [True, True]
+    with pytest.raises(UnknownChannelError, match="'Mystery'"):  # scalp EEG still must be placed
+        resolve_sensors(_raw(["Mystery", "LA1"], ["eeg", "seeg"]).info)
     montage = mne.channels.make_dig_montage({"LA1": [0.01, 0.0, 0.05], "LA2": [0.02, 0.0, 0.05]},
                                             coord_frame="head")
     layout = resolve_sensors(info, montage=montage)

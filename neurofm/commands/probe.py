@@ -22,6 +22,7 @@ PROTOCOLS = ("cross-subject", "loso", "cross-session", "within-session", "within
              "few-shot", "official")
 BASELINES = ("bandpower", "fbcsp", "eegnet", "shallow")
 POOLINGS = ("mean", "channels", "attention", "patches")
+TARGETS = ("trial", "channel")
 
 
 def add_common_arguments(parser) -> None:
@@ -64,6 +65,10 @@ def add_common_arguments(parser) -> None:
                              "attention pooling trained on the frozen backbone; patches: an MLP "
                              "over every patch representation (CBraMod's classifier; fixed "
                              "montage and trial length)")
+    parser.add_argument("--target", choices=TARGETS, default=None,
+                        help="what the labels belong to: trial (default; whole recordings of "
+                             "an iEEG recording task too) or channel (contacts: per-contact "
+                             "embeddings scored, folds over patients; omni-ieeg:PATH?task=soz)")
     parser.add_argument("--on-nan", choices=("error", "drop"), default="error",
                         help="trials with NaN/Inf samples: stop naming each by file, subject "
                              "and onset (default), or drop them (listed in results.json)")
@@ -108,7 +113,7 @@ def task_from_flags(args) -> TaskConfig:
         freeze = "backbone"  # LoRA adapters train instead of the backbone's weights
     return TaskConfig(data=args.data, protocol=args.protocol, shots=args.shots,
                       n_folds=args.n_folds, seeds=seeds, pool=args.pool,
-                      freeze=freeze, baselines=args.baselines,
+                      freeze=freeze, target=args.target, baselines=args.baselines,
                       preprocessing=preprocessing,
                       train={} if epochs is None else {"epochs": epochs})
 

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from neurofm.corpus.folder import temporary_path
 from neurofm.sensors import SensorBatch
@@ -83,11 +82,8 @@ class RecordingSensors:
 
     def sensor_batch(self) -> SensorBatch:
         """:class:`SensorBatch` of batch size 1 (new tensors), all channels real."""
-        n = len(self.channels)
-        return SensorBatch(pos=torch.tensor(self.positions).reshape(1, n, 3),
-                           ori=torch.tensor(self.orientations).reshape(1, n, 3),
-                           kind=torch.tensor(self.kinds, dtype=torch.int64).reshape(1, n),
-                           chan_mask=torch.ones(1, n, dtype=torch.bool))
+        return SensorBatch.from_arrays(self.channels, self.kinds, self.positions,
+                                       self.orientations)
 
 
 class SensorTable:

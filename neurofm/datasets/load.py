@@ -16,6 +16,11 @@ Spec                                                   Meaning
 ``seed-v:PATH``                                        SEED-V (:mod:`neurofm.datasets.seed_v`)
 ``braindecode:TUHAbnormal?path=ROOT&...``              a braindecode data set
                                                        (:mod:`neurofm.datasets.braindecode_sets`)
+``omni-ieeg:PATH?task=soz``                            an Omni-iEEG task, a
+                                                       :class:`~neurofm.datasets.segments.
+                                                       SegmentSet` (:mod:`neurofm.datasets.
+                                                       omni_ieeg`)
+``ieeg-bids:PATH?task=soz``                            the same tasks on any iEEG-BIDS root
 =====================================================  ==========================================
 
 The clinical loaders' options (``montage``, ``window``, ``stride``, ``lazy``, …) are query keys:
@@ -35,12 +40,15 @@ from neurofm.datasets.braindecode_sets import load_braindecode
 from neurofm.datasets.chbmit import load_chbmit
 from neurofm.datasets.folders import load_bids_trials, load_epochs_folder
 from neurofm.datasets.moabb import load_moabb, moabb_options
+from neurofm.datasets.omni_ieeg import load_ieeg_bids, load_omni_ieeg
 from neurofm.datasets.seed_v import load_seed_v
+from neurofm.datasets.segments import SegmentSet
 from neurofm.datasets.simulated import load_simulated
 from neurofm.datasets.sleep_edf import load_sleep_edf
 from neurofm.datasets.trials import TrialSet
 from neurofm.datasets.tuh import load_tuab, load_tuev
 from neurofm.simulate.tasks import list_tasks
+from neurofm.strict import check_keys
 
 _INT_KEYS = {"subjects", "seed"}
 _FLOAT_KEYS = {"minutes", "sfreq", "effect", "grid_mm", "tmin", "tmax", "epoch_seconds",
@@ -53,6 +61,14 @@ CLINICAL_LOADERS = {"tuab": load_tuab, "tuev": load_tuev, "chbmit": load_chbmit,
                     "sleep-edf": load_sleep_edf, "seed-v": load_seed_v}
 _CLINICAL_FLOATS = {"window", "stride", "val_fraction", "seizure_stride", "wake_minutes"}
 _CLINICAL_LISTS = {"exclude", "subjects"}
+#: Scheme -> loader of an intracranial release whose units are contacts or recordings.
+IEEG_LOADERS = {"omni-ieeg": load_omni_ieeg, "ieeg-bids": load_ieeg_bids}
+_IEEG_FLOATS = {"segment", "skip", "min_frequency", "min_length"}
+_IEEG_INTS = {"train_segments"}
+_IEEG_LISTS = {"exclude_datasets"}
+#: Query keys of the intracranial specs (keywords of ``load_omni_ieeg``).
+IEEG_OPTIONS = ("task", "kind", "segment", "skip", "train_segments", "min_frequency",
+                "min_length", "exclude_datasets", "labels", "split_file")
 
 
 def list_datasets() -> list[str]:
@@ -61,11 +77,12 @@ def list_datasets() -> list[str]:
     return sims + [f"aeon:{name}" for name in AEON_DATASETS] + [
         "moabb:<dataset>[?paradigm=<paradigm>&subjects=1,2&<paradigm option>=...]",
         *(f"{scheme}:<release folder>[?montage=...&lazy=true]" for scheme in CLINICAL_LOADERS),
+        *(f"{scheme}:<release folder>?task=soz|ictal|sleep" for scheme in IEEG_LOADERS),
         "braindecode:<class>?path=<folder>[&<class parameter>=...]",
         "<BIDS root>[?events=a,b&tmin=0&tmax=1]", "<folder of -epo.fif files>"]
 
 
-def load_dataset(spec: str, **kw) -> TrialSet:
+def load_dataset(spec: str, **kw) -> TrialSet | SegmentSet:
     """Load the labelled dataset named by ``spec`` (see the module docstring).
 
     Parameters
@@ -76,9 +93,14 @@ def load_dataset(spec: str, **kw) -> TrialSet:
 
     Returns
     -------
-    TrialSet
+    TrialSet, or SegmentSet for the intracranial releases (``omni-ieeg:``, ``ieeg-bids:``),
+    whose recordings each keep their own contacts.
     """
     parsed = parse_data_spec(spec)
+    if parsed.scheme in IEEG_LOADERS:
+        options = typed_options(parsed, ints=_IEEG_INTS, floats=_IEEG_FLOATS, lists=_IEEG_LISTS)
+        check_keys(options, IEEG_OPTIONS, where=f"data spec {parsed.text}")
+        return IEEG_LOADERS[parsed.scheme](parsed.name, spec=parsed.text, **{**options, **kw})
     if parsed.scheme == "moabb":
         return load_moabb(parsed.name, spec=parsed.text, **{**moabb_options(parsed), **kw})
     if parsed.scheme in CLINICAL_LOADERS:

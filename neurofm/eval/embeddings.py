@@ -106,11 +106,6 @@ def frozen(model: torch.nn.Module):
             + ". A model's embed() must not update weights or running statistics in eval mode.")
 
 
-def _batch_sensors(batch: SensorBatch, b: int) -> SensorBatch:
-    return SensorBatch(pos=batch.pos.expand(b, -1, -1), ori=batch.ori.expand(b, -1, -1),
-                       kind=batch.kind.expand(b, -1), chan_mask=batch.chan_mask.expand(b, -1))
-
-
 def _channel_features(model, x, sensors, patch_valid) -> torch.Tensor:
     """Token features averaged over valid patches, channels concatenated: ``[B, C' * D]``."""
     feats = model(x, sensors, patch_valid=patch_valid)  # [B, C', N, D]
@@ -187,7 +182,7 @@ def extract_embeddings(model: torch.nn.Module, x: np.ndarray, sensors: SensorLay
                               disable=x.shape[0] <= batch_size):
             xb = torch.from_numpy(x[i:i + batch_size]).to(device)
             pv = torch.from_numpy(patch_valid[i:i + batch_size]).to(device)
-            sb = _batch_sensors(base, xb.shape[0])
+            sb = base.expand(xb.shape[0])
             z = model.embed(xb, sb, patch_valid=pv) if pool == "mean" else \
                 _channel_features(model, xb, sb, pv)
             out.append(z.float().cpu().numpy())

@@ -178,9 +178,7 @@ def finetune_fold(backbone: nn.Module, x: np.ndarray, patch_valid: np.ndarray,
 
     def forward(xb, pv):
         b = xb.shape[0]
-        sb = SensorBatch(base.pos.expand(b, -1, -1), base.ori.expand(b, -1, -1),
-                         base.kind.expand(b, -1), base.chan_mask.expand(b, -1))
-        return model(xb, sb, patch_valid=pv)
+        return model(xb, base.expand(b), patch_valid=pv)
 
     backbone_params = [p for p in model.backbone.parameters() if p.requires_grad]
     groups = [{"params": list(model.head.parameters()), "lr": config.lr_head}]

@@ -22,6 +22,7 @@ import torch
 
 from neurofm._version import __version__
 from neurofm.datasets import load_dataset
+from neurofm.datasets.segments import SegmentSet
 from neurofm.datasets.trials import TrialSet
 from neurofm.eval import baselines as bl
 from neurofm.eval import report
@@ -33,6 +34,7 @@ from neurofm.eval.inputs import ModelInputs
 from neurofm.eval.metrics import METRICS, chance_level, task_kind
 from neurofm.eval.probe import fit_probe, fit_probe_on_fold
 from neurofm.eval.protocols import make_folds, split_from_groups
+from neurofm.eval.segment_eval import check_target, run_segment_evaluation
 from neurofm.eval.settings import EvalSettings, SplitConfig, check_settings
 from neurofm.eval.task_preprocessing import (
     PreprocessingPlan,
@@ -152,6 +154,9 @@ def run_evaluation(settings: EvalSettings, trials=None, *, overwrite: bool = Fal
     out = Path(settings.out)
     if trials is None:
         trials = load_dataset(settings.data)
+    check_target(trials, settings.target)
+    if isinstance(trials, SegmentSet):  # intracranial: each recording has its own contacts
+        return run_segment_evaluation(settings, trials, task_preprocessing, overwrite=overwrite)
     trials = evaluation_trials(trials, settings, task_preprocessing)
     check_baselines(trials, settings.baselines)
     y, class_names = encode_labels(trials)

@@ -72,6 +72,10 @@ class EvalSettings:
     to_check : list of str
         What the task config could not verify against the paper's code, copied into
         ``results.json``.
+    target : {"trial", "channel"}
+        What the labels belong to: trials (or whole recordings of an intracranial task), or
+        contacts (``channel``: per-contact embeddings scored, folds over patients; needs a data
+        set that labels contacts, ``omni-ieeg:PATH?task=soz``).
     """
 
     model: str
@@ -102,6 +106,7 @@ class EvalSettings:
     to_check: list = field(default_factory=list)
     seed: int = 0
     revision: str | None = None
+    target: str = "trial"
 
     @property
     def seed_list(self) -> list[int]:
@@ -114,6 +119,8 @@ class EvalSettings:
 #: patch representation (CBraMod's classifier), trained on the frozen backbone in a probe.
 POOLINGS = {"probe": ("mean", "channels", "attention", "patches"),
             "finetune": ("mean", "channels", "attention", "patches")}
+#: What the labels of a task may belong to (``--target``).
+TARGETS = ("trial", "channel")
 #: What ``--on-nan`` may say about trials with NaN/Inf samples.
 ON_NAN = ("error", "drop")
 
@@ -128,6 +135,9 @@ def check_settings(settings: EvalSettings) -> None:
                          f"use one of: {', '.join(allowed)}.")
     if settings.on_nan not in ON_NAN:
         raise ValueError(f"--on-nan must be one of {', '.join(ON_NAN)}; got {settings.on_nan!r}.")
+    if settings.target not in TARGETS:
+        raise ValueError(f"--target must be one of {', '.join(TARGETS)}; got "
+                         f"{settings.target!r}.")
     if settings.seed < 0:
         raise ValueError(f"--seed must be 0 or more, got {settings.seed}.")
 
@@ -221,7 +231,7 @@ class TaskConfig:
         The task's name (the file's stem).
     data : str
         Data set spec (:func:`neurofm.datasets.load_dataset`); ``~`` is expanded.
-    protocol, shots, n_folds, seeds, pool, freeze
+    protocol, shots, n_folds, seeds, pool, freeze, target
         As in :class:`EvalSettings`.
     baselines : list of str or str
         Baseline rows; a comma-separated string, or ``"none"`` for no baseline.
@@ -255,6 +265,7 @@ class TaskConfig:
     seeds: int | None = None
     pool: str | None = None
     freeze: str | None = None
+    target: str | None = None
     baselines: list | str | None = None
     preprocessing: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
@@ -329,7 +340,7 @@ def read_task_config(path) -> TaskConfig:
 
 
 #: :class:`EvalSettings` fields that a task config also sets.
-_FROM_TASK = ("protocol", "shots", "n_folds", "seeds", "pool", "freeze")
+_FROM_TASK = ("protocol", "shots", "n_folds", "seeds", "pool", "freeze", "target")
 
 
 def evaluation_settings(mode: str, task: TaskConfig, *, model: str, out: str,

@@ -4,7 +4,8 @@
 ``MaskedAttention``; :mod:`~neurofm.nn.layers`: cheap CPU dropout, ``FeedForward``, drop-path and
 the fused residual add; :mod:`~neurofm.nn.scan`: the exact selective scans of the Mamba mixers
 (Mamba-1 blocked, Mamba-2 as chunked matrix products) and their compile switch;
-:mod:`~neurofm.nn.state`: state-dict key migration helpers.
+:mod:`~neurofm.nn.state`: state-dict key migration helpers (and the optimizer state of
+parameters added since).
 """
 
 from neurofm.nn.attention import MaskedAttention, SelfAttention, attend, reference_attention
@@ -17,7 +18,7 @@ from neurofm.nn.layers import (
     dropout,
     keep_mask,
 )
-from neurofm.nn.state import rename_keys, upgrade_nested_state
+from neurofm.nn.state import rename_keys, upgrade_nested_state, upgrade_optimizer_state
 
 __all__ = [
     "DropPath",
@@ -33,4 +34,5 @@ __all__ = [
     "reference_attention",
     "rename_keys",
     "upgrade_nested_state",
+    "upgrade_optimizer_state",
 ]

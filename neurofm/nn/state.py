@@ -59,3 +59,50 @@ def upgrade_nested_state(module: nn.Module, state: dict, format_version: int) ->
         out = {k: v for k, v in out.items() if not k.startswith(prefix)}
         out.update({prefix + k: v for k, v in sub.upgrade_state_dict(inner, format_version).items()})
     return out
+
+
+def upgrade_optimizer_state(module: nn.Module, optimizer, optim_state: dict,
+                            saved_names) -> dict:
+    """An optimizer state dict saved before ``module`` gained parameters, fitted to today's.
+
+    Parameters added since (today's parameters whose names are not in ``saved_names``; e.g. the
+    position-unknown code of the sensor encoding) start with an empty optimizer state, as a
+    fresh parameter does; every other parameter keeps its saved state (AdamW moments, step).
+
+    Parameters
+    ----------
+    module : nn.Module
+        The module the optimizer trains (names come from ``module.named_parameters()``).
+    optimizer : torch.optim.Optimizer
+        Built on today's parameters.
+    optim_state : dict
+        ``optimizer.state_dict()`` as saved: groups index the parameters of that time.
+    saved_names : iterable of str
+        The parameter (and buffer) names of the saved module state.
+
+    Returns
+    -------
+    dict
+        ``optim_state`` itself when nothing was added, else a state whose groups and entries
+        index today's parameters.
+    """
+    saved = set(saved_names)
+    name_of = {id(p): n for n, p in module.named_parameters()}
+    groups = [[name_of.get(id(p)) for p in group["params"]] for group in optimizer.param_groups]
+    if all(name in saved for names in groups for name in names):
+        return optim_state
+    old_groups = optim_state["param_groups"]
+    if len(old_groups) != len(groups):
+        return optim_state  # another optimizer: the load reports the mismatch
+    new_groups, new_state, index = [], {}, 0
+    for names, old in zip(groups, old_groups):
+        kept = [i for i, name in enumerate(names) if name in saved]
+        if len(kept) != len(old["params"]):
+            return optim_state
+        new_params = list(range(index, index + len(names)))
+        for position, old_index in zip(kept, old["params"]):
+            if old_index in optim_state["state"]:
+                new_state[new_params[position]] = optim_state["state"][old_index]
+        new_groups.append({**old, "params": new_params})
+        index += len(names)
+    return {**optim_state, "state": new_state, "param_groups": new_groups}

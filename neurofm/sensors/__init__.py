@@ -2,8 +2,9 @@
 
 Every channel a model sees carries a kind (:class:`ChannelKind`), a position in metres in MNE's
 head frame and, for MEG, a unit orientation. :func:`resolve_sensors` finds them for an MNE
-``Info`` (from the file, else from a standard montage after name normalisation);
-:class:`SensorBatch` carries them as tensors beside the signal.
+``Info`` (from the file, else from a standard montage after name normalisation; iEEG contacts
+found nowhere are kept position-unknown, related by the shaft and index of their names,
+:mod:`neurofm.sensors.shafts`); :class:`SensorBatch` carries them as tensors beside the signal.
 """
 
 from neurofm.sensors.batch import SensorBatch
@@ -23,12 +24,14 @@ from neurofm.sensors.positions import (
     UnknownChannelError,
     resolve_sensors,
 )
+from neurofm.sensors.shafts import Contact, parse_contact, shaft_code
 
 __all__ = [
     "BRAIN_KINDS",
     "DEFAULT_EEG_MONTAGE",
     "N_BRAIN_KINDS",
     "ChannelKind",
+    "Contact",
     "DuplicateChannelError",
     "NormalisedName",
     "SensorBatch",
@@ -41,5 +44,7 @@ __all__ = [
     "montage_name",
     "montage_positions_head",
     "normalise_channel_name",
+    "parse_contact",
     "resolve_sensors",
+    "shaft_code",
 ]

@@ -26,12 +26,14 @@ class SensorLayout:
     kinds : ndarray of int64, shape [C]
         :class:`ChannelKind` codes.
     pos : ndarray of float32, shape [C, 3]
-        Positions in metres, MNE head coordinate frame.
+        Positions in metres, MNE head coordinate frame; a NaN row for an iEEG contact kept
+        without a known position (``pos_source == "unknown"``, :attr:`position_unknown`).
     ori : ndarray of float32, shape [C, 3]
         Unit orientation for MEG sensors, zeros for other kinds.
     pos_source : list of str, length C
         ``"file"``, ``"mni:fsaverage"``, ``"montage:<name>"``, ``"bipolar:<name>"``,
-        ``"meg:<system>"`` or ``"user"`` (see :func:`neurofm.sensors.resolve_sensors`).
+        ``"meg:<system>"``, ``"user"`` or ``"unknown"`` (see
+        :func:`neurofm.sensors.resolve_sensors`).
     bipolar : ndarray of bool, shape [C]
         True for bipolar derivations (position = midpoint of the pair).
     canonical : list of str, length C
@@ -79,6 +81,11 @@ class SensorLayout:
             canonical=[self.canonical[i] for i in idx],
             dropped=list(self.dropped),
         )
+
+    @property
+    def position_unknown(self) -> np.ndarray:
+        """``[C]`` bool: True for contacts without a known position (NaN rows of ``pos``)."""
+        return np.isnan(self.pos).any(axis=1)
 
     def kind_labels(self) -> list[str]:
         return [ChannelKind(int(k)).label for k in self.kinds]

@@ -17,8 +17,13 @@ Where each channel's position comes from, first match wins:
    MEG channels without coil geometry take it from MNE's canonical layout of ``meg_system``
    (``"meg:<system>"``) when one is named.
 
-A channel found nowhere raises :class:`UnknownChannelError`, or is dropped and listed in
-``layout.dropped`` with ``on_unknown="drop"``; it never gets a silent zero.
+A scalp EEG or MEG channel found nowhere raises :class:`UnknownChannelError`, or is dropped and
+listed in ``layout.dropped`` with ``on_unknown="drop"``; it never gets a silent zero. An iEEG
+contact (sEEG, ECoG) found nowhere follows the position-unknown policy instead
+(``on_unknown_ieeg="mark"``, the default): it is kept with a NaN position and
+``pos_source="unknown"``, and the sensor encoding describes it by its kind, a learned
+"position unknown" code and its shaft and index read from its name
+(:mod:`neurofm.sensors.shafts`; docs/sensors.md, "Contacts without coordinates").
 """
 
 from __future__ import annotations
@@ -40,6 +45,14 @@ from neurofm.sensors.montages import (
 from neurofm.sensors.names import NormalisedName, normalise_channel_name
 
 _MEG_KINDS = (ChannelKind.MEG_MAG, ChannelKind.MEG_GRAD)
+#: Kinds whose channels may have no known position (the position-unknown policy).
+IEEG_KINDS = (ChannelKind.SEEG, ChannelKind.ECOG)
+#: ``pos_source`` of a contact kept without a position (its ``pos`` row is NaN).
+UNKNOWN_SOURCE = "unknown"
+#: What :func:`resolve_sensors` may do with channels without a known position.
+ON_UNKNOWN = ("raise", "drop")
+#: What it may do with iEEG contacts without a known position.
+ON_UNKNOWN_IEEG = ("mark", "raise", "drop")
 
 
 class UnknownChannelError(ValueError):
@@ -56,7 +69,8 @@ class UnknownChannelError(ValueError):
             f"name normalisation. Pass montage=<MNE montage name or DigMontage> or "
             f"positions={{name: (x, y, z) metres, head frame}}, or on_unknown='drop' to leave "
             f"them out (CLI: --montage NAME or --on-unknown drop). For MEG channels without "
-            f"coil geometry pass meg_system='neuromag', 'ctf151' or 'ctf275'."
+            f"coil geometry pass meg_system='neuromag', 'ctf151' or 'ctf275'. iEEG contacts "
+            f"(seeg, ecog) may be kept without a position: on_unknown_ieeg='mark'."
         )
 
     def __reduce__(self):  # picklable across worker processes
@@ -81,7 +95,8 @@ class DuplicateChannelError(ValueError):
 
 
 def resolve_sensors(info, *, montage=None, positions=None, on_unknown: str = "raise",
-                    kinds=BRAIN_KINDS, meg_system: str | None = None) -> SensorLayout:
+                    kinds=BRAIN_KINDS, meg_system: str | None = None,
+                    on_unknown_ieeg: str = "mark") -> SensorLayout:
     """Kind, position and orientation of every channel of ``info`` whose kind is in ``kinds``.
 
     Parameters
@@ -96,19 +111,24 @@ def resolve_sensors(info, *, montage=None, positions=None, on_unknown: str = "ra
         They take precedence over everything else for non-MEG channels (MEG positions always
         come from the coil definitions in the file).
     on_unknown : {"raise", "drop"}
-        What to do with channels whose position cannot be found.
+        What to do with scalp EEG and MEG channels whose position cannot be found.
     kinds : iterable of ChannelKind or str
         Channel kinds to keep (default: the brain kinds), in ``info`` order.
     meg_system : {"neuromag", "ctf151", "ctf275"}, optional
         For MEG channels the file stores no coil geometry for: take it from MNE's canonical
         layout of this system (matched by name, ignoring spaces and CTF's ``-NNNN`` suffix),
         moved to the head frame with ``info["dev_head_t"]``; ``pos_source="meg:<system>"``.
+    on_unknown_ieeg : {"mark", "raise", "drop"}
+        What to do with sEEG and ECoG contacts whose position cannot be found: ``"mark"`` keeps
+        them with a NaN position and ``pos_source="unknown"`` (the position-unknown policy of
+        docs/sensors.md); ``"raise"`` and ``"drop"`` treat them as ``on_unknown`` treats scalp
+        channels.
 
     Returns
     -------
     SensorLayout
         One row per kept channel, in ``info`` order; ``layout.dropped`` names the channels
-        left out by ``on_unknown="drop"``.
+        left out by ``on_unknown="drop"`` (or ``on_unknown_ieeg="drop"``).
 
     Raises
     ------
@@ -117,8 +137,11 @@ def resolve_sensors(info, *, montage=None, positions=None, on_unknown: str = "ra
     DuplicateChannelError
         Two channels that are the same electrode after name normalisation.
     """
-    if on_unknown not in ("raise", "drop"):
+    if on_unknown not in ON_UNKNOWN:
         raise ValueError(f"on_unknown must be 'raise' or 'drop', got {on_unknown!r}.")
+    if on_unknown_ieeg not in ON_UNKNOWN_IEEG:
+        raise ValueError(f"on_unknown_ieeg must be one of {ON_UNKNOWN_IEEG}, got "
+                         f"{on_unknown_ieeg!r}.")
     wanted = _kinds(kinds)
     user = _user_positions(positions)
     lookups = _Lookups(montage)
@@ -126,7 +149,7 @@ def resolve_sensors(info, *, montage=None, positions=None, on_unknown: str = "ra
     dev_head = _dev_head(info)
     canonical_meg = _canonical_meg(meg_system) if meg_system is not None else {}
 
-    rows, unknown, by_name = [], [], defaultdict(list)
+    rows, unknown, by_name = [], {"raise": [], "drop": []}, defaultdict(list)
     for ch in info["chs"]:
         kind = kind_from_mne(ch)
         if kind not in wanted:
@@ -149,17 +172,20 @@ def resolve_sensors(info, *, montage=None, positions=None, on_unknown: str = "ra
                 if found is not None or norm.renamed_duplicate:
                     by_name[norm.label].append(name)
         if found is None:
-            unknown.append(name)
-            continue
+            policy = on_unknown_ieeg if kind in IEEG_KINDS else on_unknown
+            if policy != "mark":
+                unknown[policy].append(name)
+                continue
+            found = np.full(3, np.nan), np.zeros(3), UNKNOWN_SOURCE
         pos, ori, source = found
         rows.append((name, int(kind), pos, ori, source, norm.bipolar, norm.label))
 
     duplicates = {label: names for label, names in by_name.items() if len(names) > 1}
     if duplicates:
         raise DuplicateChannelError(duplicates)
-    if unknown and on_unknown == "raise":
+    if unknown["raise"]:
         label = montage_label(montage) if montage is not None else DEFAULT_EEG_MONTAGE
-        raise UnknownChannelError(unknown, label)
+        raise UnknownChannelError(unknown["raise"], label)
 
     columns = list(zip(*rows)) if rows else [[]] * 7
     n = len(rows)
@@ -171,7 +197,7 @@ def resolve_sensors(info, *, montage=None, positions=None, on_unknown: str = "ra
         pos_source=list(columns[4]),
         bipolar=np.asarray(columns[5], dtype=bool).reshape(n),
         canonical=list(columns[6]),
-        dropped=list(unknown),
+        dropped=list(unknown["drop"]),
     )
 
 

@@ -153,9 +153,11 @@ def simulate_recording(task: str = "resting", modality: str = "eeg", *, montage:
                            rhythm_gain=float(np.exp(0.2 * trait_rng.standard_normal())),
                            abnormal=bool(subject % 2 == 1) if abnormal is None else bool(abnormal))
     region_index = _place_regions(head.source_pos, trait_rng)
-    fwd = head.fixed_forward(ori_rng.standard_normal((head.n_sources, 3)))
-
+    orientations = ori_rng.standard_normal((head.n_sources, 3))
     plan = generator(task_rng, n, sfreq, traits, effect=effect, **(task_options or {}))
+    for region, direction in plan.orientations.items():
+        orientations[region_index[region]] = direction
+    fwd = head.fixed_forward(orientations)
     data = _project(fwd, head, plan, region_index, background_rng, n, sfreq)
 
     info = head.sensor_set.final_info(sfreq)

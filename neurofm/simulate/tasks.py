@@ -94,6 +94,10 @@ class TaskPlan:
         Class of the whole recording (``abnormal`` task).
     extra_channels : dict of str -> ndarray [T]
         Non-brain channels to write (``VIGILANCE``).
+    orientations : dict of str -> (float, float, float)
+        Regions whose dipole points in a fixed direction of MNE's head frame (x right, y front,
+        z up) instead of the subject's random orientation. The ERP components use it so that
+        their scalp signs are the physiological ones in every subject.
     """
 
     activity: dict
@@ -105,6 +109,7 @@ class TaskPlan:
     task_type: str = "none"
     recording_label: str | None = None
     extra_channels: dict = field(default_factory=dict)
+    orientations: dict = field(default_factory=dict)
 
     def add(self, region: str, waveform: np.ndarray) -> None:
         self.activity[region] = self.activity.get(region, 0.0) + waveform
@@ -157,7 +162,13 @@ def motor_imagery(rng, n, sfreq, traits, effect=1.0,
 
 
 def erp(rng, n, sfreq, traits, effect=1.0, target_probability=0.2) -> TaskPlan:
-    """Auditory oddball: N1/P2 to every stimulus, P300 to targets."""
+    """Auditory oddball: N1/P2 to every stimulus, P300 to targets.
+
+    The sources point up (towards the vertex), as their generators' net currents do, so in
+    every subject the N1 is negative and the P2 positive at the vertex and the P300 is positive
+    over the parietal midline (Pz). The upward P300 dipole is not radial (it sits behind the
+    centre), so MEG sees it too.
+    """
     duration = n / sfreq
     onsets = []
     t = 1.0
@@ -177,6 +188,8 @@ def erp(rng, n, sfreq, traits, effect=1.0, target_probability=0.2) -> TaskPlan:
     latency = 0.33 + 0.04 * rng.standard_normal(len(targets))
     amp = 350.0 * effect * np.clip(1.0 + 0.4 * rng.standard_normal(len(targets)), 0.1, None)
     plan.add("parietal_mid", S.gaussian_pulse(n, sfreq, targets + latency, 0.08, amp))
+    plan.orientations = {region: (0.0, 0.0, 1.0)
+                         for region in ("temporal_left", "temporal_right", "parietal_mid")}
     plan.annotations = [(float(o), 0.0, plan.class_names[k]) for o, k in zip(onsets, labels)]
     return plan
 

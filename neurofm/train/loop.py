@@ -30,7 +30,7 @@ from neurofm.data.spec import as_spec, check_compatible
 from neurofm.folder_lock import FolderLock
 from neurofm.logs import get_logger, verbose
 from neurofm.models import create_model
-from neurofm.nn import upgrade_nested_state
+from neurofm.nn import upgrade_nested_state, upgrade_optimizer_state
 from neurofm.nn.scan import compiled_scans
 from neurofm.objectives import PretrainingObjective, TokenCounts, build_objective, real_tokens
 from neurofm.output_folder import claim_output_folder
@@ -320,8 +320,10 @@ def _resume(checkpoints: CheckpointManager, cfg: PretrainConfig, allow_changed_s
             "--allow-changed-settings to continue it with the new ones.")
     objective_state = upgrade_nested_state(objective, state["objective"],
                                            int(state.get("format_version", 1)))
+    optim_state = state["optimizer"] if sharded else \
+        upgrade_optimizer_state(objective, optimizer, state["optimizer"], objective_state)
     try:
-        load_training_state(objective, optimizer, objective_state, state["optimizer"], sharded)
+        load_training_state(objective, optimizer, objective_state, optim_state, sharded)
     except (RuntimeError, ValueError, KeyError) as err:
         raise ValueError(
             f"{latest} does not fit the model and optimiser of these settings "
