@@ -116,7 +116,8 @@ class FitSpy:
         real = training_module._batches
 
         def batches_spied(arrays, index, *args, **kwargs):
-            self.record(LOOP_STEPS[sys._getframe(1).f_code.co_name], index)
+            caller = sys._getframe(1).f_code.co_name  # may carry a prefix (mutation tools)
+            self.record(next(step for name, step in LOOP_STEPS.items() if name in caller), index)
             return real(arrays, index, *args, **kwargs)
 
         monkeypatch.setattr(training_module, "_batches", batches_spied)
