@@ -51,12 +51,13 @@ def main(argv=None) -> int:
 
     from sklearn.metrics import balanced_accuracy_score
 
+    from neurofm.data.spec import legacy_preprocessing
     from neurofm.datasets import load_dataset
     from neurofm.eval.inputs import prepare_trials, resolve_preprocessing
+    from neurofm.eval.model_loading import load_model
     from neurofm.eval.probe import fit_probe
     from neurofm.eval.protocols import make_folds
-    from neurofm.eval.run import encode_labels, load_model
-    from neurofm.data.spec import legacy_preprocessing
+    from neurofm.eval.run import encode_labels
 
     trials = load_dataset(args.data)
     y, _ = encode_labels(trials)

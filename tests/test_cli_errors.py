@@ -83,7 +83,7 @@ def test_neurofms_own_messages_are_kept_and_other_errors_keep_their_traceback(mo
 
 
 def test_a_model_path_that_does_not_exist_is_reported_as_a_missing_folder(tmp_path):
-    from neurofm.eval.run import load_model
+    from neurofm.eval.model_loading import load_model
 
     for spec in ("path/that/does/not/exist", str(tmp_path / "nope"), "./runs/model"):
         with pytest.raises(FileNotFoundError, match="that folder does not exist"):

@@ -58,7 +58,7 @@ class ModelEntry:
     label : str
         As given (a row of the table).
     spec : str
-        What :func:`neurofm.eval.run.load_model` loads: the entry itself, or the registry name
+        What :func:`neurofm.eval.model_loading.load_model` loads: the entry itself, or the registry name
         without its ``?key=value`` hyperparameters.
     overrides : dict
         Hyperparameters of a registry name (``criss_cross_small?dim=64&depth=4``).

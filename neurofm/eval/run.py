@@ -32,6 +32,7 @@ from neurofm.eval.harness import MethodResult, TaskInfo, run_method
 from neurofm.eval.importance import channel_occlusion_importance
 from neurofm.eval.inputs import ModelInputs
 from neurofm.eval.metrics import METRICS, chance_level, task_kind
+from neurofm.eval.model_loading import load_model
 from neurofm.eval.probe import fit_probe, fit_probe_on_fold
 from neurofm.eval.protocols import make_folds, split_from_groups
 from neurofm.eval.segment_eval import check_target, run_segment_evaluation
@@ -43,7 +44,6 @@ from neurofm.eval.task_preprocessing import (
     prepare_inputs,
 )
 from neurofm.eval.training import FinetuneConfig
-from neurofm.hub import from_pretrained
 from neurofm.logs import get_logger, verbose
 from neurofm.models import create_model, list_models
 from neurofm.output_folder import claim_output_folder, holds_json
@@ -52,29 +52,6 @@ logger = get_logger(__name__)
 
 #: Probe heads trained by gradient descent on the frozen backbone, and their row names.
 TRAINED_HEADS = {"attention": "attention", "patches": "patch-MLP"}
-
-
-def load_model(spec: str, overrides: dict, seed: int, revision: str | None = None):
-    """``(model, kind)``: ``"random-init"`` for a registry name (seeded), else ``"pretrained"``.
-
-    Anything else goes to :func:`neurofm.hub.from_pretrained`: a model directory, a Hub repo id
-    (``org/name``, cache and ``HF_HUB_OFFLINE`` honoured) or ``cbramod:PATH`` /
-    ``labram:PATH`` published weights (``revision``: the Hub repo's branch, tag or commit).
-    """
-    if spec in list_models():
-        torch.manual_seed(seed)
-        return create_model(spec, **overrides), "random-init"
-    if overrides:
-        raise ValueError("--model-arg overrides apply to registry names only "
-                         f"({', '.join(list_models())}), not to pretrained weights ({spec}).")
-    if not (Path(spec).exists() or "/" in spec or ":" in spec):
-        raise ValueError(f"Unknown model {spec!r}; pass a model directory, a Hub repo id "
-                         f"(org/name) or a registry name: {', '.join(list_models())}.")
-    model = from_pretrained(spec, revision=revision)
-    if not hasattr(model, "embed"):
-        raise ValueError(f"{spec} holds a {type(model).__name__}, not an encoder with embed(); "
-                         "probe a model directory instead.")
-    return model, "pretrained"
 
 
 def encode_labels(trials) -> tuple[np.ndarray, list[str] | None]:

@@ -56,6 +56,7 @@ from neurofm.eval.channel_metrics import (
     youden_threshold,
 )
 from neurofm.eval.metrics import format_summary, summarise_runs
+from neurofm.eval.model_loading import load_model
 from neurofm.eval.probe import fit_probe
 from neurofm.eval.protocols import Fold, check_fold, fold_groups, make_folds
 from neurofm.eval.segment_finetune import finetune_scorer
@@ -401,7 +402,6 @@ def run_segment_evaluation(settings: EvalSettings, data: SegmentSet,
                            ) -> dict:
     """Evaluate a model on a segment set (module docstring); write ``results.json``,
     ``results.md`` and ``unit_scores.csv`` into ``settings.out`` and return the results."""
-    from neurofm.eval.run import load_model  # run.py dispatches here: a real cycle
 
     start = time.perf_counter()
     check_segment_settings(settings, data)
