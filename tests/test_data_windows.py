@@ -73,6 +73,11 @@ def test_epochs_pad_and_crop_rule():
     x, valid = epochs_to_patches(data, 200, "pad", n_patches=4)
     assert x.shape == (2, 3, 4, 200)
     np.testing.assert_array_equal(valid, [[True, True, True, False]] * 2)
+    # epochs of exactly two patches padded to four: the patch that starts where the signal ends
+    # holds no sample and is padding
+    x, valid = epochs_to_patches(data[..., :400], 200, "pad", n_patches=4)
+    np.testing.assert_array_equal(valid, [[True, True, False, False]] * 2)
+    assert not x[:, :, 2:].any()
     x, valid = epochs_to_patches(data, 200, "crop")
     assert x.shape == (2, 3, 2, 200) and valid.all()
     np.testing.assert_array_equal(x.reshape(2, 3, 400), data[..., :400])

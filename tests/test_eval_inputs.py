@@ -13,6 +13,7 @@ import json
 
 import mne
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from eval_helpers import alpha_trials
@@ -20,8 +21,11 @@ from eval_helpers import alpha_trials
 from neurofm.corpus import Corpus, PrepareOptions, prepare_corpus
 from neurofm.data import read_raw
 from neurofm.data.preprocess import plan_preprocessing
+from neurofm.datasets.montages import Derivation
+from neurofm.datasets.recordings import RecordingFile, SkippedRecordings, recording_windows
 from neurofm.eval.inputs import prepare_trials, resolve_preprocessing
 from neurofm.eval.run import EvalSettings, run_evaluation
+from neurofm.eval.window_inputs import RecordingInputs, recording_inputs
 
 WINDOW_SECONDS = 30.0
 
@@ -153,3 +157,36 @@ def test_the_old_notch_override_is_read_as_line_freq_with_a_warning():
     assert (spec.line_freq, spec.patch_samples, spec.l_freq) == (60.0, 100, 0.3)
     with pytest.raises(ValueError, match="preprocessing overrides: unknown key.* hfreq"):
         resolve_preprocessing(None, {"hfreq": 40})
+
+
+def test_meg_windows_left_on_disk_equal_their_prepared_windows(tmp_path):
+    """The lazy path (each recording preprocessed whole, then cut; ``eval/window_inputs.py``)
+    on magnetometers and gradiometers with a 60-Hz notch gives ``neurofm prepare``'s windows,
+    each sensor kind at its own scale."""
+    (tmp_path / "src").mkdir()
+    path = tmp_path / "src" / "rec_raw.fif"
+    _meg().save(path, verbose="error")
+    options = PrepareOptions(window_seconds=WINDOW_SECONDS, channels="all", max_abs_uv=None,
+                             trim_seconds=0.0, min_minutes=0.0, dtype="float32", line_freq=60.0)
+    prepare_corpus(tmp_path / "src", tmp_path / "corpus", options, progress=False)
+    corpus = Corpus(tmp_path / "corpus")
+    prepared = np.stack([corpus[i]["x"].numpy() for i in range(len(corpus))])  # [W, C, N, P]
+
+    raw = read_raw(path)
+    plan = plan_preprocessing(raw.info, options.preprocess_config())
+    names = tuple(raw.ch_names[i] for i in plan.picks)
+    recording = RecordingFile(str(path), raw.info["sfreq"], raw.n_times,
+                              Derivation("as recorded", names, names, np.eye(len(names))), 60.0)
+    rows = pd.DataFrame({"rec": 0, "onset": [corpus[i]["start"] for i in range(len(corpus))],
+                         "label": 0, "subject": "S1", "session": "0", "run": "0"})
+    trials = recording_windows("meg", [recording], rows, window_seconds=WINDOW_SECONDS,
+                               montage="as recorded", class_names=["rest"],
+                               skipped=SkippedRecordings(), provenance={}, lazy=True,
+                               layout=plan.layout)
+    inputs = recording_inputs(trials, corpus.spec)
+    assert isinstance(inputs.x, RecordingInputs)
+    assert "scale meg_grad: x 1e+10 (1.0 = 100 pT/m)" in inputs.applied
+    ours = inputs.x[np.arange(len(corpus))]
+    assert ours.shape == prepared.shape and len(corpus) == 2
+    peak = np.abs(prepared).max()
+    np.testing.assert_allclose(ours, prepared, rtol=0, atol=3e-5 * peak)

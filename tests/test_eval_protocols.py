@@ -145,6 +145,7 @@ def test_official_split_with_validation_part_is_checked_by_subject():
                                                    "val": ["S4"], "test": ["S5", "S6"]})
     (fold,) = make_folds("official", y=Y, subjects=SUBJECTS, split=split, sessions=SESSIONS)
     assert fold.subject_level and fold.val is not None
+    assert set(SUBJECTS[fold.train]) == {"S0", "S1", "S2", "S3"}  # not the val part
     assert set(SUBJECTS[fold.val]) == {"S4"} and set(SUBJECTS[fold.test]) == {"S5", "S6"}
     assert fold_groups(SUBJECTS, SESSIONS, fold.val) == [["S4", "0train"], ["S4", "1test"]]
     fit, val = fit_and_validation(fold, Y, SUBJECTS)

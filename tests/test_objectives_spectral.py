@@ -81,6 +81,19 @@ def test_phase_error_of_an_eighth_cycle_shift():
         pytest.approx(2 - 2 * math.cos(math.pi / 4), rel=1e-5)
 
 
+def test_phase_errors_are_weighted_by_the_target_amplitude_not_the_prediction():
+    # 8-sample patches; target: amplitude 2 at 1 cycle, 1 at 2 cycles. The prediction has the
+    # right phase at 1 cycle and a quarter-cycle error (|1 - (-i)|^2 = 2) at 2 cycles, with other
+    # amplitudes (1 and 3). Weighted by the target: (2 x 0 + 1 x 2) / 3; by the prediction it
+    # would be (1 x 0 + 3 x 2) / 4.
+    angle = 2 * math.pi * torch.arange(8.0) / 8
+    target = (2 * torch.cos(angle) + torch.cos(2 * angle)).view(1, 1, 1, 8)
+    pred = (torch.cos(angle) + 3 * torch.sin(2 * angle)).view(1, 1, 1, 8)
+    phase = spectral_token_errors(pred, target, phase_weight=1.0) - \
+        spectral_token_errors(pred, target)
+    assert phase.item() == pytest.approx(2 / 3, rel=1e-5)
+
+
 def test_waveform_error_prefers_zeros_and_spectral_error_prefers_the_right_power():
     # Masked-patch dilemma for a 10 Hz rhythm of unknown phase (200 samples, 10 whole cycles).
     n = torch.arange(200.0)

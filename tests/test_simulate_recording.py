@@ -86,16 +86,26 @@ def test_effect_zero_removes_the_motor_imagery_contrast():
     assert abs(left0 - right0) < 0.5 * (left1 - right1)
 
 
-def test_erp_targets_carry_a_parietal_p300():
+def _p300_difference(effect, subject):
+    """Target minus non-target average ``[C, T]`` (volts) of an ERP recording, and its names."""
     rec = simulate_recording("erp", "eeg", montage="standard_1020", duration=90, artefacts=(),
-                             **FAST)
+                             effect=effect, subject=subject, **FAST)
     X, y = rec.trials()
-    pz = rec.raw.ch_names.index("Pz")
-    window = slice(25, 45)   # 250-450 ms at 100 Hz
-    target = X[y == 1, pz, window].mean()
-    non_target = X[y == 0, pz, window].mean()
-    assert abs(target - non_target) > 1e-6
     assert set(rec.raw.annotations.description) >= {"target", "non_target"}
+    return X[y == 1].mean(0) - X[y == 0].mean(0), rec.raw.ch_names
+
+
+def test_erp_targets_carry_a_positive_parietal_p300_of_realistic_size():
+    """A scalp P300 is positive over Pz, some 5-30 µV, peaking 250-450 ms after the stimulus."""
+    window = slice(25, 45)   # 250-450 ms at 100 Hz (trials start at the stimulus)
+    for subject in (0, 1):
+        diff, names = _p300_difference(1.0, subject)
+        pz = diff[names.index("Pz")]
+        assert 5e-6 < pz[window].mean() < 50e-6, subject  # positive, in µV, not mV or nV
+        assert 25 <= int(np.argmax(pz)) < 45, subject      # its peak lies in the window
+        assert pz[window].mean() > diff[names.index("Fp1"), window].mean() + 5e-6, subject
+        without, _ = _p300_difference(0.0, subject)   # same seed, no target effect
+        assert pz[window].mean() > 3 * abs(without[names.index("Pz"), window].mean()), subject
 
 
 def test_intracranial_channels_are_typed_and_vigilance_is_written_as_misc():
