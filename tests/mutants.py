@@ -273,6 +273,11 @@ MUTANTS: tuple[Mutant, ...] = (
            '("model.safetensors", "pytorch_model.bin", "pretrained_weights.pth")',
            '("pretrained_weights.pth", "pytorch_model.bin", "model.safetensors")',
            ["tests/test_hub_checkpoints.py"]),
+    mutant("restarted_ranks_share_the_first_attempts_store_keys",
+           "after a torchrun elastic restart the new ranks read the dead ranks' gloo addresses",
+           "neurofm/train/distributed.py", 'f"neurofm/attempt-{attempt}"', '"neurofm/attempt"',
+           ["tests/test_train_torchrun.py::"
+            "test_torchrun_restarts_a_dead_rank_from_the_last_checkpoint"]),
 )
 
 

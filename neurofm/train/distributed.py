@@ -55,9 +55,23 @@ def init_distributed(device: str = "auto") -> DistEnv:
     else:
         dev = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo",
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", store=_attempt_store(),
+                                rank=rank, world_size=world_size,
                                 device_id=dev if use_cuda else None)
     return DistEnv(rank, world_size, local_rank, dev)
+
+
+def _attempt_store() -> dist.Store:
+    """The store torchrun prepared (``env://``), with keys of its own for each restart attempt.
+
+    After an elastic restart, torchrun hands the new ranks the store of the first attempt, which
+    still holds the old ranks' gloo/NCCL addresses under the same keys; a restarted rank could
+    read a dead rank's address and fail to connect (connection refused, or a hang). Prefixing the
+    keys with ``TORCHELASTIC_RESTART_COUNT`` keeps each attempt's addresses apart.
+    """
+    store, _, _ = next(dist.rendezvous("env://"))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"neurofm/attempt-{attempt}", store)
 
 
 def shutdown(env: DistEnv) -> None:
