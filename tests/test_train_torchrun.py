@@ -111,8 +111,7 @@ def launch(tmp_path, config, out, *, nproc, env_extra=None, max_restarts=0):
     if nproc == 1:
         cmd = [sys.executable, str(driver)]
     else:
-        # A restart needs the c10d rendezvous (a new round, new store keys); with the static
-        # one the restarted ranks read each other's old gloo addresses (connection refused).
+        # The c10d rendezvous, as on a cluster (a restart is a new rendezvous round).
         rendezvous = (["--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{free_port()}"]
                       if max_restarts else
                       ["--master_addr=127.0.0.1", f"--master_port={free_port()}"])
