@@ -31,3 +31,9 @@ def load_model(spec: str, overrides: dict, seed: int, revision: str | None = Non
         raise ValueError(f"{spec} holds a {type(model).__name__}, not an encoder with embed(); "
                          "probe a model directory instead.")
     return model, "pretrained"
+
+
+def model_record(spec: str, architecture: str, kind: str, model) -> dict:
+    """The ``model`` entry of ``results.json``: what was asked for and what was scored."""
+    return {"spec": spec, "architecture": architecture, "kind": kind, "config": model.config,
+            "n_parameters": int(sum(p.numel() for p in model.parameters()))}

@@ -32,7 +32,7 @@ from neurofm.eval.harness import MethodResult, TaskInfo, run_method
 from neurofm.eval.importance import channel_occlusion_importance
 from neurofm.eval.inputs import ModelInputs
 from neurofm.eval.metrics import METRICS, chance_level, task_kind
-from neurofm.eval.model_loading import load_model
+from neurofm.eval.model_loading import load_model, model_record
 from neurofm.eval.probe import fit_probe, fit_probe_on_fold
 from neurofm.eval.protocols import make_folds, split_from_groups
 from neurofm.eval.segment_eval import check_target, run_segment_evaluation
@@ -313,9 +313,7 @@ def _payload(settings, trials, task, inputs, plan: PreprocessingPlan, results, t
     return {
         "neurofm_version": __version__,
         "settings": asdict(settings),
-        "model": {"spec": settings.model, "architecture": arch, "kind": model_kind,
-                  "config": model0.config,
-                  "n_parameters": int(sum(p.numel() for p in model0.parameters()))},
+        "model": model_record(settings.model, arch, model_kind, model0),
         "data": {"name": trials.name, "n_trials": len(task.y),
                  "n_subjects": int(np.unique(task.subjects).size),
                  "n_sessions": len(metadata.groupby(["subject", "session"])),

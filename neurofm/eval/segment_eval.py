@@ -56,7 +56,7 @@ from neurofm.eval.channel_metrics import (
     youden_threshold,
 )
 from neurofm.eval.metrics import format_summary, summarise_runs
-from neurofm.eval.model_loading import load_model
+from neurofm.eval.model_loading import load_model, model_record
 from neurofm.eval.probe import fit_probe
 from neurofm.eval.protocols import Fold, check_fold, fold_groups, make_folds
 from neurofm.eval.segment_finetune import finetune_scorer
@@ -522,9 +522,7 @@ def _payload(settings, data: SegmentSet, plan, reader, results, timings, arch, m
     return {
         "neurofm_version": __version__,
         "settings": asdict(settings),
-        "model": {"spec": settings.model, "architecture": arch, "kind": model_kind,
-                  "config": model0.config,
-                  "n_parameters": int(sum(p.numel() for p in model0.parameters()))},
+        "model": model_record(settings.model, arch, model_kind, model0),
         "data": {"name": data.name, "target": data.target, "n_units": len(data),
                  "n_labelled": int((labels >= 0).sum()), "class_names": data.class_names,
                  "positive_class": data.class_names[1],
