@@ -75,6 +75,21 @@ def test_cpu_dropout_drops_the_requested_fraction_and_keeps_the_mean():
     assert torch.equal(dropout(x, 0.5), first)  # follows torch.manual_seed
 
 
+def test_cpu_keep_masks_are_fresh_and_uniform_in_every_16_bit_lane():
+    """Each 64-bit word feeds four elements: every lane must keep 1 - p, calls must differ."""
+    torch.manual_seed(4)
+    first, second = keep_mask((200_000,), 0.3, torch.float32), keep_mask((200_000,), 0.3, torch.float32)
+    assert not torch.equal(first, second)
+    for lane in range(4):
+        kept = (first.view(-1, 4)[:, lane] > 0).float().mean().item()
+        assert abs(kept - 0.7) < 0.01, (lane, kept)
+    # neighbouring elements are independent: P(both kept) = 0.49
+    both = ((first[:-1] > 0) & (first[1:] > 0)).float().mean().item()
+    assert abs(both - 0.49) < 0.01
+    assert torch.equal(keep_mask((1000,), 0.3, torch.bfloat16).unique().float().sort().values,
+                       torch.tensor([0.0, 1 / 0.7]).bfloat16().float())
+
+
 def test_training_attention_with_dropout_is_softmax_attention_with_the_cpu_mask():
     torch.manual_seed(0)
     q, k, v = (torch.randn(3, 2, 5, 4, dtype=torch.float64) for _ in range(3))

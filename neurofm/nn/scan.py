@@ -368,9 +368,11 @@ def ssd_scan(x, dt, A, B, C, D=None, h0=None, chunk: int = 32):
     B, C = B.view(s, n_chunks, t, n), C.view(s, n_chunks, t, n)
     cum = (dt * A).view(s, n_chunks, t, heads).transpose(2, 3).cumsum(-1)  # [S, K, H, T]
     # Inside each chunk: Y = (M * C B^T) X with M[t, s] = exp(cum_t - cum_s), s <= t.
-    causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-    gaps = (cum.unsqueeze(-1) - cum.unsqueeze(-2)).masked_fill(~causal, float("-inf"))
-    scores = torch.matmul(C, B.transpose(-1, -2)).unsqueeze(2) * gaps.exp()  # [S, K, H, T, T]
+    # cum is non-increasing, so gaps <= 0 below the diagonal; above it they are >= 0, clamped to
+    # 0 and then zeroed by the causal mask (cheaper than exp(-inf), and its gradient is zero too).
+    causal = torch.ones(t, t, dtype=x.dtype, device=x.device).tril()
+    gaps = (cum.unsqueeze(-1) - cum.unsqueeze(-2)).clamp(max=0.0)
+    scores = torch.matmul(C, B.transpose(-1, -2)).unsqueeze(2) * (gaps.exp() * causal)
     y = torch.matmul(scores, xs)  # [S, K, H, T, P]
     # The state each chunk leaves behind (from a zero start), then carried chunk to chunk.
     to_end = (cum[..., -1:] - cum).exp()  # decay from step s to the chunk end, [S, K, H, T]
