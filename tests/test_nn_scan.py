@@ -165,6 +165,21 @@ def test_ssd_scan_matches_the_sequential_recurrence(chunk, length):
         torch.testing.assert_close(g, g_ref, atol=1e-6, rtol=0, msg=f"gradient of {name}")
 
 
+@pytest.mark.parametrize("chunk", [4, 64])
+def test_ssd_scan_from_a_zero_state_matches_the_recurrence(chunk):
+    """No h0: one chunk (nothing enters it) and several chunks, values and gradients."""
+    *inputs, h0 = ssd_inputs(length=37)
+    y_ref, h_ref = ssd_reference(*inputs, torch.zeros_like(h0))
+    y, h = ssd_scan(*inputs, chunk=chunk)
+    torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=0)
+    torch.testing.assert_close(h, h_ref, atol=1e-6, rtol=0)
+    weights = torch.randn_like(y)
+    grads_ref = torch.autograd.grad((y_ref * weights).sum() + h_ref.sum(), inputs)
+    grads = torch.autograd.grad((y * weights).sum() + h.sum(), inputs)
+    for name, g, g_ref in zip(["x", "dt", "A", "B", "C", "D"], grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, atol=1e-6, rtol=0, msg=f"gradient of {name}")
+
+
 @pytest.mark.parametrize("delta_shift, decay_scale", [(6.0, 100.0), (-12.0, 1e-3)])
 def test_ssd_scan_extreme_decays_in_float32(delta_shift, decay_scale):
     inputs = ssd_inputs(length=70, delta_shift=delta_shift, decay_scale=decay_scale)
