@@ -170,8 +170,14 @@ def registered(name: str) -> bool:
     """Whether ``name`` can run here: a configuration the imported neurofm (maybe an older
     checkout) has, or a braindecode peer with the ``braindecode`` extra installed."""
     if name.startswith("braindecode."):
-        from neurofm.compat import braindecode_available
-
+        try:
+            from neurofm.compat import braindecode_available
+        except ImportError:  # an older checkout (0.1.0) required braindecode: try it here
+            try:
+                import braindecode.models  # noqa: F401
+            except Exception:  # noqa: BLE001 - any import failure: the peer cannot run
+                return False
+            return True
         return braindecode_available()
     from neurofm.models import list_models
 
