@@ -370,7 +370,7 @@ def ssd_scan(x, dt, A, B, C, D=None, h0=None, chunk: int = 32):
     # Inside each chunk: Y = (M * C B^T) X with M[t, s] = exp(cum_t - cum_s), s <= t.
     # cum is non-increasing, so gaps <= 0 on and below the diagonal. Above it the gaps are zeroed
     # before exp and the result zeroed after: on a CPU exp(-inf) and masked_fill take ~17x the
-    # time of these multiplications, and clamp's backward another two passes.
+    # time of these multiplications.
     causal = torch.ones(t, t, dtype=x.dtype, device=x.device).tril()
     gaps = (cum.unsqueeze(-1) - cum.unsqueeze(-2)) * causal
     scores = torch.matmul(C, B.transpose(-1, -2)).unsqueeze(2) * (gaps.exp() * causal)
