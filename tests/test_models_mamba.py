@@ -4,17 +4,22 @@ The scans themselves are tested in ``tests/test_nn_scan.py``; the encoder contra
 padding, channel order, masks, errors) for every registered model, ``mamba2_small`` included, in
 ``tests/test_encoder_contract.py``."""
 
+import shutil
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from neurofm.models import create_model
 from neurofm.models.mamba import (
     BidirectionalMambaBlock,
     Mamba2Mixer,
     MambaMixer,
+    causal_conv_silu,
     causal_depthwise_conv,
     reverse_valid,
 )
+from neurofm.nn import mamba_kernels
 from neurofm.sensors import SensorBatch
 
 TINY = {
@@ -60,6 +65,35 @@ def test_causal_depthwise_conv_is_the_cut_conv1d(length):
     for g, g_ref in zip(torch.autograd.grad((out * weights).sum(), params),
                         torch.autograd.grad((ref * weights).sum(), params)):
         torch.testing.assert_close(g, g_ref, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("length, channels, threads", [(1, 6, 1), (2, 6, 2), (11, 37, 2)])
+def test_causal_conv_silu_is_silu_of_the_cut_conv1d(length, channels, threads, fused):
+    """The fused C kernel (and its PyTorch fallback): values and the gradients of x, weight
+    and bias, sequences shorter than the kernel, channels not a multiple of the vector width,
+    split between threads."""
+    if fused and shutil.which(mamba_kernels.compiler_name()) is None:
+        pytest.skip("no C compiler")
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(channels, channels, 4, groups=channels, padding=3).double()
+    x = torch.randn(3, length, channels, dtype=torch.float64, requires_grad=True)
+    ref = F.silu(conv(x.transpose(1, 2))[..., :length].transpose(1, 2))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with mamba_kernels.enabled(fused):
+            out = causal_conv_silu(x, conv.weight, conv.bias)
+            assert (type(out.grad_fn).__name__ == "FusedCausalConvSiLUBackward") is fused
+            torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+            weights = torch.randn_like(out)
+            params = [x, conv.weight, conv.bias]
+            grads = torch.autograd.grad((out * weights).sum(), params)
+    finally:
+        torch.set_num_threads(before)
+    for name, g, g_ref in zip(["x", "weight", "bias"], grads,
+                              torch.autograd.grad((ref * weights).sum(), params)):
+        torch.testing.assert_close(g, g_ref, atol=1e-12, rtol=0, msg=f"gradient of {name}")
 
 
 @pytest.mark.parametrize("mixer", ["mamba1", "mamba2"])

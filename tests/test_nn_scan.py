@@ -1,18 +1,22 @@
 """Selective scans (neurofm.nn.scan): exact against the step-by-step recurrence.
 
-Mamba-1's blocked scan and Mamba-2's chunked matrix-product scan are compared in float64 with
-``selective_scan_sequential`` (values, final state and every gradient), for several block sizes,
-odd lengths, an initial state and extreme decays; the compiled-kernel path is checked with the
-kernels run uncompiled (the real compiler is exercised by a slow test) and its fallback when the
-compiler fails.
+Mamba-1's scan, through the fused C kernel and through PyTorch blocks, and Mamba-2's chunked
+matrix-product scan are compared in float64 with ``selective_scan_sequential`` (values, final
+state and every gradient), for several block sizes, odd lengths and widths (whole and partial
+feature blocks of the kernel, one and several of its segments and threads), an initial state, the
+output gate and extreme decays; the compiled-kernel path is checked with the kernels run
+uncompiled (the real compiler is exercised by a slow test) and its fallback when the compiler
+fails; the C kernel's build, its cache and its fallback without a compiler.
 """
 
+import shutil
 import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from neurofm.nn import scan
+from neurofm.nn import scan, mamba_kernels
 from neurofm.nn.scan import selective_scan, selective_scan_sequential, ssd_scan
 
 NAMES = ["u", "delta", "A", "B", "C", "D", "h0"]
@@ -45,14 +49,129 @@ def assert_matches_reference(run, inputs, atol=1e-6):
         torch.testing.assert_close(g, g_ref, atol=atol, rtol=0, msg=f"gradient of {name}")
 
 
+@pytest.fixture(params=["kernel", "blocks"])
+def mamba1_path(request):
+    """Run the test through the fused C kernel, then through the PyTorch blocks."""
+    if request.param == "kernel":
+        if shutil.which(mamba_kernels.compiler_name()) is None:
+            pytest.skip("no C compiler")
+        assert mamba_kernels.library() is not None, "a C compiler is there: the kernel must build"
+    with mamba_kernels.enabled(request.param == "kernel"):
+        yield request.param
+
+
 @pytest.mark.parametrize("chunk", [None, 1, 8, 64])
 @pytest.mark.parametrize("length", [1, 37])
 def test_blocked_scan_matches_the_sequential_recurrence(chunk, length):
     inputs = scan_inputs(length=length)
-    assert_matches_reference(lambda *a: selective_scan(*a, chunk=chunk), inputs)
+    with mamba_kernels.enabled(False):
+        assert_matches_reference(lambda *a: selective_scan(*a, chunk=chunk), inputs)
 
 
-def test_blocked_scan_without_initial_state_and_unused_final_state():
+@pytest.mark.parametrize("din", [5, 16, 37])
+@pytest.mark.parametrize("length", [1, 16, 37])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_kernel_matches_the_sequential_recurrence(din, length, threads, mamba1_path):
+    """Partial, whole and several feature blocks of 16; one segment of 16 steps and several;
+    the sequences split between threads (the per-thread gradient sums of A and D)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert_matches_reference(selective_scan, scan_inputs(length=length, din=din))
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_gate_matches_the_recurrence_times_silu(mamba1_path):
+    """``z``: ``y * silu(z)``, with the gradient of ``z`` too."""
+    *inputs, h0 = scan_inputs(length=37, din=21)
+    z = torch.randn(3, 37, 21, dtype=torch.float64, requires_grad=True)
+    y_ref, h_ref = selective_scan_sequential(*inputs, h0)
+    y_ref = y_ref * F.silu(z)
+    y, h = selective_scan(*inputs, h0, z=z)
+    torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=0)
+    torch.testing.assert_close(h, h_ref, atol=1e-6, rtol=0)
+    weights = torch.randn_like(y)
+    leaves = [*inputs, h0, z]
+    grads_ref = torch.autograd.grad((y_ref * weights).sum() + h_ref.sum(), leaves)
+    grads = torch.autograd.grad((y * weights).sum() + h.sum(), leaves)
+    for name, g, g_ref in zip([*NAMES, "z"], grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, atol=1e-6, rtol=0, msg=f"gradient of {name}")
+
+
+def test_the_kernel_agrees_with_the_blocks_in_float32():
+    """Same float32 inputs, the two paths: equal to float32 rounding (the kernel has its own
+    vectorised exp)."""
+    if shutil.which(mamba_kernels.compiler_name()) is None:
+        pytest.skip("no C compiler")
+    inputs = [t.detach().float().requires_grad_() for t in scan_inputs(s=4, length=45, din=40)]
+    results = {}
+    for on in (True, False):
+        with mamba_kernels.enabled(on):
+            y, h = selective_scan(*inputs)
+            grads = torch.autograd.grad(y.square().sum() + h.sum(), inputs)
+        results[on] = (y, h, *grads)
+    for name, a, b in zip(["y", "h", *NAMES], results[True], results[False]):
+        torch.testing.assert_close(a, b, atol=1e-5 * float(b.detach().abs().max()), rtol=1e-5,
+                                   msg=name)
+
+
+@pytest.mark.parametrize("dtype, fused", [(torch.float32, True), (torch.float64, True),
+                                          (torch.bfloat16, False)])
+def test_cpu_scans_of_float32_and_float64_take_the_kernel(dtype, fused):
+    if shutil.which(mamba_kernels.compiler_name()) is None:
+        pytest.skip("no C compiler")
+    inputs = [t.detach().to(dtype).requires_grad_() for t in scan_inputs(length=5)]
+    with mamba_kernels.enabled(True):
+        y, _ = selective_scan(*inputs)
+    assert (type(y.grad_fn).__name__ == "FusedSelectiveScanBackward") is fused
+    with mamba_kernels.enabled(False):
+        y, _ = selective_scan(*inputs)
+    assert type(y.grad_fn).__name__ != "FusedSelectiveScanBackward"
+
+
+def test_without_a_compiler_the_scan_warns_once_and_runs_in_pytorch(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "library": None,
+                                                "tried": False, "enabled": True})
+    inputs = scan_inputs(length=9)
+    with pytest.warns(RuntimeWarning, match="no C compiler found.*NEUROFM_CPU_KERNEL=0"):
+        assert_matches_reference(selective_scan, inputs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        selective_scan(*inputs)  # no second warning
+
+
+def test_a_failing_build_names_the_compiler_error(monkeypatch, tmp_path):
+    broken = tmp_path / "cc"
+    broken.write_text("#!/bin/sh\necho 'cc: fatal error: out of disk' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("CC", str(broken))
+    monkeypatch.setenv("NEUROFM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "library": None,
+                                                "tried": False, "enabled": True})
+    with pytest.warns(RuntimeWarning, match="building it failed.*out of disk"):
+        assert mamba_kernels.library() is None
+    assert not list((tmp_path / "cache" / "kernels").glob("*.so"))  # no half-written library
+
+
+def test_the_built_library_is_cached_per_source_compiler_and_cpu(monkeypatch, tmp_path):
+    if shutil.which(mamba_kernels.compiler_name()) is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("NEUROFM_CACHE", str(tmp_path))
+    fresh = {**mamba_kernels._STATE, "library": None, "tried": False, "enabled": True}
+    monkeypatch.setattr(mamba_kernels, "_STATE", dict(fresh))
+    assert mamba_kernels.library() is not None
+    built = list((tmp_path / "kernels").glob("mamba_kernels-*.so"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    monkeypatch.setattr(mamba_kernels, "_STATE", dict(fresh))  # a new process: loads, no rebuild
+    assert mamba_kernels.library() is not None
+    assert built[0].stat().st_mtime_ns == stamp
+    assert list((tmp_path / "kernels").iterdir()) == built  # no temporary files left
+
+
+def test_blocked_scan_without_initial_state_and_unused_final_state(mamba1_path):
     u, delta, A, B, C, D, _ = scan_inputs(length=20)
     y_ref, _ = selective_scan_sequential(u, delta, A, B, C, D)
     y, _ = selective_scan(u, delta, A, B, C, D, chunk=6)
@@ -64,7 +183,7 @@ def test_blocked_scan_without_initial_state_and_unused_final_state():
 
 
 @pytest.mark.parametrize("delta_shift, decay_scale", [(6.0, 100.0), (-12.0, 1e-3)])
-def test_extreme_decays_stay_finite_and_exact_in_float32(delta_shift, decay_scale):
+def test_extreme_decays_stay_finite_and_exact_in_float32(delta_shift, decay_scale, mamba1_path):
     """Steps that wipe the state (|delta A| ~ 600) or barely decay: no overflow, float32 as exact
     as the float64 reference allows."""
     inputs = scan_inputs(length=50, delta_shift=delta_shift, decay_scale=decay_scale)
@@ -81,6 +200,7 @@ def test_extreme_decays_stay_finite_and_exact_in_float32(delta_shift, decay_scal
 def test_compiled_kernels_match_the_recurrence(monkeypatch):
     """The kernels the compiled path uses, run uncompiled: padded to whole blocks, exact."""
     monkeypatch.setattr(scan, "_COMPILE", {"enabled": False, "kernels": None})
+    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "enabled": False})
     monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: fn)
     scan.set_compiled(True)
     assert_matches_reference(selective_scan, scan_inputs(length=scan.COMPILED_BLOCK * 2 + 3))
@@ -93,6 +213,7 @@ def test_a_failing_compiler_falls_back_to_the_eager_scan(monkeypatch):
         return run
 
     monkeypatch.setattr(scan, "_COMPILE", {"enabled": False, "kernels": None})
+    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "enabled": False})
     monkeypatch.setattr(torch, "compile", broken_compile)
     scan.set_compiled(True)
     inputs = scan_inputs(length=21)
@@ -110,6 +231,7 @@ def test_a_failing_compiler_falls_back_to_the_eager_scan(monkeypatch):
 def test_torch_compile_gives_the_eager_results(monkeypatch):
     """The real inductor build (tens of seconds): float32, two batch sizes, one graph."""
     monkeypatch.setattr(scan, "_COMPILE", {"enabled": False, "kernels": None})
+    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "enabled": False})
     for s in (4, 3):
         inputs = [t.detach().float().requires_grad_() for t in scan_inputs(s=s, length=40)]
         scan.set_compiled(False)
@@ -184,7 +306,7 @@ def test_ssd_scan_extreme_decays_in_float32(delta_shift, decay_scale):
     assert all(torch.isfinite(g).all() for g in grads)
 
 
-def test_gradients_keep_the_scan_precision_when_backward_runs_under_autocast():
+def test_gradients_keep_the_scan_precision_when_backward_runs_under_autocast(mamba1_path):
     """backward() called inside a bf16 autocast region still runs the scan's adjoint in float32."""
     inputs = [t.detach().float().requires_grad_() for t in scan_inputs(length=12)]
     y, h = selective_scan(*inputs)

@@ -29,7 +29,7 @@ from torch import nn
 
 from neurofm.models.base import BrainEncoder, Trunk, stem_patch_embedding
 from neurofm.models.registry import register_model
-from neurofm.nn import DropPath, SelfAttention, drop_path_rates
+from neurofm.nn import DropPath, SelfAttention, drop_path_rates, mamba_kernels
 from neurofm.nn.scan import selective_scan, ssd_scan
 from neurofm.tokenizer.stem import SensorTokenizer
 
@@ -56,6 +56,17 @@ def causal_depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     """
     dtype = torch.promote_types(x.dtype, weight.dtype)
     return _CausalDepthwiseConv.apply(x.to(dtype), weight.to(dtype), bias.to(dtype))
+
+
+def causal_conv_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``F.silu(causal_depthwise_conv(x, weight, bias))``, ``[S, L, C] -> [S, L, C]``, in the
+    wider of the input's and the weight's precision: one pass of the fused C kernel
+    (:mod:`neurofm.nn.mamba_kernels`) for float32 and float64 on CPU where it can be built."""
+    dtype = torch.promote_types(x.dtype, weight.dtype)
+    x, weight, bias = x.to(dtype), weight.to(dtype), bias.to(dtype)
+    if mamba_kernels.usable(x):
+        return mamba_kernels.FusedCausalConvSiLU.apply(x, weight, bias)
+    return F.silu(_CausalDepthwiseConv.apply(x, weight, bias))
 
 
 class _CausalDepthwiseConv(torch.autograd.Function):
@@ -137,7 +148,7 @@ class MambaMixer(nn.Module):
         inner = self.in_proj.out_features // 2  # two GEMMs: no copy of a joint gradient
         u = F.linear(x, self.in_proj.weight[:inner])  # [S, L, Din]
         z = F.linear(x, self.in_proj.weight[inner:])
-        u = F.silu(causal_depthwise_conv(u, self.conv1d.weight, self.conv1d.bias))
+        u = causal_conv_silu(u, self.conv1d.weight, self.conv1d.bias)
         A = -torch.exp(self.A_log)
         if u.is_cuda and _cuda_selective_scan is not None:
             dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
@@ -160,8 +171,7 @@ class MambaMixer(nn.Module):
             u = u.to(dtype)
             dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
             delta = F.softplus(self.dt_proj(dt))
-            y, _ = selective_scan(u, delta, A.to(dtype), B, C, self.D.to(dtype))
-            y = y * F.silu(z.to(dtype))
+            y, _ = selective_scan(u, delta, A.to(dtype), B, C, self.D.to(dtype), z=z.to(dtype))
         return self.out_proj(y)
 
 
@@ -217,7 +227,7 @@ class Mamba2Mixer(nn.Module):
         n = self.d_state
         weights = self.in_proj.weight.split([self.inner, self.inner + 2 * n, self.n_heads])
         z, xbc, dt = (F.linear(x, w) for w in weights)  # separate GEMMs: no joint gradient copy
-        xbc = F.silu(causal_depthwise_conv(xbc, self.conv1d.weight, self.conv1d.bias))
+        xbc = causal_conv_silu(xbc, self.conv1d.weight, self.conv1d.bias)
         dtype = torch.promote_types(x.dtype, torch.float32)  # the recurrence runs in >= float32
         with torch.autocast(x.device.type, enabled=False):
             u, B, C = xbc.to(dtype).split([self.inner, n, n], dim=-1)

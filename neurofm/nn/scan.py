@@ -31,6 +31,8 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
+from neurofm.nn import mamba_kernels
+
 #: Elements of one block's ``[S, T, N, Din]`` tensors: about 1 MiB of float32, so that the
 #: decays, states and adjoints of a block stay in the CPU's L2 cache between passes.
 BLOCK_ELEMENTS = 2**18
@@ -72,12 +74,20 @@ def selective_scan_sequential(u, delta, A, B, C, D, h0=None):
     return torch.stack(ys, dim=1), h
 
 
-def selective_scan(u, delta, A, B, C, D, h0=None, chunk: int | None = None):
+def selective_scan(u, delta, A, B, C, D, h0=None, chunk: int | None = None, z=None):
     """Exact Mamba-1 selective scan; same arguments and returns as
-    :func:`selective_scan_sequential`.
+    :func:`selective_scan_sequential`, with Mamba's output gate: ``y * silu(z)`` for ``z``.
+
+    float32 and float64 scans on CPU run through the fused C kernel
+    (:mod:`neurofm.nn.mamba_kernels`) where it can be built, others through blocks of PyTorch
+    operations (or their compiled form, :func:`set_compiled`); the results agree to float
+    rounding.
 
     Parameters
     ----------
+    z : Tensor ``[S, L, Din]`` or None
+        Gate (as in ``mamba_ssm``'s ``selective_scan_fn``): the output is multiplied by
+        ``silu(z)``. None: no gate.
     chunk : int or None
         Time steps per block (default: as many as keep a block's ``[S, T, N, Din]`` tensors near
         :data:`BLOCK_ELEMENTS`). Any value gives the same result; it only trades Python
@@ -92,16 +102,21 @@ def selective_scan(u, delta, A, B, C, D, h0=None, chunk: int | None = None):
     s, length, din = u.shape
     n = A.shape[1]
     state = (u.new_zeros(s, n, din) if h0 is None else h0.transpose(1, 2)).contiguous()
-    kernels = _compiled_kernels()
+    if mamba_kernels.usable(u):
+        y, last = mamba_kernels.FusedSelectiveScan.apply(u, delta, A, B, C, D, z, state)
+        return y, last.transpose(1, 2)
+    kernels, y = _compiled_kernels(), None
     if kernels is not None:
         try:
             y, last = _SelectiveScan.apply(u, delta, A, B, C, D, state, COMPILED_BLOCK, kernels)
-            return y, last.transpose(1, 2)
         except Exception as err:  # noqa: BLE001 - any compiler failure: warn, run eagerly
             _compile_failed(err)
-    block = chunk or max(1, BLOCK_ELEMENTS // max(1, s * n * din))
-    block = max(1, min(block, length))
-    y, last = _SelectiveScan.apply(u, delta, A, B, C, D, state, block, None)
+    if y is None:
+        block = chunk or max(1, BLOCK_ELEMENTS // max(1, s * n * din))
+        block = max(1, min(block, length))
+        y, last = _SelectiveScan.apply(u, delta, A, B, C, D, state, block, None)
+    if z is not None:
+        y = y * F.silu(z)
     return y, last.transpose(1, 2)
 
 
