@@ -14,9 +14,11 @@ Sections (``--sections``, all by default):
   ``--scaling-threads`` (default 1), 19 channels from 30 s to 20 min and 19 to 306 channels at
   30 s, each point in a fresh process; JSON and a log-log plot (``<out>.png``) that marks
   where the Mamba curves cross the criss-cross one;
-* ``compile``: ``mamba_small``'s train step with the selective scan compiled
-  (``neurofm.nn.scan.set_compiled``) and eager, in one process: compile time, seconds per step
-  each way (paired), and the number of steps after which compiling has paid off;
+* ``compile``: ``mamba_small``'s train step with the Mamba-1 scan as PyTorch blocks (eager), as
+  compiled blocks (``neurofm.nn.scan.set_compiled``) and through the fused C kernels
+  (``neurofm.nn.mamba_kernels``, the default on CPU), in one process: compile time and the
+  kernels' build time, seconds per step each way (paired), and the number of steps after which
+  compiling has paid off against eager;
 * ``costs``: parameters and FLOPs per 30-s 19-channel window (``FlopCounterMode``: matmuls,
   convolutions, attention; not the element-wise work of a selective scan);
 * ``mfu``: model FLOPs utilisation of the criss-cross train step.
@@ -45,9 +47,10 @@ import platform
 import resource
 import statistics
 import subprocess
+import tempfile
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -233,48 +236,89 @@ def peer_comparisons(args, skipped: list[str]) -> list[dict]:
 
 
 def compile_payoff(args, skipped: list[str]) -> list[dict]:
-    """``mamba_small`` train step with the compiled selective scan vs eager, in one process."""
+    """``mamba_small`` train step with the Mamba-1 scan as PyTorch blocks (eager), as compiled
+    blocks, and through the fused C kernels (the default on CPU since they exist), one process."""
     try:
         from neurofm.nn.scan import set_compiled
     except ImportError:
         skipped.append("compile: this checkout has no neurofm.nn.scan.set_compiled")
         return []
+    try:
+        from neurofm.nn import mamba_kernels
+    except ImportError:
+        mamba_kernels = None
+        skipped.append("compile: this checkout has no fused CPU kernels (neurofm.nn.mamba_kernels)")
     rows = []
     for precision in ("fp32", "bf16"):
         runner = Runner("mamba_small", args.batch, 19, 30)
-        row = _compile_row(runner, precision, args, set_compiled)
+        row = _compile_row(runner, precision, args, set_compiled, mamba_kernels)
         rows.append(row)
+        kernel = (f", fused C kernels {row['kernel_step_s']:.3f} s/step (built in "
+                  f"{row['kernel_build_s']:.1f} s)" if mamba_kernels else "")
         print(f"compile mamba_small {precision}: compile {row['compile_s']:.1f} s, eager "
               f"{row['eager_step_s']:.3f} s/step, compiled {row['compiled_step_s']:.3f} s/step, "
-              f"pays off after {row['break_even_steps'] or float('inf'):.0f} steps", flush=True)
+              f"pays off after {row['break_even_steps'] or float('inf'):.0f} steps{kernel}",
+              flush=True)
     return rows
 
 
-def _compile_row(runner: Runner, precision: str, args, set_compiled) -> dict:
-    """Compile time = first compiled step - an eager step; then paired eager/compiled steps."""
+def _compile_row(runner: Runner, precision: str, args, set_compiled, mamba_kernels) -> dict:
+    """Compile time = first compiled step - an eager step; then paired steps of each path."""
     def step():
         with autocast(precision):
             runner.train_step()
 
-    set_compiled(False)
+    def use(path):
+        set_compiled(path == "compiled")
+        if mamba_kernels is not None:
+            mamba_kernels.set_enabled(path == "kernel")
+
+    paths = ["eager", "compiled"] + (["kernel"] if mamba_kernels is not None else [])
+    build_s = None
+    if mamba_kernels is not None:  # a fresh build, in a folder of its own
+        with tempfile.TemporaryDirectory() as tmp, _environ(NEUROFM_CACHE=tmp):
+            build_s = _timed(mamba_kernels.build)
+    use("eager")
     for _ in range(args.warmup):
         step()
     eager_once = _timed(step)
-    set_compiled(True)
+    use("compiled")
     first = _timed(step)  # compiles the kernels (or loads them from the inductor cache)
     step()
-    times = {False: [], True: []}
+    times = {path: [] for path in paths}
     for _ in range(args.rounds):
-        for on in (False, True):
-            set_compiled(on)
-            times[on].append(_timed(step))
+        for path in paths:
+            use(path)
+            if path == "kernel" and not times["kernel"]:
+                step()  # loads the library
+            times[path].append(_timed(step))
+    use("kernel" if mamba_kernels is not None else "eager")
     set_compiled(False)
-    eager, compiled = statistics.median(times[False]), statistics.median(times[True])
+    eager, compiled = statistics.median(times["eager"]), statistics.median(times["compiled"])
     compile_s = max(0.0, first - eager_once)
-    return {"model": runner.name, "precision": precision, "threads": args.threads,
-            "batch": args.batch, "compile_s": compile_s, "eager_step_s": eager,
-            "compiled_step_s": compiled, "step_speedup": eager / compiled,
-            "break_even_steps": compile_s / (eager - compiled) if eager > compiled else None}
+    row = {"model": runner.name, "precision": precision, "threads": args.threads,
+           "batch": args.batch, "compile_s": compile_s, "eager_step_s": eager,
+           "compiled_step_s": compiled, "step_speedup": eager / compiled,
+           "break_even_steps": compile_s / (eager - compiled) if eager > compiled else None}
+    if mamba_kernels is not None:
+        kernel = statistics.median(times["kernel"])
+        row.update(kernel_step_s=kernel, kernel_build_s=build_s,
+                   kernel_vs_eager=eager / kernel, kernel_vs_compiled=compiled / kernel)
+    return row
+
+
+@contextmanager
+def _environ(**values):
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def model_costs(args) -> list[dict]:
@@ -475,7 +519,7 @@ def compare(before: Path, after: Path) -> None:
     keys = {"peers": ("model", "peer", "precision", "mode"), "scaling": ("model", "channels",
             "seconds"), "compile": ("model", "precision")}
     values = {"peers": ("ours_s", "speedup"), "scaling": ("time_s", "peak_extra_mb"),
-              "compile": ("compiled_step_s", "break_even_steps")}
+              "compile": ("compiled_step_s", "break_even_steps", "kernel_step_s")}
     for section, key in keys.items():
         old = {tuple(r.get(k) for k in key): r for r in a.get(section, [])}
         rows = [(tuple(r.get(k) for k in key), old.get(tuple(r.get(k) for k in key)), r)

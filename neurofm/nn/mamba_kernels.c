@@ -25,7 +25,7 @@
  * Layouts (C-contiguous): x, out, gout, gx [S, L, C]; taps_t, gtaps [K, C]; bias, gbias [C];
  * u, delta, z, y, gy, gu, gdelta, gz [S, L, Din]; a_t = A^T [N, Din]; d_skip [Din];
  * b, c, gb, gc [S, L, N]; h0, last, carry, gh0 [S, N, Din]; saved [S, ceil(L / seg), N, Din].
- * ga [N, Din], gd [Din], gtaps and gbias are accumulated into: one per thread, summed by the
+ * ga [N, Din], gd [Din], gtaps and gbias are accumulated into: one per call, summed by the
  * caller, which splits the sequences S between threads.
  *
  * The body below is compiled twice, for float (suffix f32) and double (f64): the file includes
@@ -318,7 +318,7 @@ int NAME(conv_silu_forward)(const T *x, const T *taps_t, const T *bias, T *out, 
     return 0;
 }
 
-/* gtaps [K, C] and gbias [C] are accumulated into (one per thread). Each step's gradient of the
+/* gtaps [K, C] and gbias [C] are accumulated into (one per call). Each step's gradient of the
  * pre-activation goes to the K rows of gx it came from; row t is first written at step t. */
 int NAME(conv_silu_backward)(const T *x, const T *taps_t, const T *bias, const T *gout, T *gx,
                              T *gtaps, T *gbias, int64_t s0, int64_t s1, int64_t length,

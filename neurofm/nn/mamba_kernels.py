@@ -1,21 +1,29 @@
-"""The fused CPU kernel of the Mamba-1 selective scan (``mamba_kernels.c``), built at first use.
+"""Fused C kernels of the Mamba-1 mixer on CPU (``mamba_kernels.c``), built at first use.
 
-The eager scan (:func:`neurofm.nn.scan.selective_scan`) is memory-bound: about 35 passes over
-``[S, L, N, Din]`` tensors per mixer, forward and backward. The C kernel keeps the state of 16
-features in the L1 cache while they go through time, so each input is read once and no such
-tensor is written; the adjoint recomputes each segment of :data:`SEGMENT` steps from the state
-saved where it starts (training memory: the inputs plus ``[S, L / SEGMENT, N, Din]``).
+Two kernels, each with its backward, as :class:`torch.autograd.Function`:
 
-It needs a C compiler (``$CC``, else ``cc``) and nothing else: no torch headers, so the build
-takes about a second, once per machine and source version; the library is kept in
-``$NEUROFM_CACHE/kernels`` (default ``~/.cache/neurofm/kernels``), keyed by the source, the
-compiler and the CPU, so a home folder shared by different machines is safe. The call goes
-through :mod:`ctypes`, which releases the GIL, so the sequences are split between
+- :class:`FusedSelectiveScan`, the selective scan with Mamba's ``D`` skip and ``silu(z)`` gate.
+  The PyTorch scan (:func:`neurofm.nn.scan.selective_scan`'s blocks) is memory-bound: about 35
+  passes over ``[S, L, N, Din]`` tensors per mixer, forward and backward. The kernel keeps the
+  state of 16 features in the L1 cache while they go through time, so each input is read once
+  and no such tensor is written; the adjoint recomputes each segment of :data:`SEGMENT` steps
+  from the state saved where it starts (training memory: the inputs plus
+  ``[S, L / SEGMENT, N, Din]``).
+- :class:`FusedCausalConvSiLU`, the causal depthwise convolution and its SiLU in one pass
+  (instead of ``K`` multiply-adds of shifted copies and the activation).
+
+They need a C compiler (``$CC``, else ``cc``) and nothing else: no torch headers, so the build
+takes about a second, once per machine and source version. The library is kept in
+``$NEUROFM_CACHE/kernels`` (default ``~/.cache/neurofm/kernels``), keyed by the source, the flags,
+the compiler and the CPU, so a home folder shared by different machines is safe; concurrent
+processes (``torchrun``) each build to a temporary name and rename. The calls go through
+:mod:`ctypes`, which releases the GIL, so the sequences are split between
 ``torch.get_num_threads()`` threads.
 
-Where no compiler is found or the build fails, a warning says so (once) and the eager scan runs:
-same results up to float rounding. ``NEUROFM_CPU_KERNEL=0`` (or :func:`set_enabled`) turns the
-kernel off. float32 and float64 on CPU only; other dtypes and devices take the other paths.
+Where no compiler is found or the build fails, a warning says so (once) and PyTorch runs the
+same computation: the same results up to float rounding. ``NEUROFM_CPU_KERNEL=0`` (or
+:func:`set_enabled`) turns the kernels off. float32 and float64 on CPU only; other dtypes and
+devices take the other paths.
 """
 
 from __future__ import annotations
@@ -49,10 +57,11 @@ FLAG_SETS = (
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 _LOCK = threading.Lock()
 _STATE = {
-    "enabled": os.environ.get("NEUROFM_CPU_KERNEL", "1").strip().lower() not in ("0", "false", "no", "off"),
-    "library": None,
-    "tried": False,
-    "pool": None,
+    "enabled": os.environ.get("NEUROFM_CPU_KERNEL", "1").strip().lower()
+    not in ("0", "false", "no", "off"),
+    "library": None,  # the loaded library (None: not built, or it cannot be)
+    "tried": False,  # whether loading was attempted in this process
+    "pool": None,  # (ThreadPoolExecutor, its size)
 }
 
 
@@ -62,13 +71,14 @@ def kernel_dir() -> Path:
 
 
 def set_enabled(enabled: bool = True) -> None:
-    """Use the fused kernel for float32/float64 CPU scans where it can be built (default on)."""
+    """Use the fused kernels for float32/float64 CPU tensors where they can be built (default
+    on, unless ``NEUROFM_CPU_KERNEL=0``)."""
     _STATE["enabled"] = bool(enabled)
 
 
 @contextmanager
 def enabled(on: bool = True):
-    """Within the block the kernel is on (or off); the previous setting returns after."""
+    """Within the block the kernels are on (or off); the previous setting returns after."""
     before = _STATE["enabled"]
     set_enabled(on)
     try:
@@ -78,7 +88,7 @@ def enabled(on: bool = True):
 
 
 def usable(u: torch.Tensor) -> bool:
-    """Whether a scan of ``u`` (its dtype and device) runs through the kernel."""
+    """Whether a computation on ``u`` (its dtype and device) runs through the kernels."""
     if not _STATE["enabled"] or u.device.type != "cpu" or u.dtype not in _SUFFIX:
         return False
     return library() is not None
@@ -99,28 +109,41 @@ def compiler_name() -> str:
     return os.environ.get("CC") or "cc"
 
 
-def _load() -> ctypes.CDLL | None:
+def build() -> Path:
+    """Build the kernel library for this source, compiler and CPU unless it is in
+    :func:`kernel_dir` already, and return its path (e.g. to build it into a Docker image).
+
+    Tries :data:`FLAG_SETS` in order. Raises ``RuntimeError`` naming the compiler and its error
+    when none works (or none is found)."""
     compiler = shutil.which(compiler_name())
     if compiler is None:
-        _warn(f"no C compiler found (looked for {compiler_name()!r}; install one or set $CC)")
-        return None
+        raise RuntimeError(f"no C compiler found (looked for {compiler_name()!r}; install one or "
+                           "set $CC)")
     errors = []
     for flags in FLAG_SETS:
         path = kernel_dir() / f"mamba_kernels-{_build_key(compiler, flags)}.so"
         try:
             if not path.exists():
                 _build(compiler, flags, path)
-            return _declare(ctypes.CDLL(str(path)))
+            ctypes.CDLL(str(path))  # loads: built for this machine
+            return path
         except (OSError, subprocess.SubprocessError) as err:
-            errors.append(f"{' '.join(flags)}: {str(err).strip()[-300:]}")
-    _warn("building it failed (" + "; ".join(errors) + ")")
-    return None
+            errors.append(f"{compiler} {' '.join(flags)}: {str(err).strip()[-300:]}")
+    raise RuntimeError("building it failed (" + "; ".join(errors) + ")")
+
+
+def _load() -> ctypes.CDLL | None:
+    try:
+        return _declare(ctypes.CDLL(str(build())))
+    except RuntimeError as err:
+        _warn(str(err))
+        return None
 
 
 def _warn(why: str) -> None:
-    warnings.warn(f"The fused CPU selective scan is unavailable: {why}. Mamba-1 scans run in "
-                  "PyTorch instead (same results, slower). Set NEUROFM_CPU_KERNEL=0 to silence "
-                  "this.", RuntimeWarning, stacklevel=4)
+    warnings.warn(f"The fused CPU kernels of the Mamba-1 mixer are unavailable: {why}. Its scan "
+                  "and convolution run in PyTorch instead (same results, slower). Set "
+                  "NEUROFM_CPU_KERNEL=0 to silence this.", RuntimeWarning, stacklevel=5)
 
 
 def _build_key(compiler: str, flags: tuple[str, ...]) -> str:
@@ -174,34 +197,45 @@ def _pointer(tensor: torch.Tensor | None) -> int | None:
     return None if tensor is None else tensor.data_ptr()
 
 
-def _run(name: str, dtype: torch.dtype, pointers: list, sequences: int, sizes: tuple,
-         per_thread=lambda k: ()) -> None:
-    """Call ``name`` on slices of the ``sequences``, in up to ``torch.get_num_threads()`` threads.
+#: Pieces of work per thread: the sequences are split finer than one slice per thread, and each
+#: thread takes the next piece when done, so a thread slowed down by the machine holds none up.
+PIECES_PER_THREAD = 4
 
-    ``per_thread(k)`` gives the pointers of thread ``k``'s own accumulators (placed after
+
+def _pieces(sequences: int) -> int:
+    """Into how many slices :func:`_run` splits ``sequences`` (one accumulator each)."""
+    threads = max(1, min(torch.get_num_threads(), sequences))
+    return 1 if threads == 1 else min(sequences, PIECES_PER_THREAD * threads)
+
+
+def _run(name: str, dtype: torch.dtype, pointers: list, sequences: int, sizes: tuple,
+         per_piece=lambda k: ()) -> None:
+    """Call ``name`` on :func:`_pieces` slices of the ``sequences``, spread over
+    ``torch.get_num_threads()`` threads.
+
+    ``per_piece(k)`` gives the pointers of slice ``k``'s own accumulators (placed after
     ``pointers``)."""
     fn = getattr(library(), f"{name}_{_SUFFIX[dtype]}")
-    threads = _threads(sequences)
-    bounds = [sequences * k // threads for k in range(threads + 1)]
+    pieces = _pieces(sequences)
+    bounds = [sequences * k // pieces for k in range(pieces + 1)]
 
     def call(k):
-        if fn(*pointers, *per_thread(k), bounds[k], bounds[k + 1], *sizes):
-            raise MemoryError(f"{name}: out of memory for the scan's work buffers")
+        if fn(*pointers, *per_piece(k), bounds[k], bounds[k + 1], *sizes):
+            raise MemoryError(f"{name}: out of memory for the kernel's work buffers")
 
-    if threads == 1:
+    if pieces == 1:
         call(0)
         return
+    threads = min(torch.get_num_threads(), pieces)
     with _LOCK:
-        if _STATE["pool"] is None or _STATE["pool"][1] < threads:
-            _STATE["pool"] = (ThreadPoolExecutor(threads, thread_name_prefix="neurofm-scan"),
+        if _STATE["pool"] is None or _STATE["pool"][1] != threads:
+            if _STATE["pool"] is not None:
+                _STATE["pool"][0].shutdown(wait=False)
+            _STATE["pool"] = (ThreadPoolExecutor(threads, thread_name_prefix="neurofm-kernels"),
                               threads)
         pool = _STATE["pool"][0]
-    for future in [pool.submit(call, k) for k in range(threads)]:
+    for future in [pool.submit(call, k) for k in range(pieces)]:
         future.result()
-
-
-def _threads(sequences: int) -> int:
-    return max(1, min(torch.get_num_threads(), sequences))
 
 
 class FusedSelectiveScan(torch.autograd.Function):
@@ -237,12 +271,12 @@ class FusedSelectiveScan(torch.autograd.Function):
         gz = None if z is None else torch.empty_like(z)
         gB, gC = torch.empty_like(B), torch.empty_like(C)
         g_state = torch.empty_like(g_last)
-        threads = _threads(s)
-        g_a, g_d = a_t.new_zeros(threads, n, din), D.new_zeros(threads, din)  # one per thread
+        pieces = _pieces(s)
+        g_a, g_d = a_t.new_zeros(pieces, n, din), D.new_zeros(pieces, din)  # one per piece
         ptrs = [_pointer(v) for v in (u, delta, a_t, B, C, D, z, saved, gy, g_last, gu, g_delta,
                                       gB, gC, gz, g_state)]
         _run("scan_backward", u.dtype, ptrs, s, (length, din, n, SEGMENT),
-             per_thread=lambda k: (g_a[k].data_ptr(), g_d[k].data_ptr()))
+             per_piece=lambda k: (g_a[k].data_ptr(), g_d[k].data_ptr()))
         return gu, g_delta, g_a.sum(0).t(), gB, gC, g_d.sum(0), gz, g_state
 
 
@@ -270,9 +304,9 @@ class FusedCausalConvSiLU(torch.autograd.Function):
         k = taps_t.shape[0]
         g_out = g_out.contiguous()
         g_x = torch.empty_like(x)
-        threads = _threads(s)
-        g_taps, g_bias = x.new_zeros(threads, k, channels), x.new_zeros(threads, channels)
+        pieces = _pieces(s)
+        g_taps, g_bias = x.new_zeros(pieces, k, channels), x.new_zeros(pieces, channels)
         _run("conv_silu_backward", x.dtype, [v.data_ptr() for v in (x, taps_t, bias, g_out, g_x)],
              s, (length, channels, k),
-             per_thread=lambda i: (g_taps[i].data_ptr(), g_bias[i].data_ptr()))
+             per_piece=lambda i: (g_taps[i].data_ptr(), g_bias[i].data_ptr()))
         return g_x, g_taps.sum(0).t().unsqueeze(1), g_bias.sum(0)

@@ -19,8 +19,11 @@ exp(cum_t - cum_s)`` for ``s <= t`` (``cum`` the running sum of ``dt * A``), and
 are matrix products too: matmul-bound work, which is what makes a Mamba-2-style block cheap on a
 CPU.
 
+On CPU, float32 and float64 Mamba-1 scans run through the fused C kernel of
+:mod:`neurofm.nn.mamba_kernels` where it can be built (the blocks here are its fallback).
 Compilation (:func:`set_compiled`, :func:`compiled_scans`) runs the Mamba-1 blocks through
-``torch.compile``d kernels of a fixed block length; it is off unless asked for.
+``torch.compile``d kernels of a fixed block length where the C kernel does not run (a GPU
+without mamba-ssm, or the kernel switched off); it is off unless asked for.
 """
 
 from __future__ import annotations
@@ -124,7 +127,8 @@ _COMPILE = {"enabled": False, "kernels": None}
 
 
 def set_compiled(enabled: bool = True) -> None:
-    """Run the Mamba-1 scan (:func:`selective_scan`) through ``torch.compile``d block kernels.
+    """Run the Mamba-1 scan (:func:`selective_scan`) through ``torch.compile``d block kernels
+    wherever the fused CPU kernel (:mod:`neurofm.nn.mamba_kernels`) does not run.
 
     Off by default (and in tests). The kernels are compiled on first use (tens of seconds, less
     with a warm inductor cache) for blocks of :data:`COMPILED_BLOCK` steps with a dynamic batch

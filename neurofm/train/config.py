@@ -128,10 +128,11 @@ class RunConfig:
         Passed to DDP for backbones with parameters the objective does not use.
     compile : bool
         Compile the Mamba-1 selective scan's block kernels with ``torch.compile``
-        (:func:`neurofm.nn.scan.set_compiled`): a one-off compile of a minute or two that pays
-        off after a few hundred steps (``docs/models.md``); no effect on other backbones or where
-        mamba-ssm's CUDA kernel runs. Falls back to the eager scan, with a warning, where
-        ``torch.compile`` is unavailable.
+        (:func:`neurofm.nn.scan.set_compiled`) where neither mamba-ssm's CUDA kernel nor the
+        fused CPU kernel (:mod:`neurofm.nn.mamba_kernels`, faster than compiling) runs: on a GPU
+        without mamba-ssm, or on CPU with ``NEUROFM_CPU_KERNEL=0``. A one-off compile of a
+        minute or two (``docs/models.md``); no effect on other backbones. Falls back to the eager
+        scan, with a warning, where ``torch.compile`` is unavailable.
     tensorboard : bool or None
         Write TensorBoard events on rank 0: None (default) when the ``tensorboard`` package is
         installed, True always (an error names the extra when it is missing), False never.
