@@ -77,6 +77,8 @@ def test_fused_kernel_matches_the_sequential_recurrence(din, length, threads, ma
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
+        if mamba1_path == "kernel" and mamba_kernels.library().kernels_threaded():
+            assert mamba_kernels._plan(3) == ((1, 1) if threads == 1 else (3, 2))
         assert_matches_reference(selective_scan, scan_inputs(length=length, din=din))
     finally:
         torch.set_num_threads(before)
@@ -169,6 +171,26 @@ def test_the_built_library_is_cached_per_source_compiler_and_cpu(monkeypatch, tm
     assert mamba_kernels.library() is not None
     assert built[0].stat().st_mtime_ns == stamp
     assert list((tmp_path / "kernels").iterdir()) == built  # no temporary files left
+
+
+def test_a_library_without_openmp_runs_single_threaded_with_the_same_results(monkeypatch,
+                                                                             tmp_path):
+    """The last flag set (no OpenMP, e.g. Apple's clang): one slice, exact all the same."""
+    if shutil.which(mamba_kernels.compiler_name()) is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("NEUROFM_CACHE", str(tmp_path))
+    monkeypatch.setattr(mamba_kernels, "FLAG_SETS", mamba_kernels.FLAG_SETS[-1:])
+    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "library": None,
+                                                  "tried": False, "enabled": True})
+    assert "-fopenmp" not in mamba_kernels.FLAG_SETS[0]
+    assert mamba_kernels.library().kernels_threaded() == 0
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert mamba_kernels._plan(3) == (1, 1)
+        assert_matches_reference(selective_scan, scan_inputs(length=20, din=20))
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_blocked_scan_without_initial_state_and_unused_final_state(mamba1_path):

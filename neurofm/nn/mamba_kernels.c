@@ -2,8 +2,9 @@
  * and adjoint) and the causal depthwise convolution with its SiLU (forward and backward).
  *
  * Built at first use by neurofm/nn/mamba_kernels.py (the system C compiler, no torch headers) and
- * called through ctypes, which releases the GIL, so the Python side splits the sequences between
- * threads. The recurrence, per sequence s, feature d and state n:
+ * called through ctypes. Threads: OpenMP, which inside a torch process binds to the libgomp torch
+ * already loaded (same soname), so the kernels share torch's thread team instead of competing
+ * with its spinning threads. The recurrence, per sequence s, feature d and state n:
  *
  *     h_t[n, d] = exp(delta_t[d] * A[d, n]) * h_{t-1}[n, d] + delta_t[d] * u_t[d] * B_t[n]
  *     y_t[d]    = (sum_n C_t[n] * h_t[n, d] + D[d] * u_t[d]) * silu(z_t[d])
@@ -25,8 +26,8 @@
  * Layouts (C-contiguous): x, out, gout, gx [S, L, C]; taps_t, gtaps [K, C]; bias, gbias [C];
  * u, delta, z, y, gy, gu, gdelta, gz [S, L, Din]; a_t = A^T [N, Din]; d_skip [Din];
  * b, c, gb, gc [S, L, N]; h0, last, carry, gh0 [S, N, Din]; saved [S, ceil(L / seg), N, Din].
- * ga [N, Din], gd [Din], gtaps and gbias are accumulated into: one per call, summed by the
- * caller, which splits the sequences S between threads.
+ * ga [N, Din], gd [Din], gtaps and gbias are accumulated into, one of each per slice of the
+ * sequences (see the entry points at the end), and summed by the caller.
  *
  * The body below is compiled twice, for float (suffix f32) and double (f64): the file includes
  * itself with T, SUFFIX and EXP defined.
@@ -67,10 +68,19 @@ INLINE float exp_f32(float x) {
 
 INLINE double exp_f64(double x) { return exp(x); }
 
+/* 1 when built with OpenMP (the entry points then run their slices in parallel). */
+int kernels_threaded(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 #define T float
 #define SUFFIX f32
 #define EXP exp_f32
-#include __FILE__
+#include "mamba_kernels.c"
 #undef T
 #undef SUFFIX
 #undef EXP
@@ -78,7 +88,7 @@ INLINE double exp_f64(double x) { return exp(x); }
 #define T double
 #define SUFFIX f64
 #define EXP exp_f64
-#include __FILE__
+#include "mamba_kernels.c"
 #undef T
 #undef SUFFIX
 #undef EXP
@@ -126,10 +136,10 @@ INLINE void NAME(forward_block)(const T *u, const T *delta, const T *a_t, const 
         for (int64_t w = 0; w < wn; w++) last[n * din + w] = h[n * LANES + w];
 }
 
-int NAME(scan_forward)(const T *u, const T *delta, const T *a_t, const T *b, const T *c,
-                       const T *d_skip, const T *z, const T *h0, T *y, T *last, T *saved,
-                       int64_t s0, int64_t s1, int64_t length, int64_t din, int64_t n_state,
-                       int64_t seg) {
+static int NAME(scan_forward_piece)(const T *u, const T *delta, const T *a_t, const T *b,
+                                    const T *c, const T *d_skip, const T *z, const T *h0, T *y,
+                                    T *last, T *saved, int64_t s0, int64_t s1, int64_t length,
+                                    int64_t din, int64_t n_state, int64_t seg) {
     int64_t n_seg = (length + seg - 1) / seg;
     T *h = malloc(sizeof(T) * n_state * LANES);
     if (!h) return 1;
@@ -245,11 +255,11 @@ INLINE void NAME(backward_block)(const T *u, const T *delta, const T *a_t, const
         for (int64_t w = 0; w < wn; w++) gh0[n * din + w] = g[n * LANES + w];
 }
 
-int NAME(scan_backward)(const T *u, const T *delta, const T *a_t, const T *b, const T *c,
-                        const T *d_skip, const T *z, const T *saved, const T *gy,
-                        const T *carry, T *gu, T *gdelta, T *gb, T *gc, T *gz, T *gh0,
-                        T *ga, T *gd, int64_t s0, int64_t s1, int64_t length, int64_t din,
-                        int64_t n_state, int64_t seg) {
+static int NAME(scan_backward_piece)(const T *u, const T *delta, const T *a_t, const T *b,
+                                     const T *c, const T *d_skip, const T *z, const T *saved,
+                                     const T *gy, const T *carry, T *gu, T *gdelta, T *gb, T *gc,
+                                     T *gz, T *gh0, T *ga, T *gd, int64_t s0, int64_t s1,
+                                     int64_t length, int64_t din, int64_t n_state, int64_t seg) {
     int64_t n_seg = (length + seg - 1) / seg, block = n_state * LANES;
     T *hs = malloc(sizeof(T) * (seg + 1) * block), *da = malloc(sizeof(T) * seg * block);
     T *g = malloc(sizeof(T) * block);
@@ -306,8 +316,9 @@ INLINE void NAME(conv_row)(const T *x, const T *taps_t, const T *bias, T *pre, i
     }
 }
 
-int NAME(conv_silu_forward)(const T *x, const T *taps_t, const T *bias, T *out, int64_t s0,
-                            int64_t s1, int64_t length, int64_t channels, int64_t k) {
+static int NAME(conv_silu_forward_piece)(const T *x, const T *taps_t, const T *bias, T *out,
+                                         int64_t s0, int64_t s1, int64_t length, int64_t channels,
+                                         int64_t k) {
     for (int64_t s = s0; s < s1; s++)
         for (int64_t t = 0; t < length; t++) {
             T *o = out + (s * length + t) * channels;
@@ -320,9 +331,9 @@ int NAME(conv_silu_forward)(const T *x, const T *taps_t, const T *bias, T *out, 
 
 /* gtaps [K, C] and gbias [C] are accumulated into (one per call). Each step's gradient of the
  * pre-activation goes to the K rows of gx it came from; row t is first written at step t. */
-int NAME(conv_silu_backward)(const T *x, const T *taps_t, const T *bias, const T *gout, T *gx,
-                             T *gtaps, T *gbias, int64_t s0, int64_t s1, int64_t length,
-                             int64_t channels, int64_t k) {
+static int NAME(conv_silu_backward_piece)(const T *x, const T *taps_t, const T *bias,
+                                          const T *gout, T *gx, T *gtaps, T *gbias, int64_t s0,
+                                          int64_t s1, int64_t length, int64_t channels, int64_t k) {
     T *gpre = malloc(sizeof(T) * channels);
     if (!gpre) return 1;
     for (int64_t s = s0; s < s1; s++) {
@@ -356,5 +367,64 @@ int NAME(conv_silu_backward)(const T *x, const T *taps_t, const T *bias, const T
     free(gpre);
     return 0;
 }
+
+/* The entry points: the S sequences cut into `pieces` slices, taken in turn by `threads` OpenMP
+ * threads (serial where the library is built without OpenMP); each slice has its own
+ * accumulators (ga [pieces, N, Din], gd [pieces, Din], gtaps [pieces, K, C], gbias [pieces, C]).
+ * Nonzero return: a work buffer could not be allocated. */
+#define SLICE(k) n_seq * (k) / pieces, n_seq * ((k) + 1) / pieces
+
+int NAME(scan_forward)(const T *u, const T *delta, const T *a_t, const T *b, const T *c,
+                       const T *d_skip, const T *z, const T *h0, T *y, T *last, T *saved,
+                       int64_t n_seq, int64_t length, int64_t din, int64_t n_state, int64_t seg,
+                       int64_t pieces, int64_t threads) {
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(| : failed)
+    for (int64_t k = 0; k < pieces; k++)
+        failed |= NAME(scan_forward_piece)(u, delta, a_t, b, c, d_skip, z, h0, y, last, saved,
+                                           SLICE(k), length, din, n_state, seg);
+    return failed;
+}
+
+int NAME(scan_backward)(const T *u, const T *delta, const T *a_t, const T *b, const T *c,
+                        const T *d_skip, const T *z, const T *saved, const T *gy,
+                        const T *carry, T *gu, T *gdelta, T *gb, T *gc, T *gz, T *gh0, T *ga,
+                        T *gd, int64_t n_seq, int64_t length, int64_t din, int64_t n_state,
+                        int64_t seg, int64_t pieces, int64_t threads) {
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(| : failed)
+    for (int64_t k = 0; k < pieces; k++)
+        failed |= NAME(scan_backward_piece)(u, delta, a_t, b, c, d_skip, z, saved, gy, carry,
+                                            gu, gdelta, gb, gc, gz, gh0,
+                                            ga + k * n_state * din, gd + k * din, SLICE(k),
+                                            length, din, n_state, seg);
+    return failed;
+}
+
+int NAME(conv_silu_forward)(const T *x, const T *taps_t, const T *bias, T *out, int64_t n_seq,
+                            int64_t length, int64_t channels, int64_t k_taps, int64_t pieces,
+                            int64_t threads) {
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(| : failed)
+    for (int64_t k = 0; k < pieces; k++)
+        failed |= NAME(conv_silu_forward_piece)(x, taps_t, bias, out, SLICE(k), length,
+                                                channels, k_taps);
+    return failed;
+}
+
+int NAME(conv_silu_backward)(const T *x, const T *taps_t, const T *bias, const T *gout, T *gx,
+                             T *gtaps, T *gbias, int64_t n_seq, int64_t length, int64_t channels,
+                             int64_t k_taps, int64_t pieces, int64_t threads) {
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(| : failed)
+    for (int64_t k = 0; k < pieces; k++)
+        failed |= NAME(conv_silu_backward_piece)(x, taps_t, bias, gout, gx,
+                                                 gtaps + k * k_taps * channels,
+                                                 gbias + k * channels, SLICE(k), length,
+                                                 channels, k_taps);
+    return failed;
+}
+
+#undef SLICE
 
 #endif

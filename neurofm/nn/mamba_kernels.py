@@ -17,8 +17,11 @@ takes about a second, once per machine and source version. The library is kept i
 ``$NEUROFM_CACHE/kernels`` (default ``~/.cache/neurofm/kernels``), keyed by the source, the flags,
 the compiler and the CPU, so a home folder shared by different machines is safe; concurrent
 processes (``torchrun``) each build to a temporary name and rename. The calls go through
-:mod:`ctypes`, which releases the GIL, so the sequences are split between
-``torch.get_num_threads()`` threads.
+:mod:`ctypes`; the kernels cut the sequences into slices that ``torch.get_num_threads()``
+OpenMP threads take in turn. Inside a torch process the library binds to the OpenMP runtime
+torch already loaded (the same ``libgomp.so.1``), so it shares torch's threads instead of
+competing with them (a Python thread pool lost about a millisecond per call to torch's threads
+spinning after each operation).
 
 Where no compiler is found or the build fails, a warning says so (once) and PyTorch runs the
 same computation: the same results up to float rounding. ``NEUROFM_CPU_KERNEL=0`` (or
@@ -37,7 +40,6 @@ import subprocess
 import tempfile
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,9 +50,11 @@ SOURCE = Path(__file__).with_name("mamba_kernels.c")
 #: Steps between the states saved for the adjoint (which recomputes the steps in between).
 SEGMENT = 16
 
-#: Compiler flags, tried in order: tuned for this CPU, then portable.
+#: Compiler flags, tried in order: tuned for this CPU with OpenMP threads, portable with
+#: OpenMP, portable single-threaded (e.g. a compiler without OpenMP, as Apple's clang).
 FLAG_SETS = (
-    ("-O3", "-march=native", "-fno-math-errno", "-fopenmp-simd"),
+    ("-O3", "-march=native", "-fno-math-errno", "-fopenmp"),
+    ("-O3", "-fno-math-errno", "-fopenmp"),
     ("-O3", "-fno-math-errno"),
 )
 
@@ -61,7 +65,6 @@ _STATE = {
     not in ("0", "false", "no", "off"),
     "library": None,  # the loaded library (None: not built, or it cannot be)
     "tried": False,  # whether loading was attempted in this process
-    "pool": None,  # (ThreadPoolExecutor, its size)
 }
 
 
@@ -185,11 +188,12 @@ def _build(compiler: str, flags: tuple[str, ...], path: Path) -> None:
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     p, i = ctypes.c_void_p, ctypes.c_int64
+    lib.kernels_threaded.argtypes = []
     for suffix in _SUFFIX.values():
-        getattr(lib, f"scan_forward_{suffix}").argtypes = [p] * 11 + [i] * 6
-        getattr(lib, f"scan_backward_{suffix}").argtypes = [p] * 18 + [i] * 6
-        getattr(lib, f"conv_silu_forward_{suffix}").argtypes = [p] * 4 + [i] * 5
-        getattr(lib, f"conv_silu_backward_{suffix}").argtypes = [p] * 7 + [i] * 5
+        getattr(lib, f"scan_forward_{suffix}").argtypes = [p] * 11 + [i] * 7
+        getattr(lib, f"scan_backward_{suffix}").argtypes = [p] * 18 + [i] * 7
+        getattr(lib, f"conv_silu_forward_{suffix}").argtypes = [p] * 4 + [i] * 6
+        getattr(lib, f"conv_silu_backward_{suffix}").argtypes = [p] * 7 + [i] * 6
     return lib
 
 
@@ -197,45 +201,24 @@ def _pointer(tensor: torch.Tensor | None) -> int | None:
     return None if tensor is None else tensor.data_ptr()
 
 
-#: Pieces of work per thread: the sequences are split finer than one slice per thread, and each
-#: thread takes the next piece when done, so a thread slowed down by the machine holds none up.
+#: Slices of the sequences per thread: each thread takes the next slice when done, so a thread
+#: slowed down by the machine holds none up.
 PIECES_PER_THREAD = 4
 
 
-def _pieces(sequences: int) -> int:
-    """Into how many slices :func:`_run` splits ``sequences`` (one accumulator each)."""
-    threads = max(1, min(torch.get_num_threads(), sequences))
-    return 1 if threads == 1 else min(sequences, PIECES_PER_THREAD * threads)
+def _plan(sequences: int) -> tuple[int, int]:
+    """``(pieces, threads)``: the slices the sequences are cut into (one set of accumulators
+    each) and the OpenMP threads that take them (``torch.get_num_threads()``; one where the
+    library was built without OpenMP)."""
+    threads = min(torch.get_num_threads(), sequences) if library().kernels_threaded() else 1
+    threads = max(1, threads)
+    return (1 if threads == 1 else min(sequences, PIECES_PER_THREAD * threads)), threads
 
 
-def _run(name: str, dtype: torch.dtype, pointers: list, sequences: int, sizes: tuple,
-         per_piece=lambda k: ()) -> None:
-    """Call ``name`` on :func:`_pieces` slices of the ``sequences``, spread over
-    ``torch.get_num_threads()`` threads.
-
-    ``per_piece(k)`` gives the pointers of slice ``k``'s own accumulators (placed after
-    ``pointers``)."""
-    fn = getattr(library(), f"{name}_{_SUFFIX[dtype]}")
-    pieces = _pieces(sequences)
-    bounds = [sequences * k // pieces for k in range(pieces + 1)]
-
-    def call(k):
-        if fn(*pointers, *per_piece(k), bounds[k], bounds[k + 1], *sizes):
-            raise MemoryError(f"{name}: out of memory for the kernel's work buffers")
-
-    if pieces == 1:
-        call(0)
-        return
-    threads = min(torch.get_num_threads(), pieces)
-    with _LOCK:
-        if _STATE["pool"] is None or _STATE["pool"][1] != threads:
-            if _STATE["pool"] is not None:
-                _STATE["pool"][0].shutdown(wait=False)
-            _STATE["pool"] = (ThreadPoolExecutor(threads, thread_name_prefix="neurofm-kernels"),
-                              threads)
-        pool = _STATE["pool"][0]
-    for future in [pool.submit(call, k) for k in range(pieces)]:
-        future.result()
+def _run(name: str, dtype: torch.dtype, pointers: list, sizes: tuple, plan: tuple[int, int]):
+    """Call kernel ``name`` (``pointers``, then ``sizes``, then ``plan``)."""
+    if getattr(library(), f"{name}_{_SUFFIX[dtype]}")(*pointers, *sizes, *plan):
+        raise MemoryError(f"{name}: out of memory for the kernel's work buffers")
 
 
 class FusedSelectiveScan(torch.autograd.Function):
@@ -257,7 +240,7 @@ class FusedSelectiveScan(torch.autograd.Function):
         y, last = torch.empty_like(u), torch.empty_like(state)
         saved = u.new_empty(s, -(-length // SEGMENT), n, din)
         ptrs = [_pointer(v) for v in (u, delta, a_t, B, C, D, z, state, y, last, saved)]
-        _run("scan_forward", u.dtype, ptrs, s, (length, din, n, SEGMENT))
+        _run("scan_forward", u.dtype, ptrs, (s, length, din, n, SEGMENT), _plan(s))
         ctx.save_for_backward(u, delta, a_t, B, C, D, z, saved)
         return y, last
 
@@ -271,12 +254,11 @@ class FusedSelectiveScan(torch.autograd.Function):
         gz = None if z is None else torch.empty_like(z)
         gB, gC = torch.empty_like(B), torch.empty_like(C)
         g_state = torch.empty_like(g_last)
-        pieces = _pieces(s)
-        g_a, g_d = a_t.new_zeros(pieces, n, din), D.new_zeros(pieces, din)  # one per piece
+        plan = _plan(s)
+        g_a, g_d = a_t.new_zeros(plan[0], n, din), D.new_zeros(plan[0], din)  # one per slice
         ptrs = [_pointer(v) for v in (u, delta, a_t, B, C, D, z, saved, gy, g_last, gu, g_delta,
-                                      gB, gC, gz, g_state)]
-        _run("scan_backward", u.dtype, ptrs, s, (length, din, n, SEGMENT),
-             per_piece=lambda k: (g_a[k].data_ptr(), g_d[k].data_ptr()))
+                                      gB, gC, gz, g_state, g_a, g_d)]
+        _run("scan_backward", u.dtype, ptrs, (s, length, din, n, SEGMENT), plan)
         return gu, g_delta, g_a.sum(0).t(), gB, gC, g_d.sum(0), gz, g_state
 
 
@@ -292,8 +274,8 @@ class FusedCausalConvSiLU(torch.autograd.Function):
         x, bias = x.contiguous(), bias.contiguous()
         taps_t = weight[:, 0].t().contiguous()  # [K, C]
         out = torch.empty_like(x)
-        _run("conv_silu_forward", x.dtype, [v.data_ptr() for v in (x, taps_t, bias, out)], s,
-             (length, channels, taps_t.shape[0]))
+        _run("conv_silu_forward", x.dtype, [v.data_ptr() for v in (x, taps_t, bias, out)],
+             (s, length, channels, taps_t.shape[0]), _plan(s))
         ctx.save_for_backward(x, taps_t, bias)
         return out
 
@@ -304,9 +286,8 @@ class FusedCausalConvSiLU(torch.autograd.Function):
         k = taps_t.shape[0]
         g_out = g_out.contiguous()
         g_x = torch.empty_like(x)
-        pieces = _pieces(s)
-        g_taps, g_bias = x.new_zeros(pieces, k, channels), x.new_zeros(pieces, channels)
-        _run("conv_silu_backward", x.dtype, [v.data_ptr() for v in (x, taps_t, bias, g_out, g_x)],
-             s, (length, channels, k),
-             per_piece=lambda i: (g_taps[i].data_ptr(), g_bias[i].data_ptr()))
+        plan = _plan(s)
+        g_taps, g_bias = x.new_zeros(plan[0], k, channels), x.new_zeros(plan[0], channels)
+        ptrs = [v.data_ptr() for v in (x, taps_t, bias, g_out, g_x, g_taps, g_bias)]
+        _run("conv_silu_backward", x.dtype, ptrs, (s, length, channels, k), plan)
         return g_x, g_taps.sum(0).t().unsqueeze(1), g_bias.sum(0)
