@@ -2,7 +2,9 @@
 
 Sections (``--sections``, all by default):
 
-* ``peers``: train step (forward + backward + AdamW on the reconstruction MSE) and inference,
+* ``peers``: train step (forward + backward + AdamW on the reconstruction MSE; the forward in
+  the precision's autocast region, the backward outside it, as neurofm's trainer and PyTorch's
+  mixed-precision recipe run it) and inference,
   B = 8 windows of 19 channels x 30 s at 200 Hz, fp32 and bf16 autocast, ``--threads`` torch
   threads (default 2), wall time: the median of ``--rounds`` (5) paired rounds after ``--warmup``
   (3) warm-up rounds, the two models of a pair alternating call by call (CPU time is recorded
@@ -109,9 +111,14 @@ class Runner:
             self.forward()
 
     def train_step(self):
+        """Forward and loss in the caller's autocast region; backward outside it, as neurofm's
+        trainer and PyTorch's mixed-precision recipe do (the backward of each operation then
+        runs in the precision its forward ran in)."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        self.loss(self.forward()).backward()
+        loss = self.loss(self.forward())
+        with torch.autocast("cpu", enabled=False):
+            loss.backward()
         self.optimizer.step()
 
 
@@ -397,15 +404,41 @@ def _scaling_point(name: str, channels: int, seconds: int, threads: int, repeats
     sensors = sensors_for(1, channels)
     with torch.no_grad():
         model(x[:, :, :2], sensors)  # warm-up on a short window
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        base = _peak_rss_reset()
         wall, cpu = [], []
         for _ in range(repeats):
             c0, w0 = time.process_time(), time.perf_counter()
             model(x, sensors)
             wall.append(time.perf_counter() - w0)
             cpu.append(time.process_time() - c0)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put((statistics.median(wall), statistics.median(cpu), max(0, peak - base) * 1024))
+        peak = _peak_rss()
+    queue.put((statistics.median(wall), statistics.median(cpu), max(0, peak - base)))
+
+
+def _peak_rss_reset() -> int:
+    """Reset this process's peak resident memory (Linux: ``/proc/self/clear_refs``) and return
+    the resident memory now, in bytes. ``ru_maxrss`` alone is not enough: a process started from
+    a large parent inherits the parent's high-water mark."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return _proc_status_kb("VmRSS") * 1024
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _peak_rss() -> int:
+    """Peak resident memory since :func:`_peak_rss_reset`, in bytes."""
+    try:
+        return _proc_status_kb("VmHWM") * 1024
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _proc_status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {field}")
 
 
 def scaling(args, skipped: list[str]) -> list[dict]:
