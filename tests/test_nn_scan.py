@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurofm.nn import scan, mamba_kernels
+from neurofm.nn import mamba_kernels, scan
 from neurofm.nn.scan import selective_scan, selective_scan_sequential, ssd_scan
 
 NAMES = ["u", "delta", "A", "B", "C", "D", "h0"]

@@ -185,6 +185,8 @@ INLINE void NAME(backward_block)(const T *u, const T *delta, const T *a_t, const
             const T *dl = delta + t * din, *ul = u + t * din, *bl = b + t * n_state;
             const T *prev = hs + (t - t0) * block;
             T *next = hs + (t - t0 + 1) * block, *dat = da + (t - t0) * block;
+            T x[LANES];
+            for (int64_t w = 0; w < wn; w++) x[w] = dl[w] * ul[w];
             for (int64_t n = 0; n < n_state; n++) {
                 const T *an = a_t + n * din;
                 T bn = bl[n];
@@ -192,7 +194,7 @@ INLINE void NAME(backward_block)(const T *u, const T *delta, const T *a_t, const
                 for (int64_t w = 0; w < wn; w++) {
                     T decay = EXP(dl[w] * an[w]);
                     dat[n * LANES + w] = decay;
-                    next[n * LANES + w] = decay * prev[n * LANES + w] + dl[w] * ul[w] * bn;
+                    next[n * LANES + w] = decay * prev[n * LANES + w] + x[w] * bn;
                 }
             }
         }

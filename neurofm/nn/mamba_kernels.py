@@ -45,6 +45,8 @@ from pathlib import Path
 
 import torch
 
+from neurofm.cache import cache_dir
+
 SOURCE = Path(__file__).with_name("mamba_kernels.c")
 
 #: Steps between the states saved for the adjoint (which recomputes the steps in between).
@@ -70,7 +72,7 @@ _STATE = {
 
 def kernel_dir() -> Path:
     """Folder of the built libraries: ``$NEUROFM_CACHE/kernels`` (default ``~/.cache/neurofm``)."""
-    return Path(os.environ.get("NEUROFM_CACHE", Path.home() / ".cache" / "neurofm")) / "kernels"
+    return cache_dir("kernels")
 
 
 def set_enabled(enabled: bool = True) -> None:
@@ -122,9 +124,11 @@ def build() -> Path:
     if compiler is None:
         raise RuntimeError(f"no C compiler found (looked for {compiler_name()!r}; install one or "
                            "set $CC)")
+    version = subprocess.run([compiler, "--version"], check=False, capture_output=True,
+                             text=True, timeout=60).stdout
     errors = []
     for flags in FLAG_SETS:
-        path = kernel_dir() / f"mamba_kernels-{_build_key(compiler, flags)}.so"
+        path = kernel_dir() / f"mamba_kernels-{_build_key(version, flags)}.so"
         try:
             if not path.exists():
                 _build(compiler, flags, path)
@@ -149,12 +153,10 @@ def _warn(why: str) -> None:
                   "NEUROFM_CPU_KERNEL=0 to silence this.", RuntimeWarning, stacklevel=5)
 
 
-def _build_key(compiler: str, flags: tuple[str, ...]) -> str:
-    """Hash of the source, the flags, the compiler's version and (for -march=native) the CPU."""
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
-                             timeout=60).stdout
+def _build_key(compiler_version: str, flags: tuple[str, ...]) -> str:
+    """Hash of the source, the flags, the compiler's version and the CPU."""
     digest = hashlib.sha256(SOURCE.read_bytes())
-    for part in (" ".join(flags), version, platform.machine(), _cpu_flags()):
+    for part in (" ".join(flags), compiler_version, platform.machine(), _cpu_flags()):
         digest.update(part.encode())
     return digest.hexdigest()[:20]
 

@@ -18,10 +18,10 @@ name           recordings                                                   wind
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
+from neurofm.cache import cache_dir
 from neurofm.corpus import Corpus, PrepareOptions, prepare_corpus
 from neurofm.data.data_spec import DataSpec, parse_data_spec, typed_options
 from neurofm.simulate.recording import simulate_recording
@@ -65,7 +65,7 @@ def _recipe(spec: DataSpec) -> dict:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("NEUROFM_CACHE", Path.home() / ".cache" / "neurofm")) / "sim"
+    return cache_dir("sim")
 
 
 def simulated_corpus(spec: str, cache_dir: str | Path | None = None, *, build: bool = True,
