@@ -19,7 +19,7 @@ from neurofm.models.mamba import (
     causal_depthwise_conv,
     reverse_valid,
 )
-from neurofm.nn import mamba_kernels
+from neurofm.nn import cpu_kernels
 from neurofm.sensors import SensorBatch
 
 TINY = {
@@ -73,7 +73,7 @@ def test_causal_conv_silu_is_silu_of_the_cut_conv1d(length, channels, threads, f
     """The fused C kernel (and its PyTorch fallback): values and the gradients of x, weight
     and bias, sequences shorter than the kernel, channels not a multiple of the vector width,
     split between threads."""
-    if fused and shutil.which(mamba_kernels.compiler_name()) is None:
+    if fused and shutil.which(cpu_kernels.compiler_name()) is None:
         pytest.skip("no C compiler")
     torch.manual_seed(0)
     conv = torch.nn.Conv1d(channels, channels, 4, groups=channels, padding=3).double()
@@ -82,7 +82,7 @@ def test_causal_conv_silu_is_silu_of_the_cut_conv1d(length, channels, threads, f
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with mamba_kernels.enabled(fused):
+        with cpu_kernels.enabled(fused):
             out = causal_conv_silu(x, conv.weight, conv.bias)
             assert (type(out.grad_fn).__name__ == "FusedCausalConvSiLUBackward") is fused
             torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)

@@ -1,6 +1,8 @@
 """Shared network parts (``neurofm.nn``): attention kernels, CPU dropout, residual adds, the one
 feed-forward network, and state-dict key migration."""
 
+import shutil
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ from neurofm.nn import (
     SelfAttention,
     add_residual,
     attend,
+    cpu_kernels,
     dropout,
     keep_mask,
     reference_attention,
@@ -17,6 +20,18 @@ from neurofm.nn import (
     upgrade_nested_state,
 )
 from neurofm.nn.layers import drop_path_mask
+
+
+@pytest.fixture(params=["kernel", "fallback"])
+def dropout_path(request):
+    """Run the test with the fused dropout kernels, then with the PyTorch fallback (masks from
+    keep_mask's SFC64 words): both must follow the same formulas."""
+    if request.param == "kernel":
+        if shutil.which(cpu_kernels.compiler_name()) is None:
+            pytest.skip("no C compiler")
+        assert cpu_kernels.library() is not None, "a C compiler is there: the kernels must build"
+    with cpu_kernels.enabled(request.param == "kernel"):
+        yield request.param
 
 
 @pytest.mark.parametrize("masked", [False, True])
@@ -61,7 +76,7 @@ def test_self_attention_matches_torch_multihead_attention():
     torch.testing.assert_close(ours(x, valid), expected, atol=1e-5, rtol=1e-5)
 
 
-def test_cpu_dropout_drops_the_requested_fraction_and_keeps_the_mean():
+def test_cpu_dropout_drops_the_requested_fraction_and_keeps_the_mean(dropout_path):
     torch.manual_seed(0)
     x = torch.ones(400, 500)
     y = dropout(x, 0.25)
@@ -75,22 +90,25 @@ def test_cpu_dropout_drops_the_requested_fraction_and_keeps_the_mean():
     assert torch.equal(dropout(x, 0.5), first)  # follows torch.manual_seed
 
 
-def test_cpu_keep_masks_are_fresh_and_uniform_in_every_16_bit_lane():
-    """Each 64-bit word feeds four elements: every lane must keep 1 - p, calls must differ."""
-    torch.manual_seed(4)
-    first, second = keep_mask((200_000,), 0.3, torch.float32), keep_mask((200_000,), 0.3, torch.float32)
-    assert not torch.equal(first, second)
-    for lane in range(4):
-        kept = (first.view(-1, 4)[:, lane] > 0).float().mean().item()
-        assert abs(kept - 0.7) < 0.01, (lane, kept)
-    # neighbouring elements are independent: P(both kept) = 0.49
-    both = ((first[:-1] > 0) & (first[1:] > 0)).float().mean().item()
-    assert abs(both - 0.49) < 0.01
-    assert torch.equal(keep_mask((1000,), 0.3, torch.bfloat16).unique().float().sort().values,
-                       torch.tensor([0.0, 1 / 0.7]).bfloat16().float())
+def test_fallback_keep_masks_are_fresh_and_uniform_in_every_16_bit_lane():
+    """Without the kernels each 64-bit word feeds four elements: every lane must keep 1 - p,
+    calls must differ."""
+    with cpu_kernels.enabled(False):
+        torch.manual_seed(4)
+        first = keep_mask((200_000,), 0.3, torch.float32)
+        second = keep_mask((200_000,), 0.3, torch.float32)
+        assert not torch.equal(first, second)
+        for lane in range(4):
+            kept = (first.view(-1, 4)[:, lane] > 0).float().mean().item()
+            assert abs(kept - 0.7) < 0.01, (lane, kept)
+        # neighbouring elements are independent: P(both kept) = 0.49
+        both = ((first[:-1] > 0) & (first[1:] > 0)).float().mean().item()
+        assert abs(both - 0.49) < 0.01
+        assert torch.equal(keep_mask((1000,), 0.3, torch.bfloat16).unique().float().sort().values,
+                           torch.tensor([0.0, 1 / 0.7]).bfloat16().float())
 
 
-def test_training_attention_with_dropout_is_softmax_attention_with_the_cpu_mask():
+def test_training_attention_with_dropout_is_softmax_attention_with_the_cpu_mask(dropout_path):
     torch.manual_seed(0)
     q, k, v = (torch.randn(3, 2, 5, 4, dtype=torch.float64) for _ in range(3))
     valid = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 1, 1, 1]], dtype=torch.bool)
@@ -104,7 +122,7 @@ def test_training_attention_with_dropout_is_softmax_attention_with_the_cpu_mask(
     assert not torch.equal(out, reference_attention(q, k, v, valid))  # dropout did act
 
 
-def test_add_residual_applies_dropout_and_drop_path_in_one_mask():
+def test_add_residual_applies_dropout_and_drop_path_in_one_mask(dropout_path):
     x, branch = torch.randn(6, 3, 4), torch.randn(6, 3, 4, requires_grad=True)
     assert torch.equal(add_residual(x, branch, 0.3, 0.5, training=False), x + branch)
     torch.manual_seed(3)
@@ -118,7 +136,7 @@ def test_add_residual_applies_dropout_and_drop_path_in_one_mask():
     assert torch.equal(out.detach()[dropped], x[dropped])
 
 
-def test_feed_forward_dropout_in_place_matches_the_plain_formula():
+def test_feed_forward_dropout_matches_the_plain_formula(dropout_path):
     ffn = FeedForward(8, 16, dropout=0.25).train()
     x = torch.randn(10, 8, requires_grad=True)
     torch.manual_seed(5)
@@ -149,7 +167,7 @@ def test_masked_attention_is_softmax_attention_over_the_real_keys():
         torch.testing.assert_close(attn(query, other, valid), attn(query, kv, valid))
 
 
-def test_feed_forward_output_dropout_follows_the_cpu_mask():
+def test_feed_forward_output_dropout_follows_the_cpu_mask(dropout_path):
     ffn = FeedForward(8, 16, output_dropout=0.5).train()
     x = torch.randn(10, 8)
     torch.manual_seed(2)

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurofm.nn import mamba_kernels, scan
+from neurofm.nn import cpu_kernels, mamba_kernels, scan
 from neurofm.nn.scan import selective_scan, selective_scan_sequential, ssd_scan
 
 NAMES = ["u", "delta", "A", "B", "C", "D", "h0"]
@@ -53,10 +53,10 @@ def assert_matches_reference(run, inputs, atol=1e-6):
 def mamba1_path(request):
     """Run the test through the fused C kernel, then through the PyTorch blocks."""
     if request.param == "kernel":
-        if shutil.which(mamba_kernels.compiler_name()) is None:
+        if shutil.which(cpu_kernels.compiler_name()) is None:
             pytest.skip("no C compiler")
-        assert mamba_kernels.library() is not None, "a C compiler is there: the kernel must build"
-    with mamba_kernels.enabled(request.param == "kernel"):
+        assert cpu_kernels.library() is not None, "a C compiler is there: the kernel must build"
+    with cpu_kernels.enabled(request.param == "kernel"):
         yield request.param
 
 
@@ -64,7 +64,7 @@ def mamba1_path(request):
 @pytest.mark.parametrize("length", [1, 37])
 def test_blocked_scan_matches_the_sequential_recurrence(chunk, length):
     inputs = scan_inputs(length=length)
-    with mamba_kernels.enabled(False):
+    with cpu_kernels.enabled(False):
         assert_matches_reference(lambda *a: selective_scan(*a, chunk=chunk), inputs)
 
 
@@ -77,7 +77,7 @@ def test_fused_kernel_matches_the_sequential_recurrence(din, length, threads, ma
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        if mamba1_path == "kernel" and mamba_kernels.library().kernels_threaded():
+        if mamba1_path == "kernel" and cpu_kernels.library().kernels_threaded():
             assert mamba_kernels._plan(3) == ((1, 1) if threads == 1 else (3, 2))
         assert_matches_reference(selective_scan, scan_inputs(length=length, din=din))
     finally:
@@ -104,12 +104,12 @@ def test_the_gate_matches_the_recurrence_times_silu(mamba1_path):
 def test_the_kernel_agrees_with_the_blocks_in_float32():
     """Same float32 inputs, the two paths: equal to float32 rounding (the kernel has its own
     vectorised exp)."""
-    if shutil.which(mamba_kernels.compiler_name()) is None:
+    if shutil.which(cpu_kernels.compiler_name()) is None:
         pytest.skip("no C compiler")
     inputs = [t.detach().float().requires_grad_() for t in scan_inputs(s=4, length=45, din=40)]
     results = {}
     for on in (True, False):
-        with mamba_kernels.enabled(on):
+        with cpu_kernels.enabled(on):
             y, h = selective_scan(*inputs)
             grads = torch.autograd.grad(y.square().sum() + h.sum(), inputs)
         results[on] = (y, h, *grads)
@@ -121,20 +121,20 @@ def test_the_kernel_agrees_with_the_blocks_in_float32():
 @pytest.mark.parametrize("dtype, fused", [(torch.float32, True), (torch.float64, True),
                                           (torch.bfloat16, False)])
 def test_cpu_scans_of_float32_and_float64_take_the_kernel(dtype, fused):
-    if shutil.which(mamba_kernels.compiler_name()) is None:
+    if shutil.which(cpu_kernels.compiler_name()) is None:
         pytest.skip("no C compiler")
     inputs = [t.detach().to(dtype).requires_grad_() for t in scan_inputs(length=5)]
-    with mamba_kernels.enabled(True):
+    with cpu_kernels.enabled(True):
         y, _ = selective_scan(*inputs)
     assert (type(y.grad_fn).__name__ == "FusedSelectiveScanBackward") is fused
-    with mamba_kernels.enabled(False):
+    with cpu_kernels.enabled(False):
         y, _ = selective_scan(*inputs)
     assert type(y.grad_fn).__name__ != "FusedSelectiveScanBackward"
 
 
 def test_without_a_compiler_the_scan_warns_once_and_runs_in_pytorch(monkeypatch, tmp_path):
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
-    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "library": None,
+    monkeypatch.setattr(cpu_kernels, "_STATE", {**cpu_kernels._STATE, "library": None,
                                                 "tried": False, "enabled": True})
     inputs = scan_inputs(length=9)
     with pytest.warns(RuntimeWarning, match="no C compiler found.*NEUROFM_CPU_KERNEL=0"):
@@ -150,25 +150,25 @@ def test_a_failing_build_names_the_compiler_error(monkeypatch, tmp_path):
     broken.chmod(0o755)
     monkeypatch.setenv("CC", str(broken))
     monkeypatch.setenv("NEUROFM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "library": None,
+    monkeypatch.setattr(cpu_kernels, "_STATE", {**cpu_kernels._STATE, "library": None,
                                                 "tried": False, "enabled": True})
     with pytest.warns(RuntimeWarning, match="building it failed.*out of disk"):
-        assert mamba_kernels.library() is None
+        assert cpu_kernels.library() is None
     assert not list((tmp_path / "cache" / "kernels").glob("*.so"))  # no half-written library
 
 
 def test_the_built_library_is_cached_per_source_compiler_and_cpu(monkeypatch, tmp_path):
-    if shutil.which(mamba_kernels.compiler_name()) is None:
+    if shutil.which(cpu_kernels.compiler_name()) is None:
         pytest.skip("no C compiler")
     monkeypatch.setenv("NEUROFM_CACHE", str(tmp_path))
-    fresh = {**mamba_kernels._STATE, "library": None, "tried": False, "enabled": True}
-    monkeypatch.setattr(mamba_kernels, "_STATE", dict(fresh))
-    assert mamba_kernels.library() is not None
-    built = list((tmp_path / "kernels").glob("mamba_kernels-*.so"))
+    fresh = {**cpu_kernels._STATE, "library": None, "tried": False, "enabled": True}
+    monkeypatch.setattr(cpu_kernels, "_STATE", dict(fresh))
+    assert cpu_kernels.library() is not None
+    built = list((tmp_path / "kernels").glob("neurofm_kernels-*.so"))
     assert len(built) == 1
     stamp = built[0].stat().st_mtime_ns
-    monkeypatch.setattr(mamba_kernels, "_STATE", dict(fresh))  # a new process: loads, no rebuild
-    assert mamba_kernels.library() is not None
+    monkeypatch.setattr(cpu_kernels, "_STATE", dict(fresh))  # a new process: loads, no rebuild
+    assert cpu_kernels.library() is not None
     assert built[0].stat().st_mtime_ns == stamp
     assert list((tmp_path / "kernels").iterdir()) == built  # no temporary files left
 
@@ -176,14 +176,14 @@ def test_the_built_library_is_cached_per_source_compiler_and_cpu(monkeypatch, tm
 def test_a_library_without_openmp_runs_single_threaded_with_the_same_results(monkeypatch,
                                                                              tmp_path):
     """The last flag set (no OpenMP, e.g. Apple's clang): one slice, exact all the same."""
-    if shutil.which(mamba_kernels.compiler_name()) is None:
+    if shutil.which(cpu_kernels.compiler_name()) is None:
         pytest.skip("no C compiler")
     monkeypatch.setenv("NEUROFM_CACHE", str(tmp_path))
-    monkeypatch.setattr(mamba_kernels, "FLAG_SETS", mamba_kernels.FLAG_SETS[-1:])
-    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "library": None,
+    monkeypatch.setattr(cpu_kernels, "FLAG_SETS", cpu_kernels.FLAG_SETS[-1:])
+    monkeypatch.setattr(cpu_kernels, "_STATE", {**cpu_kernels._STATE, "library": None,
                                                   "tried": False, "enabled": True})
-    assert "-fopenmp" not in mamba_kernels.FLAG_SETS[0]
-    assert mamba_kernels.library().kernels_threaded() == 0
+    assert "-fopenmp" not in cpu_kernels.FLAG_SETS[0]
+    assert cpu_kernels.library().kernels_threaded() == 0
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -222,7 +222,7 @@ def test_extreme_decays_stay_finite_and_exact_in_float32(delta_shift, decay_scal
 def test_compiled_kernels_match_the_recurrence(monkeypatch):
     """The kernels the compiled path uses, run uncompiled: padded to whole blocks, exact."""
     monkeypatch.setattr(scan, "_COMPILE", {"enabled": False, "kernels": None})
-    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "enabled": False})
+    monkeypatch.setattr(cpu_kernels, "_STATE", {**cpu_kernels._STATE, "enabled": False})
     monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: fn)
     scan.set_compiled(True)
     assert_matches_reference(selective_scan, scan_inputs(length=scan.COMPILED_BLOCK * 2 + 3))
@@ -235,7 +235,7 @@ def test_a_failing_compiler_falls_back_to_the_eager_scan(monkeypatch):
         return run
 
     monkeypatch.setattr(scan, "_COMPILE", {"enabled": False, "kernels": None})
-    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "enabled": False})
+    monkeypatch.setattr(cpu_kernels, "_STATE", {**cpu_kernels._STATE, "enabled": False})
     monkeypatch.setattr(torch, "compile", broken_compile)
     scan.set_compiled(True)
     inputs = scan_inputs(length=21)
@@ -253,7 +253,7 @@ def test_a_failing_compiler_falls_back_to_the_eager_scan(monkeypatch):
 def test_torch_compile_gives_the_eager_results(monkeypatch):
     """The real inductor build (tens of seconds): float32, two batch sizes, one graph."""
     monkeypatch.setattr(scan, "_COMPILE", {"enabled": False, "kernels": None})
-    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "enabled": False})
+    monkeypatch.setattr(cpu_kernels, "_STATE", {**cpu_kernels._STATE, "enabled": False})
     for s in (4, 3):
         inputs = [t.detach().float().requires_grad_() for t in scan_inputs(s=s, length=40)]
         scan.set_compiled(False)

@@ -139,7 +139,7 @@ def test_bf16_autocast_trains(tmp_path):
 
 def test_run_compile_falls_back_to_the_same_eager_training_where_compile_fails(tmp_path,
                                                                             monkeypatch):
-    from neurofm.nn import mamba_kernels, scan
+    from neurofm.nn import cpu_kernels, scan
 
     def broken_compile(fn, **kwargs):
         def run(*args):
@@ -149,7 +149,7 @@ def test_run_compile_falls_back_to_the_same_eager_training_where_compile_fails(t
     mamba = ("model={name: mamba_small, overrides: {dim: 16, depth: 1, d_state: 4, n_heads: 2, "
              "patch_size: 20, n_latent: null}}")
     # compile applies where the fused C kernel does not run (here: switched off)
-    monkeypatch.setattr(mamba_kernels, "_STATE", {**mamba_kernels._STATE, "enabled": False})
+    monkeypatch.setattr(cpu_kernels, "_STATE", {**cpu_kernels._STATE, "enabled": False})
     eager = train(tiny_config(tmp_path / "eager", mamba, "run.steps=2"), data=in_memory())
     monkeypatch.setattr(torch, "compile", broken_compile)
     monkeypatch.setattr(scan, "_COMPILE", {"enabled": False, "kernels": None})

@@ -29,7 +29,7 @@ from torch import nn
 
 from neurofm.models.base import BrainEncoder, Trunk, stem_patch_embedding
 from neurofm.models.registry import register_model
-from neurofm.nn import DropPath, SelfAttention, drop_path_rates, mamba_kernels
+from neurofm.nn import DropPath, SelfAttention, cpu_kernels, drop_path_rates, mamba_kernels
 from neurofm.nn.scan import selective_scan, ssd_scan
 from neurofm.tokenizer.stem import SensorTokenizer
 
@@ -64,7 +64,7 @@ def causal_conv_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) 
     (:mod:`neurofm.nn.mamba_kernels`) for float32 and float64 on CPU where it can be built."""
     dtype = torch.promote_types(x.dtype, weight.dtype)
     x, weight, bias = x.to(dtype), weight.to(dtype), bias.to(dtype)
-    if mamba_kernels.usable(x):
+    if cpu_kernels.usable(x):
         return mamba_kernels.FusedCausalConvSiLU.apply(x, weight, bias)
     return F.silu(_CausalDepthwiseConv.apply(x, weight, bias))
 

@@ -80,7 +80,7 @@ def attend(
         # draws a Bernoulli sample per weight), and their bf16 backward is several times slower
         # than the fp32 one. Same math, with the cheap CPU dropout and a float32 softmax.
         weights = _attention_weights(q, k, key_valid)
-        return dropout(weights, dropout_p).to(v.dtype) @ v
+        return dropout(weights, dropout_p, out_dtype=v.dtype) @ v
     mask = None if key_valid is None else key_valid[:, None, None, :]
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 

@@ -9,31 +9,46 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neurofm.nn import dropout_kernels
 
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+
+def dropout(x: torch.Tensor, p: float, training: bool = True,
+            out_dtype: torch.dtype | None = None) -> torch.Tensor:
     """Inverted dropout: zero each element with probability ``p``, scale the rest by 1/(1-p).
 
     On CPU, ``torch.nn.functional.dropout`` draws one Bernoulli sample per element and costs far
-    more than the GEMM it follows; here the keep mask comes from 16-bit uniform integers (see
-    :func:`keep_mask`; ``torch.manual_seed`` applies), so ``p`` is realised to within 1/65536.
-    Other devices use ``F.dropout``.
+    more than the GEMM it follows. Here the fused kernel (:mod:`neurofm.nn.dropout_kernels`)
+    applies a mask it never stores, or, without the kernels, ``x * keep_mask(...)``; either way
+    ``torch.manual_seed`` applies. Other devices use ``F.dropout``.
+
+    ``out_dtype``: the result's dtype (default ``x``'s), the cast fused into the kernel, e.g.
+    float32 attention weights that a bfloat16 product reads next.
     """
+    cast = x.dtype if out_dtype is None else out_dtype
     if not training or p == 0.0:
-        return x
+        return x.to(cast)
     if x.device.type != "cpu":
-        return F.dropout(x, p, True)
-    return x * keep_mask(x.shape, p, x.dtype)
+        return F.dropout(x, p, True).to(cast)
+    if dropout_kernels.supports(x, cast):
+        return dropout_kernels.dropout(x, p, cast)
+    return (x * keep_mask(x.shape, p, x.dtype)).to(cast)
 
 
 def keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
     """CPU dropout mask of ``shape``: ``1 / (1 - p)`` with probability ``1 - p``, else 0.
 
-    Each element compares one uniform int16 with a threshold, so the keep probability is
-    ``1 - round(p * 65536) / 65536``. The 16-bit numbers are quarters of 64-bit words from
-    numpy's SFC64 generator, seeded by one draw from torch's default CPU generator: the mask
-    follows ``torch.manual_seed`` like any torch random op, and costs about a third of what
-    ``Tensor.random_`` (a Mersenne twister, about 10 ns per word here) takes for the same bits.
+    The mask that :func:`dropout` applies after the same seed: both start with one draw from
+    torch's default CPU generator, so masks follow ``torch.manual_seed`` like any torch random
+    op. With the fused kernels it is theirs (:func:`neurofm.nn.dropout_kernels.keep_mask`: a
+    hash of the seed and the index, ``p`` realised to within ``2**-32``). Without them each
+    element compares one uniform int16 with a threshold (keep probability
+    ``1 - round(p * 65536) / 65536``); the 16-bit numbers are quarters of 64-bit words from
+    numpy's SFC64 generator, about a third of what ``Tensor.random_`` (a Mersenne twister,
+    about 10 ns per word here) takes for the same bits.
     """
+    probe = torch.empty((), dtype=dtype)
+    if dropout_kernels.supports(probe):
+        return dropout_kernels.keep_mask(shape, p, dtype)
     n = math.prod(shape)
     seed = int(torch.empty((), dtype=torch.int64).random_(0, None))
     words = np.random.SFC64(seed).random_raw((n + 3) // 4)  # uint64 [ceil(n / 4)]
@@ -83,14 +98,22 @@ class FeedForward(nn.Module):
         self.output_dropout = Dropout(output_dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.activation(self.linear1(x))
+        pre = self.linear1(x)
         p = self.dropout.p
-        if self.training and p > 0.0 and hidden.device.type == "cpu":
-            # In place: GELU's backward needs its input, not its output; saves a large buffer.
-            hidden = hidden.mul_(keep_mask(hidden.shape, p, hidden.dtype))
+        if self.training and p > 0.0 and pre.device.type == "cpu":
+            if self._exact_gelu() and dropout_kernels.supports(pre):  # one pass each way
+                hidden = dropout_kernels.gelu_dropout(pre, p)
+            else:  # in place: GELU's backward needs its input, not its output
+                hidden = self.activation(pre)
+                hidden = hidden.mul_(keep_mask(hidden.shape, p, hidden.dtype))
         else:
-            hidden = self.dropout(hidden)
+            hidden = self.dropout(self.activation(pre))
         return self.output_dropout(self.linear2(hidden))
+
+
+    def _exact_gelu(self) -> bool:
+        """Whether the activation is exact GELU (what the fused kernel computes)."""
+        return type(self.activation) is nn.GELU and self.activation.approximate == "none"
 
 
 class DropPath(nn.Module):
@@ -129,7 +152,9 @@ def add_residual(
 
     The element-wise dropout mask and the per-item stochastic-depth factors are multiplied into
     one mask, and ``torch.addcmul`` adds ``branch * mask`` to ``x`` in a single pass (one pass
-    instead of three over the activations, forward and backward). Identity masks in eval.
+    instead of three over the activations, forward and backward); on CPU the fused kernel
+    (:func:`neurofm.nn.dropout_kernels.dropout_add`) does the same without writing the mask.
+    Identity masks in eval.
 
     Parameters
     ----------
@@ -144,6 +169,10 @@ def add_residual(
     """
     if not training:
         return x + branch
+    if dropout_p > 0.0 and branch.device.type == "cpu" and dropout_kernels.supports_add(x, branch):
+        seed = dropout_kernels.draw_seed()  # first, as keep_mask below draws its seed first
+        path = drop_path_mask(branch, drop_path_p) if drop_path_p > 0.0 else None
+        return dropout_kernels.dropout_add(x, branch, dropout_p, path, seed)
     mask = None
     if dropout_p > 0.0:
         if branch.device.type == "cpu":

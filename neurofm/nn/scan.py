@@ -34,7 +34,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from neurofm.nn import mamba_kernels
+from neurofm.nn import cpu_kernels, mamba_kernels
 
 #: Elements of one block's ``[S, T, N, Din]`` tensors: about 1 MiB of float32, so that the
 #: decays, states and adjoints of a block stay in the CPU's L2 cache between passes.
@@ -105,7 +105,7 @@ def selective_scan(u, delta, A, B, C, D, h0=None, chunk: int | None = None, z=No
     s, length, din = u.shape
     n = A.shape[1]
     state = (u.new_zeros(s, n, din) if h0 is None else h0.transpose(1, 2)).contiguous()
-    if mamba_kernels.usable(u):
+    if cpu_kernels.usable(u):
         y, last = mamba_kernels.FusedSelectiveScan.apply(u, delta, A, B, C, D, z, state)
         return y, last.transpose(1, 2)
     kernels, y = _compiled_kernels(), None
