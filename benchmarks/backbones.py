@@ -250,18 +250,21 @@ def compile_payoff(args, skipped: list[str]) -> list[dict]:
     except ImportError:
         skipped.append("compile: this checkout has no neurofm.nn.scan.set_compiled")
         return []
-    try:
-        from neurofm.nn import mamba_kernels
+    try:  # the kernels' builder and switch (in mamba_kernels before the dropout kernels came)
+        from neurofm.nn import cpu_kernels as kernels
     except ImportError:
-        mamba_kernels = None
-        skipped.append("compile: this checkout has no fused CPU kernels (neurofm.nn.mamba_kernels)")
+        try:
+            from neurofm.nn import mamba_kernels as kernels
+        except ImportError:
+            kernels = None
+            skipped.append("compile: this checkout has no fused CPU kernels (neurofm.nn.cpu_kernels)")
     rows = []
     for precision in ("fp32", "bf16"):
         runner = Runner("mamba_small", args.batch, 19, 30)
-        row = _compile_row(runner, precision, args, set_compiled, mamba_kernels)
+        row = _compile_row(runner, precision, args, set_compiled, kernels)
         rows.append(row)
         kernel = (f", fused C kernels {row['kernel_step_s']:.3f} s/step (built in "
-                  f"{row['kernel_build_s']:.1f} s)" if mamba_kernels else "")
+                  f"{row['kernel_build_s']:.1f} s)" if kernels else "")
         print(f"compile mamba_small {precision}: compile {row['compile_s']:.1f} s, eager "
               f"{row['eager_step_s']:.3f} s/step, compiled {row['compiled_step_s']:.3f} s/step, "
               f"pays off after {row['break_even_steps'] or float('inf'):.0f} steps{kernel}",
@@ -269,7 +272,7 @@ def compile_payoff(args, skipped: list[str]) -> list[dict]:
     return rows
 
 
-def _compile_row(runner: Runner, precision: str, args, set_compiled, mamba_kernels) -> dict:
+def _compile_row(runner: Runner, precision: str, args, set_compiled, kernels) -> dict:
     """Compile time = first compiled step - an eager step; then paired steps of each path."""
     def step():
         with autocast(precision):
@@ -277,14 +280,14 @@ def _compile_row(runner: Runner, precision: str, args, set_compiled, mamba_kerne
 
     def use(path):
         set_compiled(path == "compiled")
-        if mamba_kernels is not None:
-            mamba_kernels.set_enabled(path == "kernel")
+        if kernels is not None:
+            kernels.set_enabled(path == "kernel")
 
-    paths = ["eager", "compiled"] + (["kernel"] if mamba_kernels is not None else [])
+    paths = ["eager", "compiled"] + (["kernel"] if kernels is not None else [])
     build_s = None
-    if mamba_kernels is not None:  # a fresh build, in a folder of its own
+    if kernels is not None:  # a fresh build, in a folder of its own
         with tempfile.TemporaryDirectory() as tmp, _environ(NEUROFM_CACHE=tmp):
-            build_s = _timed(mamba_kernels.build)
+            build_s = _timed(kernels.build)
     use("eager")
     for _ in range(args.warmup):
         step()
@@ -299,7 +302,7 @@ def _compile_row(runner: Runner, precision: str, args, set_compiled, mamba_kerne
             if path == "kernel" and not times["kernel"]:
                 step()  # loads the library
             times[path].append(_timed(step))
-    use("kernel" if mamba_kernels is not None else "eager")
+    use("kernel" if kernels is not None else "eager")
     set_compiled(False)
     eager, compiled = statistics.median(times["eager"]), statistics.median(times["compiled"])
     compile_s = max(0.0, first - eager_once)
@@ -307,7 +310,7 @@ def _compile_row(runner: Runner, precision: str, args, set_compiled, mamba_kerne
            "batch": args.batch, "compile_s": compile_s, "eager_step_s": eager,
            "compiled_step_s": compiled, "step_speedup": eager / compiled,
            "break_even_steps": compile_s / (eager - compiled) if eager > compiled else None}
-    if mamba_kernels is not None:
+    if kernels is not None:
         kernel = statistics.median(times["kernel"])
         row.update(kernel_step_s=kernel, kernel_build_s=build_s,
                    kernel_vs_eager=eager / kernel, kernel_vs_compiled=compiled / kernel)

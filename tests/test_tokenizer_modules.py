@@ -5,7 +5,13 @@ import torch
 from tokenizer_data import eeg_sensors, meg_sensors, pad_channels, seeg_sensors
 
 from neurofm.sensors import SensorBatch
-from neurofm.tokenizer import ChannelDecoder, ChannelUnification, PatchEmbedding, SensorEncoding
+from neurofm.tokenizer import (
+    ChannelDecoder,
+    ChannelUnification,
+    ConvPositionEncoding,
+    PatchEmbedding,
+    SensorEncoding,
+)
 
 ATOL = 1e-5
 
@@ -22,6 +28,25 @@ def test_patch_embedding_shape_and_spectral_bins(patch_size):
     assert embed.spectral.in_features == patch_size // 2 + 1
     out = embed(torch.randn(2, 3, 5, patch_size))
     assert out.shape == (2, 3, 5, 16)
+
+
+@pytest.mark.parametrize("patch_size", [200, 33, 2])
+def test_patch_embedding_is_its_convolution_stack_plus_the_rfft_magnitude(patch_size):
+    """The first convolution runs as a product of strided windows and the spectrum as a product
+    with the DFT basis: the same values and gradients as Conv1d and |rfft| (the spectrum in
+    float32 either way, the rest in float64)."""
+    torch.manual_seed(0)
+    embed = PatchEmbedding(patch_size, 16).double()
+    x = torch.randn(2, 3, 4, patch_size, dtype=torch.float64)
+    flat = x.reshape(-1, patch_size)
+    spectrum = torch.fft.rfft(flat.float(), norm="ortho").abs().double()
+    expected = embed.temporal(flat.unsqueeze(1)) + embed.spectral(spectrum)
+    (g_expected,) = torch.autograd.grad(expected.square().sum(), embed.temporal[0].weight)
+    out = embed(x)
+    torch.testing.assert_close(out.reshape(-1, 16), expected, atol=1e-6, rtol=1e-6)
+    (g_out,) = torch.autograd.grad(out.square().sum(), embed.temporal[0].weight)
+    torch.testing.assert_close(g_out, g_expected, atol=1e-5, rtol=1e-4)  # via the spectrum
+    assert "dft" not in embed.state_dict()  # a derived constant, not a weight
 
 
 def test_patch_embedding_rejects_wrong_patch_size():
@@ -132,3 +157,17 @@ def test_channel_decoder_equivariant_and_padding_zero():
         perm = torch.randperm(item.n_channels)
         permuted = decoder(latents[i:i + 1], enc(item.permute_channels(perm)), item.chan_mask)
         torch.testing.assert_close(permuted, alone[:, perm], atol=ATOL, rtol=0)
+
+
+def test_position_convolution_runs_in_float32_under_cpu_autocast():
+    """The bf16 depthwise convolution's backward is slow on a CPU: the convolution runs in the
+    weight's precision, and the sum keeps the tokens' dtype."""
+    torch.manual_seed(0)
+    position = ConvPositionEncoding(8, (1, 3))
+    tokens = torch.randn(2, 3, 5, 8)
+    plain = position(tokens)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(position(tokens), plain)
+        low = position(tokens.bfloat16())
+    assert low.dtype == torch.bfloat16
+    torch.testing.assert_close(low.float(), plain, atol=0.05, rtol=0.02)

@@ -37,4 +37,10 @@ class ConvPositionEncoding(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         # [B, C, N, D] viewed as [B, D, C, N] is a channels-last tensor: no copy either way.
         grid = tokens.permute(0, 3, 1, 2)
+        if tokens.device.type == "cpu":
+            # In the weight's precision also under autocast (the sum keeps the tokens' dtype):
+            # on a CPU the bf16 depthwise convolution's backward is slower than the float32 one.
+            with torch.autocast("cpu", enabled=False):
+                conv = self.conv(grid.to(self.conv.weight.dtype)).to(tokens.dtype)
+            return tokens + conv.permute(0, 2, 3, 1)
         return tokens + self.conv(grid).permute(0, 2, 3, 1)
