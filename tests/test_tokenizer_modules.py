@@ -30,25 +30,6 @@ def test_patch_embedding_shape_and_spectral_bins(patch_size):
     assert out.shape == (2, 3, 5, 16)
 
 
-@pytest.mark.parametrize("patch_size", [200, 33, 2])
-def test_patch_embedding_is_its_convolution_stack_plus_the_rfft_magnitude(patch_size):
-    """The first convolution runs as a product of strided windows and the spectrum as a product
-    with the DFT basis: the same values and gradients as Conv1d and |rfft| (the spectrum in
-    float32 either way, the rest in float64)."""
-    torch.manual_seed(0)
-    embed = PatchEmbedding(patch_size, 16).double()
-    x = torch.randn(2, 3, 4, patch_size, dtype=torch.float64)
-    flat = x.reshape(-1, patch_size)
-    spectrum = torch.fft.rfft(flat.float(), norm="ortho").abs().double()
-    expected = embed.temporal(flat.unsqueeze(1)) + embed.spectral(spectrum)
-    (g_expected,) = torch.autograd.grad(expected.square().sum(), embed.temporal[0].weight)
-    out = embed(x)
-    torch.testing.assert_close(out.reshape(-1, 16), expected, atol=1e-6, rtol=1e-6)
-    (g_out,) = torch.autograd.grad(out.square().sum(), embed.temporal[0].weight)
-    torch.testing.assert_close(g_out, g_expected, atol=1e-5, rtol=1e-4)  # via the spectrum
-    assert "dft" not in embed.state_dict()  # a derived constant, not a weight
-
-
 def test_patch_embedding_rejects_wrong_patch_size():
     with pytest.raises(ValueError, match=r"\[B, C, N, 64\]"):
         PatchEmbedding(64, 16)(torch.randn(1, 2, 3, 200))

@@ -13,10 +13,7 @@ channels and the number of channels have no influence on any token.
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -63,7 +60,6 @@ class PatchEmbedding(nn.Module):
         )
         self.spectral = nn.Linear(self.n_freq_bins, dim)
         self.dropout = nn.Dropout(dropout)
-        self.register_buffer("dft", real_dft_basis(self.patch_size), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embed every patch.
@@ -81,35 +77,8 @@ class PatchEmbedding(nn.Module):
             raise ValueError(f"PatchEmbedding expects x of shape [B, C, N, {self.patch_size}]; "
                              f"got {tuple(x.shape)}. Re-window the data with this patch size.")
         b, c, n, p = x.shape
-        flat = x.reshape(b * c * n, p)
-        temporal = self.temporal[1:](self._first_convolution(flat))
-        tokens = temporal + self.spectral(self._spectrum_magnitude(flat).to(x.dtype))
+        flat = x.reshape(b * c * n, 1, p)
+        temporal = self.temporal(flat)
+        magnitude = torch.fft.rfft(flat.squeeze(1).float(), norm="ortho").abs().to(x.dtype)
+        tokens = temporal + self.spectral(magnitude)
         return self.dropout(tokens.reshape(b, c, n, self.dim))
-
-    def _first_convolution(self, flat: torch.Tensor) -> torch.Tensor:
-        """``self.temporal[0]`` on ``flat [M, P]`` -> ``[M, channels, steps]``, as one matrix
-        product of the strided windows: the same result, and its weight gradient costs a small
-        GEMM where ``Conv1d``'s backward on a CPU takes about 10x longer."""
-        conv = self.temporal[0]
-        (k,), (stride,), (pad,) = conv.kernel_size, conv.stride, conv.padding
-        windows = F.pad(flat, (pad, pad)).unfold(-1, k, stride)  # [M, steps, k], a view
-        out = F.linear(windows, conv.weight.view(conv.out_channels, k), conv.bias)
-        return out.transpose(1, 2).contiguous()
-
-    def _spectrum_magnitude(self, flat: torch.Tensor) -> torch.Tensor:
-        """``|rfft(flat, norm="ortho")|`` in float32 ``[M, P // 2 + 1]``, as one matrix product
-        with the real DFT basis (on a CPU several times faster than ``rfft`` and ``abs`` of the
-        complex result for ``P`` = 200)."""
-        with torch.autocast(flat.device.type, enabled=False):
-            parts = flat.float() @ self.dft.float()  # [M, 2 * bins]: real parts, then imaginary
-            return parts.view(-1, 2, self.n_freq_bins).square().sum(1).sqrt()
-
-
-def real_dft_basis(size: int) -> torch.Tensor:
-    """``[size, 2 * (size // 2 + 1)]``: cosines then minus sines of the rFFT's frequencies,
-    scaled by ``1 / sqrt(size)`` (``norm="ortho"``); ``x @ basis`` gives real and imaginary
-    parts."""
-    n = torch.arange(size, dtype=torch.float64)[:, None]
-    k = torch.arange(size // 2 + 1, dtype=torch.float64)[None, :]
-    angle = 2 * math.pi * ((n * k) % size) / size
-    return (torch.cat([torch.cos(angle), -torch.sin(angle)], dim=1) / math.sqrt(size)).float()
