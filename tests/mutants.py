@@ -278,6 +278,26 @@ MUTANTS: tuple[Mutant, ...] = (
            "neurofm/train/distributed.py", 'f"neurofm/attempt-{attempt}"', '"neurofm/attempt"',
            ["tests/test_train_torchrun.py::"
             "test_torchrun_restarts_a_dead_rank_from_the_last_checkpoint"]),
+    # -- fused CPU kernels -------------------------------------------------------------------------
+    mutant("dropout_backward_draws_a_new_mask",
+           "dropout's backward applies a fresh mask instead of regenerating the forward's",
+           "neurofm/nn/dropout_kernels.py",
+           "return _apply_mask(grad, g_x, factors, ctx.seed, ctx.thr), None, None, None, None",
+           "return _apply_mask(grad, g_x, factors, draw_seed(), ctx.thr), None, None, None, None",
+           ["tests/test_nn_dropout_kernels.py"]),
+    mutant("dropout_blocks_repeat_one_mask",
+           "every 16,384-element block of a dropout call draws the same random words",
+           "neurofm/nn/dropout_kernels.c", "splitmix64(seed) ^ (block * 2 * LANES)",
+           "splitmix64(seed)", ["tests/test_nn_dropout_kernels.py"]),
+    mutant("gelu_slope_forgets_the_density_term",
+           "the fused GELU's backward uses CDF(h) for gelu'(h) (drops h * density(h))",
+           "neurofm/nn/dropout_kernels.c", "store_##S(slope, i, cdf + x * density);",
+           "store_##S(slope, i, cdf);", ["tests/test_nn_dropout_kernels.py"]),
+    mutant("residual_dropout_ignores_drop_path",
+           "the fused residual dropout applies the dropout mask but not the drop-path factors",
+           "neurofm/nn/dropout_kernels.py", "factors.mul_(path.reshape(items))",
+           "factors.mul_(torch.ones_like(path).reshape(items))",
+           ["tests/test_nn_dropout_kernels.py"]),
 )
 
 
