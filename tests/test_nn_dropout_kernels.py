@@ -171,3 +171,14 @@ def test_other_dtypes_and_disabled_kernels_take_the_fallback():
     kernel = seeded(9, dropout, x, 0.5)
     assert not torch.equal(fallback, kernel)  # another generator, the same distribution
     assert abs((fallback == 0).float().mean() - (kernel == 0).float().mean()) < 0.02
+
+
+def test_a_second_derivative_through_a_kernel_raises_instead_of_being_wrong():
+    """A gradient penalty, say: the kernels' backward is not itself differentiable, and the
+    residual add's would otherwise give the residual's part alone, silently."""
+    x = torch.randn(100, dtype=F64, requires_grad=True)
+    for fn in (lambda t: dropout_kernels.gelu_dropout(t, 0.2), lambda t: dropout(t, 0.2),
+               lambda t: dropout_kernels.dropout_add(t, t, 0.2)):
+        (g,) = torch.autograd.grad(fn(x).square().sum(), x, create_graph=True)
+        with pytest.raises(RuntimeError):
+            torch.autograd.grad(g.sum(), x)

@@ -19,6 +19,7 @@ Shapes: any; the optional ``path`` factors ``[B]`` scale the items along the fir
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from neurofm.nn.cpu_kernels import SUFFIX, library, usable
 
@@ -97,6 +98,7 @@ class KernelDropout(torch.autograd.Function):
         return _apply_mask(x, torch.empty(x.shape, dtype=out_dtype), factors, seed, ctx.thr)
 
     @staticmethod
+    @once_differentiable  # C kernels: no second derivative (an error, not a wrong value)
     def backward(ctx, grad):
         (factors,) = ctx.saved_tensors
         grad = grad.contiguous()
@@ -121,6 +123,7 @@ class KernelDropoutAdd(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # C kernels: no second derivative (an error, not a wrong value)
     def backward(ctx, grad):
         (factors,) = ctx.saved_tensors
         grad = grad.contiguous()
@@ -147,6 +150,7 @@ class KernelGeluDropout(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # C kernels: no second derivative (an error, not a wrong value)
     def backward(ctx, grad):
         slope, factors = ctx.saved_tensors
         grad = grad.contiguous().to(slope.dtype)

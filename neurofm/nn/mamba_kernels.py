@@ -23,6 +23,7 @@ take the other paths.
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from neurofm.nn.cpu_kernels import SUFFIX, library
 
@@ -78,6 +79,7 @@ class FusedSelectiveScan(torch.autograd.Function):
         return y, last
 
     @staticmethod
+    @once_differentiable  # C kernels: no second derivative (an error, not a wrong value)
     def backward(ctx, gy, g_last):
         u, delta, a_t, B, C, D, z, saved = ctx.saved_tensors
         s, length, din = u.shape
@@ -113,6 +115,7 @@ class FusedCausalConvSiLU(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # C kernels: no second derivative (an error, not a wrong value)
     def backward(ctx, g_out):
         x, taps_t, bias = ctx.saved_tensors
         s, length, channels = x.shape
