@@ -73,16 +73,18 @@ def _threads() -> int:
     return torch.get_num_threads() if library().kernels_threaded() else 1
 
 
-def _call(name: str, *args) -> None:
-    """Call ``name`` with tensors as pointers and the rest as they are."""
-    getattr(library(), name)(*(a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args))
+def _run(name: str, tensors: tuple[torch.Tensor, ...], factors: torch.Tensor, seed: int,
+         thr: int) -> None:
+    """Call kernel ``name`` on ``tensors`` (contiguous, all of one shape), then the arguments
+    every dropout kernel takes: elements, elements per item, factors, seed, threshold, threads."""
+    n = tensors[0].numel()
+    getattr(library(), name)(*(t.data_ptr() for t in tensors), n, max(1, n // factors.numel()),
+                             factors.data_ptr(), seed, thr, _threads())
 
 
 def _apply_mask(x, out, factors, seed, thr) -> torch.Tensor:
     """``out = x * mask`` through ``dropout_<x>_<out>`` (both contiguous, same shape)."""
-    n = x.numel()
-    _call(f"dropout_{SUFFIX[x.dtype]}_{SUFFIX[out.dtype]}", x, out, n,
-          max(1, n // factors.numel()), factors, seed, thr, _threads())
+    _run(f"dropout_{SUFFIX[x.dtype]}_{SUFFIX[out.dtype]}", (x, out), factors, seed, thr)
     return out
 
 
@@ -114,10 +116,9 @@ class KernelDropoutAdd(torch.autograd.Function):
     def forward(ctx, residual, branch, p, factors, seed):
         residual, branch = residual.contiguous(), branch.contiguous()
         out = torch.empty_like(residual)
-        n = out.numel()
         thr = threshold(p)
-        _call(f"dropout_add_{SUFFIX[residual.dtype]}_{SUFFIX[branch.dtype]}", residual, branch,
-              out, n, max(1, n // factors.numel()), factors, seed, thr, _threads())
+        _run(f"dropout_add_{SUFFIX[residual.dtype]}_{SUFFIX[branch.dtype]}",
+             (residual, branch, out), factors, seed, thr)
         ctx.save_for_backward(factors)
         ctx.seed, ctx.thr, ctx.branch_dtype = seed, thr, branch.dtype
         return out
@@ -142,9 +143,8 @@ class KernelGeluDropout(torch.autograd.Function):
     def forward(ctx, h, p, factors, seed):
         h = h.contiguous()
         out, slope = torch.empty_like(h), torch.empty_like(h)
-        n, thr = h.numel(), threshold(p)
-        _call(f"gelu_dropout_{SUFFIX[h.dtype]}", h, out, slope, n,
-              max(1, n // factors.numel()), factors, seed, thr, _threads())
+        thr = threshold(p)
+        _run(f"gelu_dropout_{SUFFIX[h.dtype]}", (h, out, slope), factors, seed, thr)
         ctx.save_for_backward(slope, factors)
         ctx.seed, ctx.thr = seed, thr
         return out
@@ -155,9 +155,8 @@ class KernelGeluDropout(torch.autograd.Function):
         slope, factors = ctx.saved_tensors
         grad = grad.contiguous().to(slope.dtype)
         g_h = torch.empty_like(slope)
-        n = slope.numel()
-        _call(f"gelu_dropout_backward_{SUFFIX[slope.dtype]}", grad, slope, g_h, n,
-              max(1, n // factors.numel()), factors, ctx.seed, ctx.thr, _threads())
+        _run(f"gelu_dropout_backward_{SUFFIX[slope.dtype]}", (grad, slope, g_h), factors,
+             ctx.seed, ctx.thr)
         return g_h, None, None, None
 
 
@@ -197,7 +196,5 @@ def keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
     """The mask a kernel call with the next seed applies: ``1 / (1 - p)`` kept, else 0."""
     seed = draw_seed()
     mask = torch.empty(shape, dtype=dtype)
-    n = mask.numel()
-    _call(f"keep_mask_{SUFFIX[dtype]}", mask, n, max(1, n), item_factors(1, p, dtype), seed,
-          threshold(p), _threads())
+    _run(f"keep_mask_{SUFFIX[dtype]}", (mask,), item_factors(1, p, dtype), seed, threshold(p))
     return mask
