@@ -286,8 +286,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "return _apply_mask(grad, g_x, factors, draw_seed(), ctx.thr), None, None, None, None",
            ["tests/test_nn_dropout_kernels.py"]),
     mutant("dropout_blocks_repeat_one_mask",
-           "every 16,384-element block of a dropout call draws the same random words",
-           "neurofm/nn/dropout_kernels.c", "splitmix64(seed) ^ (block * 2 * LANES)",
+           "every 16,384-element block of a dropout call (and every attention head) draws the "
+           "same random words",
+           "neurofm/nn/kernel_random.h", "splitmix64(seed) ^ (stream * 2 * LANES)",
            "splitmix64(seed)", ["tests/test_nn_dropout_kernels.py"]),
     mutant("gelu_slope_forgets_the_density_term",
            "the fused GELU's backward uses CDF(h) for gelu'(h) (drops h * density(h))",
@@ -298,6 +299,21 @@ MUTANTS: tuple[Mutant, ...] = (
            "neurofm/nn/dropout_kernels.py", "factors.mul_(path.reshape(items))",
            "factors.mul_(torch.ones_like(path).reshape(items))",
            ["tests/test_nn_dropout_kernels.py"]),
+    mutant("attention_backward_forgets_the_dropout_mask",
+           "the fused attention's backward takes the gradient of the weights before dropout as "
+           "that of the dropped weights",
+           "neurofm/nn/attention_kernels.c", "dwi[j] *= w.f[j];", "dwi[j] *= (CT)1;",
+           ["tests/test_nn_attention_kernels.py"]),
+    mutant("attention_backward_draws_a_new_mask",
+           "the fused attention's backward regenerates the mask from a fresh seed",
+           "neurofm/nn/attention_kernels.py", "geo.data_ptr(), scale, ctx.factor, ctx.seed,",
+           "geo.data_ptr(), scale, ctx.factor, draw_seed(),",
+           ["tests/test_nn_attention_kernels.py"]),
+    mutant("attention_attends_to_padded_keys",
+           "the fused attention ignores the key-padding mask (padded channels leak into real ones)",
+           "neurofm/nn/attention_kernels.c",
+           "w->ok[j] = valid == NULL || valid[j] ? 1 : 0;", "w->ok[j] = 1;",
+           ["tests/test_nn_attention_kernels.py"]),
 )
 
 

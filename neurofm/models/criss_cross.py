@@ -62,27 +62,15 @@ class CrissCrossLayer(nn.Module):
         self, h: torch.Tensor, chan_valid: torch.Tensor | None, patch_valid: torch.Tensor | None
     ) -> torch.Tensor:
         """Spatial attention on ``h[..., :D/2]``, temporal on ``h[..., D/2:]``, concatenated."""
-        b, c, n, d = h.shape
-        half = d // 2
-        # Spatial: sequences over channels, one per (item, patch); one copy puts heads first.
-        qkv = self.spatial_attn.project_qkv(h[..., :half])  # [B, C, N, 3, H, e]
-        qkv = qkv.permute(3, 0, 2, 4, 1, 5).contiguous().flatten(1, 2)  # [3, B*N, H, C, e]
-        keys = (
-            None
-            if chan_valid is None
-            else (chan_valid[:, None, :].expand(b, n, c).reshape(b * n, c))
-        )
-        spatial = self.spatial_attn.attend_heads(qkv, keys)  # [B*N, C, D/2]
-        spatial = self.spatial_attn.out_proj(spatial).view(b, n, c, half).transpose(1, 2)
-        # Temporal: sequences over patches, one per (item, channel); merging B and C is a view.
-        qkv = self.temporal_attn.project_qkv(h[..., half:]).flatten(0, 1)  # [B*C, N, 3, H, e]
-        keys = (
-            None
-            if patch_valid is None
-            else (patch_valid[:, None, :].expand(b, c, n).reshape(b * c, n))
-        )
-        temporal = self.temporal_attn.attend_sequences(qkv, keys)  # [B*C, N, D/2]
-        temporal = self.temporal_attn.out_proj(temporal).view(b, c, n, half)
+        half = h.shape[-1] // 2
+        # Spatial: sequences over channels (axis 1), one per (item, patch).
+        spatial = self.spatial_attn.attend_grid(
+            self.spatial_attn.project_qkv(h[..., :half]), chan_valid, axis=1)  # [B, C, N, D/2]
+        # Temporal: sequences over patches (axis 2), one per (item, channel).
+        temporal = self.temporal_attn.attend_grid(
+            self.temporal_attn.project_qkv(h[..., half:]), patch_valid, axis=2)
+        spatial = self.spatial_attn.out_proj(spatial)
+        temporal = self.temporal_attn.out_proj(temporal)
         return torch.cat([spatial, temporal], dim=-1)
 
     def forward(

@@ -6,7 +6,8 @@ the fused residual add; :mod:`~neurofm.nn.scan`: the exact selective scans of th
 (Mamba-1 blocked, Mamba-2 as chunked matrix products) and their compile switch;
 :mod:`~neurofm.nn.state`: state-dict key migration helpers (and the optimizer state of
 parameters added since). The fused C kernels on CPU: :mod:`~neurofm.nn.cpu_kernels` builds
-them, :mod:`~neurofm.nn.mamba_kernels` and :mod:`~neurofm.nn.dropout_kernels` call them.
+them, :mod:`~neurofm.nn.mamba_kernels`, :mod:`~neurofm.nn.dropout_kernels` and
+:mod:`~neurofm.nn.attention_kernels` call them.
 """
 
 from neurofm.nn.attention import MaskedAttention, SelfAttention, attend, reference_attention

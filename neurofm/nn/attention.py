@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neurofm.nn import attention_kernels
 from neurofm.nn.layers import dropout
 
 try:  # xformers is an optional CUDA extra; its import fails on machines without its build.
@@ -85,10 +86,10 @@ def attend(
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 
-def _bf16_training(q, k, v) -> bool:
+def _bf16_training(*tensors: torch.Tensor) -> bool:
     """bf16 attention whose backward will run (autograd on, some input requires grad)."""
-    return (q.dtype == torch.bfloat16 and torch.is_grad_enabled()
-            and (q.requires_grad or k.requires_grad or v.requires_grad))
+    return (tensors[0].dtype == torch.bfloat16 and torch.is_grad_enabled()
+            and any(t.requires_grad for t in tensors))
 
 
 def _attention_weights(q, k, key_valid):
@@ -156,7 +157,34 @@ class SelfAttention(nn.Module):
 
         ``key_valid [S, L]`` (True = real key) or None.
         """
-        return self.attend_heads(qkv.permute(2, 0, 3, 1, 4), key_valid)
+        return self.attend_grid(qkv[:, None], key_valid, axis=2)[:, 0]
+
+    def attend_grid(self, qkv: torch.Tensor, key_valid: torch.Tensor | None,
+                    axis: int) -> torch.Tensor:
+        """Attention along one axis of a grid: ``qkv [B, X, Y, 3, H, e]`` -> ``[B, X, Y, E]``
+        (before out_proj; ``qkv`` as :meth:`project_qkv` returns it for ``[B, X, Y, E]``).
+
+        ``axis`` 1: one sequence over X per item and Y position (``key_valid [B, X]``); 2: over
+        Y (``key_valid [B, Y]``). True = real key; None = all real.
+
+        In training on CPU with dropout, or in bf16 with gradients, the fused kernel
+        (:mod:`neurofm.nn.attention_kernels`) reads q, k, v where the projection wrote them and
+        writes the result in place; elsewhere :func:`attend` runs on a heads-first copy.
+        """
+        if axis not in (1, 2):
+            raise ValueError(f"attend_grid runs along axis 1 or 2 of [B, X, Y, 3, H, e]; "
+                             f"got axis={axis}")
+        p = self.dropout if self.training else 0.0
+        if (p > 0.0 or _bf16_training(qkv)) and attention_kernels.supports(qkv):
+            return attention_kernels.attention(qkv, key_valid, p, axis)
+        b, x, y = qkv.shape[:3]
+        heads_first = qkv.permute(3, 0, 2, 4, 1, 5) if axis == 1 else qkv.permute(3, 0, 1, 4, 2, 5)
+        other, length = heads_first.shape[2], heads_first.shape[4]  # [3, B, other, H, L, e]
+        keys = None
+        if key_valid is not None:
+            keys = key_valid[:, None, :].expand(b, other, length).reshape(b * other, length)
+        out = self.attend_heads(heads_first.flatten(1, 2), keys).view(b, other, length, -1)
+        return out.transpose(1, 2) if axis == 1 else out
 
     def attend_heads(self, qkv: torch.Tensor, key_valid: torch.Tensor | None) -> torch.Tensor:
         """Attention with heads first: ``qkv [3, S, H, L, e]`` -> ``[S, L, E]`` (before out_proj).

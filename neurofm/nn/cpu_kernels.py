@@ -2,9 +2,11 @@
 
 The sources (:data:`SOURCES`, shipped beside this module) are compiled together into one shared
 library: ``mamba_kernels.c`` (the Mamba-1 selective scan and causal convolution,
-:mod:`neurofm.nn.mamba_kernels`) and ``dropout_kernels.c`` (dropout without a mask tensor,
-:mod:`neurofm.nn.dropout_kernels`). This module builds, caches and loads it; the modules above
-hold the autograd Functions that call it.
+:mod:`neurofm.nn.mamba_kernels`), ``dropout_kernels.c`` (dropout without a mask tensor,
+:mod:`neurofm.nn.dropout_kernels`) and ``attention_kernels.c`` (self-attention with dropout in
+one pass, :mod:`neurofm.nn.attention_kernels`), with the headers they share (``kernel_*.h``:
+math, element types, random streams). This module builds, caches and loads it; the modules
+above hold the autograd Functions that call it.
 
 It needs a C compiler (``$CC``, else ``cc``) and nothing else: no torch headers, so the build
 takes a second or two, once per machine and source version. The library is kept in
@@ -42,8 +44,9 @@ from neurofm.cache import cache_dir
 
 #: The C sources compiled into the one library, and the header they share.
 SOURCES = tuple(Path(__file__).with_name(name)
-                for name in ("mamba_kernels.c", "dropout_kernels.c"))
-HEADERS = (Path(__file__).with_name("kernel_math.h"),)
+                for name in ("mamba_kernels.c", "dropout_kernels.c", "attention_kernels.c"))
+HEADERS = tuple(Path(__file__).with_name(name)
+                for name in ("kernel_math.h", "kernel_dtypes.h", "kernel_random.h"))
 
 #: Compiler flags, tried in order: tuned for this CPU with OpenMP threads, portable with
 #: OpenMP, portable single-threaded (e.g. a compiler without OpenMP, as Apple's clang).
@@ -56,7 +59,7 @@ FLAG_SETS = (
 #: The name of each dtype in the kernels' names (``scan_forward_f32``, ``dropout_bf16_f32``).
 SUFFIX = {torch.float32: "f32", torch.float64: "f64", torch.bfloat16: "bf16"}
 
-#: The dtypes most kernels take (the Mamba kernels); dropout takes bfloat16 too.
+#: The dtypes most kernels take (the Mamba kernels); dropout and attention take bfloat16 too.
 FLOAT_DTYPES = (torch.float32, torch.float64)
 _LOCK = threading.Lock()
 _STATE = {
@@ -146,8 +149,9 @@ def _load() -> ctypes.CDLL | None:
 
 
 def _warn(why: str) -> None:
-    warnings.warn(f"neurofm's fused CPU kernels (the Mamba-1 scan and convolution, dropout) are "
-                  f"unavailable: {why}. PyTorch runs the same computations instead (slower). "
+    warnings.warn(f"neurofm's fused CPU kernels (the Mamba-1 scan and convolution, dropout, "
+                  f"attention) are unavailable: {why}. PyTorch runs the same computations "
+                  "instead (slower). "
                   "Set NEUROFM_CPU_KERNEL=0 to silence this.", RuntimeWarning, stacklevel=5)
 
 
@@ -206,4 +210,11 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         getattr(lib, f"keep_mask_{out}").argtypes = [p, i, i, p, u64, u32, i]
         getattr(lib, f"gelu_dropout_{out}").argtypes = [p, p, p, i, i, p, u64, u32, i]
         getattr(lib, f"gelu_dropout_backward_{out}").argtypes = [p, p, p, i, i, p, u64, u32, i]
+    # attention_kernels.c: scale and dropout factor in the arithmetic's precision
+    for dtype, real in (("f32", ctypes.c_float), ("bf16", ctypes.c_float),
+                        ("f64", ctypes.c_double)):
+        getattr(lib, f"attention_forward_{dtype}").argtypes = [p] * 6 + [real, real, u64, u32, i]
+        getattr(lib, f"attention_backward_{dtype}").argtypes = [p] * 9 + [real, real, u64, u32,
+                                                                          i]
+        getattr(lib, f"attention_keep_mask_{dtype}").argtypes = [p, i, i, real, u64, u32]
     return lib

@@ -32,81 +32,13 @@
 
 #include "kernel_math.h"
 
-/* Elements per block that one thread takes at a time. */
+#include "kernel_dtypes.h"
+#include "kernel_random.h"
+
+/* Elements per block that one thread takes at a time: element e of block b takes word e of
+ * stream b (kernel_random.h); the words are made SUB at a time, in L1, then used. */
 #define BLOCK 16384
-
-INLINE float load_f32(const float *p, int64_t i) { return p[i]; }
-INLINE double load_f64(const double *p, int64_t i) { return p[i]; }
-INLINE float load_bf16(const uint16_t *p, int64_t i) {
-    uint32_t bits = (uint32_t)p[i] << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-INLINE void store_f32(float *p, int64_t i, float v) { p[i] = v; }
-INLINE void store_f64(double *p, int64_t i, double v) { p[i] = v; }
-INLINE void store_bf16(uint16_t *p, int64_t i, float v) {
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
-    uint32_t quiet_nan = (bits >> 16) | 0x40u; /* NaN stays NaN (rounding could make it inf) */
-    p[i] = (uint16_t)((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
-}
-
-/* Random numbers: BLOCK elements take the 32-bit words of one stream, sixteen xoshiro128+
- * generators (the lanes of one vector) seeded by SplitMix64 from (seed, block); element e of
- * the block takes word e (lane e % 16). A block's words are made SUB at a time, in L1, then
- * used. */
-#define LANES 16
 #define SUB 1024
-
-INLINE uint64_t splitmix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-typedef struct {
-    uint32_t s[4][LANES];
-} stream_t;
-
-INLINE void stream_start(stream_t *st, uint64_t seed, uint64_t block) {
-    uint64_t base = splitmix64(seed) ^ (block * 2 * LANES);
-    for (int l = 0; l < LANES; l++) {
-        uint64_t a = splitmix64(base + 2 * l), b = splitmix64(base + 2 * l + 1);
-        st->s[0][l] = (uint32_t)a | 1u; /* never the all-zero state */
-        st->s[1][l] = (uint32_t)(a >> 32);
-        st->s[2][l] = (uint32_t)b;
-        st->s[3][l] = (uint32_t)(b >> 32);
-    }
-}
-
-/* The next SUB words (xoshiro128+ steps of all lanes; the sum's high bits are its best). */
-INLINE void stream_next(stream_t *restrict st, uint32_t *restrict words) {
-    uint32_t s0[LANES], s1[LANES], s2[LANES], s3[LANES];
-    memcpy(s0, st->s[0], sizeof s0);
-    memcpy(s1, st->s[1], sizeof s1);
-    memcpy(s2, st->s[2], sizeof s2);
-    memcpy(s3, st->s[3], sizeof s3);
-    for (int t = 0; t < SUB; t += LANES) {
-#pragma omp simd
-        for (int l = 0; l < LANES; l++) {
-            uint32_t shifted = s1[l] << 9;
-            words[t + l] = s0[l] + s3[l];
-            s2[l] ^= s0[l];
-            s3[l] ^= s1[l];
-            s1[l] ^= s2[l];
-            s0[l] ^= s3[l];
-            s2[l] ^= shifted;
-            s3[l] = (s3[l] << 11) | (s3[l] >> 21);
-        }
-    }
-    memcpy(st->s[0], s0, sizeof s0);
-    memcpy(st->s[1], s1, sizeof s1);
-    memcpy(st->s[2], s2, sizeof s2);
-    memcpy(st->s[3], s3, sizeof s3);
-}
 
 /* Threads for n elements: one below a few blocks (starting threads costs more). */
 INLINE int threads_for(int64_t n, int64_t threads) {
@@ -126,7 +58,7 @@ INLINE int threads_for(int64_t n, int64_t threads) {
             int64_t end_ = (b_ + 1) * BLOCK < n ? (b_ + 1) * BLOCK : n;                    \
             for (int64_t c0_ = b_ * BLOCK; c0_ < end_; c0_ += SUB) {                       \
                 int64_t c1_ = c0_ + SUB < end_ ? c0_ + SUB : end_;                         \
-                stream_next(&stream_, words_);                                             \
+                stream_next(&stream_, words_, SUB);                                        \
                 for (int64_t lo_ = c0_; lo_ < c1_;) {                                      \
                     int64_t item_ = lo_ / per_item;                                        \
                     int64_t hi_ = (item_ + 1) * per_item < c1_ ? (item_ + 1) * per_item : c1_; \
