@@ -177,9 +177,8 @@ class SelfAttention(nn.Module):
         p = self.dropout if self.training else 0.0
         if (p > 0.0 or _bf16_training(qkv)) and attention_kernels.supports(qkv):
             return attention_kernels.attention(qkv, key_valid, p, axis)
-        b, x, y = qkv.shape[:3]
         heads_first = qkv.permute(3, 0, 2, 4, 1, 5) if axis == 1 else qkv.permute(3, 0, 1, 4, 2, 5)
-        other, length = heads_first.shape[2], heads_first.shape[4]  # [3, B, other, H, L, e]
+        b, other, _, length = heads_first.shape[1:5]  # [3, B, other, H, L, e]
         keys = None
         if key_valid is not None:
             keys = key_valid[:, None, :].expand(b, other, length).reshape(b * other, length)
