@@ -171,8 +171,9 @@ INLINE void NAME(row_mask)(stream_t *st, uint32_t *restrict words, CT *restrict 
     for (int64_t j = 0; j < lp; j++) f[j] = words[j] >= threshold ? factor : (CT)0;
 }
 
-/* rows[i * ep + d] = scale * x[i * sl + d] for i < len, d < dim (the padding stays 0). */
-INLINE void NAME(load_rows)(CT *restrict rows, const T *restrict x, CT scale, int64_t sl,
+/* rows[i * ep + d] = scale * x[i * sl + d] for i < len, d < dim (the padding stays 0). Not
+ * inlined: with a constant scale of 1 the compiler would call memcpy for every row. */
+static __attribute__((noinline)) void NAME(load_rows)(CT *restrict rows, const T *restrict x, CT scale, int64_t sl,
                             int64_t len, int64_t dim, int64_t ep) {
     for (int64_t i = 0; i < len; i++) {
         CT *restrict r = rows + i * ep;
@@ -181,8 +182,8 @@ INLINE void NAME(load_rows)(CT *restrict rows, const T *restrict x, CT scale, in
     }
 }
 
-/* x[i * sl + d] = scale * rows[i * ep + d] for i < len, d < dim. */
-INLINE void NAME(store_rows)(T *restrict x, const CT *restrict rows, CT scale, int64_t sl,
+/* x[i * sl + d] = scale * rows[i * ep + d] for i < len, d < dim. Not inlined (as load_rows). */
+static __attribute__((noinline)) void NAME(store_rows)(T *restrict x, const CT *restrict rows, CT scale, int64_t sl,
                              int64_t len, int64_t dim, int64_t ep) {
     for (int64_t i = 0; i < len; i++) {
         const CT *restrict r = rows + i * ep;
