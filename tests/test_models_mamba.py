@@ -96,6 +96,28 @@ def test_causal_conv_silu_is_silu_of_the_cut_conv1d(length, channels, threads, f
         torch.testing.assert_close(g, g_ref, atol=1e-12, rtol=0, msg=f"gradient of {name}")
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_causal_conv_silu_reads_a_bf16_input_as_its_float32_copy(fused):
+    """Under bf16 autocast the in-projection hands the convolution bfloat16: the float32 result
+    and weight gradients of its float32 copy, and the input gradient rounded once to bf16."""
+    if fused and shutil.which(cpu_kernels.compiler_name()) is None:
+        pytest.skip("no C compiler")
+    torch.manual_seed(0)
+    x = torch.randn(3, 11, 37).bfloat16()
+    weight, bias = torch.randn(37, 1, 4), torch.randn(37)
+    grads, outs = [], []
+    with cpu_kernels.enabled(fused):
+        for inp in (x, x.float()):
+            leaves = [inp.clone().requires_grad_(), weight.clone().requires_grad_(),
+                      bias.clone().requires_grad_()]
+            out = causal_conv_silu(*leaves)
+            outs.append(out)
+            grads.append(torch.autograd.grad(out, leaves, torch.ones_like(out)))
+    assert outs[0].dtype == torch.float32 and torch.equal(outs[0], outs[1])
+    assert grads[0][0].dtype == torch.bfloat16 and torch.equal(grads[0][0], grads[1][0].bfloat16())
+    assert torch.equal(grads[0][1], grads[1][1]) and torch.equal(grads[0][2], grads[1][2])
+
+
 @pytest.mark.parametrize("mixer", ["mamba1", "mamba2"])
 def test_a_padded_sequence_gives_what_it_gives_alone(mixer):
     """Trailing padding (``lengths``) never reaches the real steps, in either direction."""

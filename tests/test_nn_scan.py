@@ -339,3 +339,25 @@ def test_gradients_keep_the_scan_precision_when_backward_runs_under_autocast(mam
     for g, g_ref in zip(grads, grads_ref):
         assert g.dtype == torch.float32
         torch.testing.assert_close(g, g_ref, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("din", [5, 37])
+def test_a_bf16_gate_gives_the_float32_scan_rounded_once_in_value_and_gradients(din,
+                                                                                   mamba1_path):
+    """bf16 autocast hands the scan a bfloat16 ``z``: ``y`` comes back in bfloat16, exactly the
+    float32 scan with a float32 copy of ``z``, rounded once; so do the gradients (the kernel
+    converts as it reads and writes, instead of separate casts)."""
+    inputs = [t.detach().float() for t in scan_inputs(length=37, din=din)[:6]]
+    z = torch.randn(3, 37, din).bfloat16()
+    leaves = [t.clone().requires_grad_() for t in inputs] + [z.clone().requires_grad_()]
+    y, _ = selective_scan(*leaves[:6], z=leaves[6])
+    ref_leaves = [t.clone().requires_grad_() for t in inputs] + [z.float().requires_grad_()]
+    y_ref, _ = selective_scan(*ref_leaves[:6], z=ref_leaves[6])
+    assert y.dtype == torch.bfloat16
+    assert torch.equal(y, y_ref.bfloat16())
+    weights = torch.randn(y.shape).bfloat16()
+    grads = torch.autograd.grad(y, leaves, weights)
+    grads_ref = torch.autograd.grad(y_ref.bfloat16(), ref_leaves, weights)
+    for name, g, g_ref in zip([*NAMES[:6], "z"], grads, grads_ref):
+        assert g.dtype == (torch.bfloat16 if name == "z" else torch.float32), name
+        assert torch.equal(g, g_ref.to(g.dtype)), f"gradient of {name}"

@@ -61,12 +61,13 @@ def causal_depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
 def causal_conv_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``F.silu(causal_depthwise_conv(x, weight, bias))``, ``[S, L, C] -> [S, L, C]``, in the
     wider of the input's and the weight's precision: one pass of the fused C kernel
-    (:mod:`neurofm.nn.mamba_kernels`) for float32 and float64 on CPU where it can be built."""
+    (:mod:`neurofm.nn.mamba_kernels`) for float32 and float64 on CPU where it can be built,
+    which also reads a bfloat16 ``x`` (bf16 autocast) without a cast."""
     dtype = torch.promote_types(x.dtype, weight.dtype)
-    x, weight, bias = x.to(dtype), weight.to(dtype), bias.to(dtype)
-    if cpu_kernels.usable(x):
+    weight, bias = weight.to(dtype), bias.to(dtype)
+    if cpu_kernels.usable(weight) and mamba_kernels.io_suffix(dtype, x.dtype) is not None:
         return mamba_kernels.FusedCausalConvSiLU.apply(x, weight, bias)
-    return F.silu(_CausalDepthwiseConv.apply(x, weight, bias))
+    return F.silu(_CausalDepthwiseConv.apply(x.to(dtype), weight, bias))
 
 
 class _CausalDepthwiseConv(torch.autograd.Function):
@@ -171,7 +172,7 @@ class MambaMixer(nn.Module):
             u = u.to(dtype)
             dt, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
             delta = F.softplus(self.dt_proj(dt))
-            y, _ = selective_scan(u, delta, A.to(dtype), B, C, self.D.to(dtype), z=z.to(dtype))
+            y, _ = selective_scan(u, delta, A.to(dtype), B, C, self.D.to(dtype), z=z)
         return self.out_proj(y)
 
 

@@ -195,7 +195,7 @@ def _build(compiler: str, flags: tuple[str, ...], path: Path) -> None:
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     p, i, u64, u32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint32
     lib.kernels_threaded.argtypes = []
-    for suffix in (SUFFIX[dtype] for dtype in FLOAT_DTYPES):
+    for suffix in (*(SUFFIX[dtype] for dtype in FLOAT_DTYPES), "f32_bf16"):
         getattr(lib, f"scan_forward_{suffix}").argtypes = [p] * 11 + [i] * 7
         getattr(lib, f"scan_backward_{suffix}").argtypes = [p] * 18 + [i] * 7
         getattr(lib, f"conv_silu_forward_{suffix}").argtypes = [p] * 4 + [i] * 6

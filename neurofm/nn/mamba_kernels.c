@@ -29,8 +29,12 @@
  * ga [N, Din], gd [Din], gtaps and gbias are accumulated into, one of each per slice of the
  * sequences (see the entry points at the end), and summed by the caller.
  *
- * The body below is compiled twice, for float (suffix f32) and double (f64): the file includes
- * itself with T, SUFFIX and EXP defined.
+ * The inputs and outputs at the mixer's projections (the convolution's x; the scan's z, y, gy,
+ * gz) are of type TI, the rest of type T: the body below is compiled three times, for float
+ * (suffix f32), for float with bfloat16 at the projections (f32_bf16: what bf16 autocast
+ * gives and takes there, converted on the fly instead of by separate casts; the same numbers)
+ * and for double (f64): the file includes itself with T, TI, IO (the suffix of TI's loads and
+ * stores), SUFFIX and EXP defined.
  */
 #ifndef T
 #include <math.h>
@@ -46,6 +50,7 @@
 #define CONCAT(a, b) CONCAT2(a, b)
 #define NAME(x) CONCAT(x, SUFFIX)
 
+#include "kernel_dtypes.h"
 #include "kernel_math.h"
 
 INLINE double exp_f64(double x) { return exp(x); }
@@ -60,26 +65,45 @@ int kernels_threaded(void) {
 }
 
 #define T float
+#define TI float
+#define IO f32
 #define SUFFIX f32
 #define EXP exp_f32
 #include "mamba_kernels.c"
+#undef TI
+#undef IO
+#undef SUFFIX
+
+#define TI uint16_t
+#define IO bf16
+#define SUFFIX f32_bf16
+#include "mamba_kernels.c"
 #undef T
+#undef TI
+#undef IO
 #undef SUFFIX
 #undef EXP
 
 #define T double
+#define TI double
+#define IO f64
 #define SUFFIX f64
 #define EXP exp_f64
 #include "mamba_kernels.c"
 #undef T
+#undef TI
+#undef IO
 #undef SUFFIX
 #undef EXP
 
-#else /* the body, for one T */
+#else /* the body, for one T and TI */
+
+#define LOADI(p, i) CONCAT(load, IO)(p, i)
+#define STOREI(p, i, v) CONCAT(store, IO)(p, i, v)
 
 /* One sequence, features [d0, d0 + wn): the forward through time. h [N * LANES] is scratch. */
 INLINE void NAME(forward_block)(const T *u, const T *delta, const T *a_t, const T *b,
-                                const T *c, const T *d_skip, const T *z, const T *h0, T *y,
+                                const T *c, const T *d_skip, const TI *z, const T *h0, TI *y,
                                 T *last, T *saved, T *h, int64_t length, int64_t din,
                                 int64_t n_state, int64_t seg, int64_t wn) {
     for (int64_t n = 0; n < n_state; n++)
@@ -108,18 +132,21 @@ INLINE void NAME(forward_block)(const T *u, const T *delta, const T *a_t, const 
             }
         }
         if (z) {
-            const T *zl = z + t * din;
+            const TI *zl = z + t * din;
 #pragma omp simd
-            for (int64_t w = 0; w < wn; w++) acc[w] *= zl[w] / (1 + EXP(-zl[w]));
+            for (int64_t w = 0; w < wn; w++) {
+                const T zw = LOADI(zl, w);
+                acc[w] *= zw / (1 + EXP(-zw));
+            }
         }
-        for (int64_t w = 0; w < wn; w++) y[t * din + w] = acc[w];
+        for (int64_t w = 0; w < wn; w++) STOREI(y, t * din + w, acc[w]);
     }
     for (int64_t n = 0; n < n_state; n++)
         for (int64_t w = 0; w < wn; w++) last[n * din + w] = h[n * LANES + w];
 }
 
 static int NAME(scan_forward_piece)(const T *u, const T *delta, const T *a_t, const T *b,
-                                    const T *c, const T *d_skip, const T *z, const T *h0, T *y,
+                                    const T *c, const T *d_skip, const TI *z, const T *h0, TI *y,
                                     T *last, T *saved, int64_t s0, int64_t s1, int64_t length,
                                     int64_t din, int64_t n_state, int64_t seg) {
     int64_t n_seg = (length + seg - 1) / seg;
@@ -129,7 +156,7 @@ static int NAME(scan_forward_piece)(const T *u, const T *delta, const T *a_t, co
         const T *bs = b + s * length * n_state, *cs = c + s * length * n_state;
         for (int64_t d0 = 0; d0 < din; d0 += LANES) {
             int64_t off = s * length * din + d0, state = s * n_state * din + d0;
-            const T *zs = z ? z + off : NULL;
+            const TI *zs = z ? z + off : NULL;
             T *saved_s = saved + s * n_seg * n_state * din + d0;
             if (din - d0 >= LANES)
                 NAME(forward_block)(u + off, delta + off, a_t + d0, bs, cs, d_skip + d0, zs,
@@ -150,8 +177,8 @@ static int NAME(scan_forward_piece)(const T *u, const T *delta, const T *a_t, co
  * da [seg * N * LANES] its decays, g [N * LANES] the adjoint state; gbw, gcw [L * N * LANES]
  * collect per-lane sums of gb and gc over the feature blocks. */
 INLINE void NAME(backward_block)(const T *u, const T *delta, const T *a_t, const T *b,
-                                 const T *c, const T *d_skip, const T *z, const T *saved,
-                                 const T *gy, const T *carry, T *gu, T *gdelta, T *gz, T *gh0,
+                                 const T *c, const T *d_skip, const TI *z, const T *saved,
+                                 const TI *gy, const T *carry, T *gu, T *gdelta, TI *gz, T *gh0,
                                  T *ga, T *gd, T *hs, T *da, T *g, T *gbw, T *gcw,
                                  int64_t length, int64_t din, int64_t n_state, int64_t seg,
                                  int64_t wn) {
@@ -181,7 +208,8 @@ INLINE void NAME(backward_block)(const T *u, const T *delta, const T *a_t, const
             }
         }
         for (int64_t t = t1 - 1; t >= t0; t--) {  /* and go back through them */
-            const T *dl = delta + t * din, *ul = u + t * din, *gyl = gy + t * din;
+            const T *dl = delta + t * din, *ul = u + t * din;
+            const TI *gyl = gy + t * din;
             const T *bl = b + t * n_state, *cl = c + t * n_state;
             const T *prev = hs + (t - t0) * block, *cur = hs + (t - t0 + 1) * block;
             const T *dat = da + (t - t0) * block;
@@ -192,15 +220,16 @@ INLINE void NAME(backward_block)(const T *u, const T *delta, const T *a_t, const
                 x[w] = dl[w] * ul[w];
                 gx[w] = 0;
                 glog[w] = 0;
-                gys[w] = gyl[w];
+                gys[w] = LOADI(gyl, w);
                 acc[w] = d_skip[w] * ul[w];
             }
             if (z) {
-                const T *zl = z + t * din;
+                const TI *zl = z + t * din;
 #pragma omp simd
                 for (int64_t w = 0; w < wn; w++) {
-                    sig[w] = 1 / (1 + EXP(-zl[w]));
-                    gys[w] *= zl[w] * sig[w];
+                    const T zw = LOADI(zl, w);
+                    sig[w] = 1 / (1 + EXP(-zw));
+                    gys[w] *= zw * sig[w];
                 }
             }
             for (int64_t n = 0; n < n_state; n++) {
@@ -222,11 +251,12 @@ INLINE void NAME(backward_block)(const T *u, const T *delta, const T *a_t, const
                 }
             }
             if (z) {
-                const T *zl = z + t * din;
-                T *gzl = gz + t * din;
+                const TI *zl = z + t * din;
+                TI *gzl = gz + t * din;
 #pragma omp simd
                 for (int64_t w = 0; w < wn; w++)  /* silu'(z) = sig (1 + z (1 - sig)) */
-                    gzl[w] = gyl[w] * acc[w] * sig[w] * (1 + zl[w] * (1 - sig[w]));
+                    STOREI(gzl, w, LOADI(gyl, w) * acc[w] * sig[w]
+                                       * (1 + LOADI(zl, w) * (1 - sig[w])));
             }
             for (int64_t w = 0; w < wn; w++) {
                 gu[t * din + w] = gx[w] * dl[w] + gys[w] * d_skip[w];
@@ -240,9 +270,9 @@ INLINE void NAME(backward_block)(const T *u, const T *delta, const T *a_t, const
 }
 
 static int NAME(scan_backward_piece)(const T *u, const T *delta, const T *a_t, const T *b,
-                                     const T *c, const T *d_skip, const T *z, const T *saved,
-                                     const T *gy, const T *carry, T *gu, T *gdelta, T *gb, T *gc,
-                                     T *gz, T *gh0, T *ga, T *gd, int64_t s0, int64_t s1,
+                                     const T *c, const T *d_skip, const TI *z, const T *saved,
+                                     const TI *gy, const T *carry, T *gu, T *gdelta, T *gb,
+                                     T *gc, TI *gz, T *gh0, T *ga, T *gd, int64_t s0, int64_t s1,
                                      int64_t length, int64_t din, int64_t n_state, int64_t seg) {
     int64_t n_seg = (length + seg - 1) / seg, block = n_state * LANES;
     T *hs = malloc(sizeof(T) * (seg + 1) * block), *da = malloc(sizeof(T) * seg * block);
@@ -255,8 +285,8 @@ static int NAME(scan_backward_piece)(const T *u, const T *delta, const T *a_t, c
         const T *bs = b + s * length * n_state, *cs = c + s * length * n_state;
         for (int64_t d0 = 0; d0 < din; d0 += LANES) {
             int64_t off = s * length * din + d0, state = s * n_state * din + d0;
-            const T *zs = z ? z + off : NULL;
-            T *gzs = z ? gz + off : NULL;
+            const TI *zs = z ? z + off : NULL;
+            TI *gzs = z ? gz + off : NULL;
             const T *saved_s = saved + s * n_seg * n_state * din + d0;
             if (din - d0 >= LANES)
                 NAME(backward_block)(u + off, delta + off, a_t + d0, bs, cs, d_skip + d0, zs,
@@ -290,17 +320,18 @@ static int NAME(scan_backward_piece)(const T *u, const T *delta, const T *a_t, c
 
 /* Causal depthwise convolution + SiLU of one step t of one sequence: pre [C] the
  * pre-activation (x points at the sequence). */
-INLINE void NAME(conv_row)(const T *x, const T *taps_t, const T *bias, T *pre, int64_t t,
+INLINE void NAME(conv_row)(const TI *x, const T *taps_t, const T *bias, T *pre, int64_t t,
                            int64_t channels, int64_t k) {
     for (int64_t ch = 0; ch < channels; ch++) pre[ch] = bias[ch];
     for (int64_t j = t < k - 1 ? k - 1 - t : 0; j < k; j++) {
-        const T *tap = taps_t + j * channels, *xr = x + (t - (k - 1) + j) * channels;
+        const T *tap = taps_t + j * channels;
+        const TI *xr = x + (t - (k - 1) + j) * channels;
 #pragma omp simd
-        for (int64_t ch = 0; ch < channels; ch++) pre[ch] += tap[ch] * xr[ch];
+        for (int64_t ch = 0; ch < channels; ch++) pre[ch] += tap[ch] * LOADI(xr, ch);
     }
 }
 
-static int NAME(conv_silu_forward_piece)(const T *x, const T *taps_t, const T *bias, T *out,
+static int NAME(conv_silu_forward_piece)(const TI *x, const T *taps_t, const T *bias, T *out,
                                          int64_t s0, int64_t s1, int64_t length, int64_t channels,
                                          int64_t k) {
     for (int64_t s = s0; s < s1; s++)
@@ -315,13 +346,13 @@ static int NAME(conv_silu_forward_piece)(const T *x, const T *taps_t, const T *b
 
 /* gtaps [K, C] and gbias [C] are accumulated into (one per call). Each step's gradient of the
  * pre-activation goes to the K rows of gx it came from; row t is first written at step t. */
-static int NAME(conv_silu_backward_piece)(const T *x, const T *taps_t, const T *bias,
+static int NAME(conv_silu_backward_piece)(const TI *x, const T *taps_t, const T *bias,
                                           const T *gout, T *gx, T *gtaps, T *gbias, int64_t s0,
                                           int64_t s1, int64_t length, int64_t channels, int64_t k) {
     T *gpre = malloc(sizeof(T) * channels);
     if (!gpre) return 1;
     for (int64_t s = s0; s < s1; s++) {
-        const T *xs = x + s * length * channels;
+        const TI *xs = x + s * length * channels;
         T *gxs = gx + s * length * channels;
         for (int64_t t = 0; t < length; t++) {
             const T *go = gout + (s * length + t) * channels;
@@ -334,7 +365,8 @@ static int NAME(conv_silu_backward_piece)(const T *x, const T *taps_t, const T *
             }
             for (int64_t j = t < k - 1 ? k - 1 - t : 0; j < k; j++) {
                 int64_t row = t - (k - 1) + j;
-                const T *tap = taps_t + j * channels, *xr = xs + row * channels;
+                const T *tap = taps_t + j * channels;
+                const TI *xr = xs + row * channels;
                 T *gt = gtaps + j * channels, *gr = gxs + row * channels;
                 if (j == k - 1) {
 #pragma omp simd
@@ -344,7 +376,7 @@ static int NAME(conv_silu_backward_piece)(const T *x, const T *taps_t, const T *
                     for (int64_t ch = 0; ch < channels; ch++) gr[ch] += tap[ch] * gpre[ch];
                 }
 #pragma omp simd
-                for (int64_t ch = 0; ch < channels; ch++) gt[ch] += gpre[ch] * xr[ch];
+                for (int64_t ch = 0; ch < channels; ch++) gt[ch] += gpre[ch] * LOADI(xr, ch);
             }
         }
     }
@@ -359,7 +391,7 @@ static int NAME(conv_silu_backward_piece)(const T *x, const T *taps_t, const T *
 #define SLICE(k) n_seq * (k) / pieces, n_seq * ((k) + 1) / pieces
 
 int NAME(scan_forward)(const T *u, const T *delta, const T *a_t, const T *b, const T *c,
-                       const T *d_skip, const T *z, const T *h0, T *y, T *last, T *saved,
+                       const T *d_skip, const TI *z, const T *h0, TI *y, T *last, T *saved,
                        int64_t n_seq, int64_t length, int64_t din, int64_t n_state, int64_t seg,
                        int64_t pieces, int64_t threads) {
     int failed = 0;
@@ -371,8 +403,8 @@ int NAME(scan_forward)(const T *u, const T *delta, const T *a_t, const T *b, con
 }
 
 int NAME(scan_backward)(const T *u, const T *delta, const T *a_t, const T *b, const T *c,
-                        const T *d_skip, const T *z, const T *saved, const T *gy,
-                        const T *carry, T *gu, T *gdelta, T *gb, T *gc, T *gz, T *gh0, T *ga,
+                        const T *d_skip, const TI *z, const T *saved, const TI *gy,
+                        const T *carry, T *gu, T *gdelta, T *gb, T *gc, TI *gz, T *gh0, T *ga,
                         T *gd, int64_t n_seq, int64_t length, int64_t din, int64_t n_state,
                         int64_t seg, int64_t pieces, int64_t threads) {
     int failed = 0;
@@ -385,7 +417,7 @@ int NAME(scan_backward)(const T *u, const T *delta, const T *a_t, const T *b, co
     return failed;
 }
 
-int NAME(conv_silu_forward)(const T *x, const T *taps_t, const T *bias, T *out, int64_t n_seq,
+int NAME(conv_silu_forward)(const TI *x, const T *taps_t, const T *bias, T *out, int64_t n_seq,
                             int64_t length, int64_t channels, int64_t k_taps, int64_t pieces,
                             int64_t threads) {
     int failed = 0;
@@ -396,7 +428,7 @@ int NAME(conv_silu_forward)(const T *x, const T *taps_t, const T *bias, T *out, 
     return failed;
 }
 
-int NAME(conv_silu_backward)(const T *x, const T *taps_t, const T *bias, const T *gout, T *gx,
+int NAME(conv_silu_backward)(const TI *x, const T *taps_t, const T *bias, const T *gout, T *gx,
                              T *gtaps, T *gbias, int64_t n_seq, int64_t length, int64_t channels,
                              int64_t k_taps, int64_t pieces, int64_t threads) {
     int failed = 0;
@@ -410,5 +442,7 @@ int NAME(conv_silu_backward)(const T *x, const T *taps_t, const T *bias, const T
 }
 
 #undef SLICE
+#undef LOADI
+#undef STOREI
 
 #endif

@@ -17,7 +17,10 @@ headers; its switch ``NEUROFM_CPU_KERNEL=0`` turns these kernels off too). The k
 sequences into slices that ``torch.get_num_threads()`` OpenMP threads take in turn. Where the
 library cannot be built, PyTorch runs the same computation: the same results up to float
 rounding. float32 and float64 on CPU only (``cpu_kernels.usable(u)``); other dtypes and devices
-take the other paths.
+take the other paths. Under bf16 autocast the tensors at the mixer's projections may be
+bfloat16 with float32 arithmetic (:func:`io_suffix`): the convolution's input, the scan's gate
+``z`` and output ``y`` and their gradients are converted as the kernels read and write them,
+instead of by separate casts (the same numbers).
 """
 
 from __future__ import annotations
@@ -49,9 +52,17 @@ def _plan(sequences: int) -> tuple[int, int]:
     return (1 if threads == 1 else min(sequences, PIECES_PER_THREAD * threads)), threads
 
 
-def _run(name: str, dtype: torch.dtype, pointers: list, sizes: tuple, plan: tuple[int, int]):
-    """Call kernel ``name`` (``pointers``, then ``sizes``, then ``plan``)."""
-    if getattr(library(), f"{name}_{SUFFIX[dtype]}")(*pointers, *sizes, *plan):
+def io_suffix(dtype: torch.dtype, io_dtype: torch.dtype) -> str | None:
+    """The kernels' suffix for arithmetic in ``dtype`` with ``io_dtype`` at the projections
+    (``f32``, ``f64``, or ``f32_bf16`` for bfloat16 there); None where there is no such kernel."""
+    if io_dtype == dtype:
+        return SUFFIX.get(dtype)
+    return "f32_bf16" if (dtype, io_dtype) == (torch.float32, torch.bfloat16) else None
+
+
+def _run(name: str, suffix: str, pointers: list, sizes: tuple, plan: tuple[int, int]):
+    """Call kernel ``name_suffix`` (``pointers``, then ``sizes``, then ``plan``)."""
+    if getattr(library(), f"{name}_{suffix}")(*pointers, *sizes, *plan):
         raise MemoryError(f"{name}: out of memory for the kernel's work buffers")
 
 
@@ -60,8 +71,9 @@ class FusedSelectiveScan(torch.autograd.Function):
 
     ``u, delta [S, L, Din]``, ``A [Din, N]``, ``B, C [S, L, N]``, ``D [Din]``, ``z [S, L, Din]``
     or None, ``state [S, N, Din]`` (the initial state, features last). Returns
-    ``y = (C . h + D u) * silu(z)`` ``[S, L, Din]`` (no gate when ``z`` is None) and the final
-    state ``[S, N, Din]``. All of one dtype (float32 or float64), on CPU.
+    ``y = (C . h + D u) * silu(z)`` ``[S, L, Din]`` (no gate when ``z`` is None) in ``z``'s dtype
+    and the final state ``[S, N, Din]``. One dtype (float32 or float64), on CPU, except that
+    ``z`` may be bfloat16 with float32 (:func:`io_suffix`).
     """
 
     @staticmethod
@@ -71,11 +83,14 @@ class FusedSelectiveScan(torch.autograd.Function):
         u, delta, B, C, D, state = (v.contiguous() for v in (u, delta, B, C, D, state))
         z = None if z is None else z.contiguous()
         a_t = A.t().contiguous()
-        y, last = torch.empty_like(u), torch.empty_like(state)
+        io_dtype = u.dtype if z is None else z.dtype
+        y, last = torch.empty_like(u, dtype=io_dtype), torch.empty_like(state)
         saved = u.new_empty(s, -(-length // SEGMENT), n, din)
         ptrs = [_pointer(v) for v in (u, delta, a_t, B, C, D, z, state, y, last, saved)]
-        _run("scan_forward", u.dtype, ptrs, (s, length, din, n, SEGMENT), _plan(s))
+        suffix = io_suffix(u.dtype, io_dtype)
+        _run("scan_forward", suffix, ptrs, (s, length, din, n, SEGMENT), _plan(s))
         ctx.save_for_backward(u, delta, a_t, B, C, D, z, saved)
+        ctx.suffix, ctx.io_dtype = suffix, io_dtype
         return y, last
 
     @staticmethod
@@ -84,7 +99,7 @@ class FusedSelectiveScan(torch.autograd.Function):
         u, delta, a_t, B, C, D, z, saved = ctx.saved_tensors
         s, length, din = u.shape
         n = a_t.shape[0]
-        gy, g_last = gy.contiguous(), g_last.contiguous()
+        gy, g_last = gy.contiguous().to(ctx.io_dtype), g_last.contiguous()
         gu, g_delta = torch.empty_like(u), torch.empty_like(u)
         gz = None if z is None else torch.empty_like(z)
         gB, gC = torch.empty_like(B), torch.empty_like(C)
@@ -93,23 +108,25 @@ class FusedSelectiveScan(torch.autograd.Function):
         g_a, g_d = a_t.new_zeros(plan[0], n, din), D.new_zeros(plan[0], din)  # one per slice
         ptrs = [_pointer(v) for v in (u, delta, a_t, B, C, D, z, saved, gy, g_last, gu, g_delta,
                                       gB, gC, gz, g_state, g_a, g_d)]
-        _run("scan_backward", u.dtype, ptrs, (s, length, din, n, SEGMENT), plan)
+        _run("scan_backward", ctx.suffix, ptrs, (s, length, din, n, SEGMENT), plan)
         return gu, g_delta, g_a.sum(0).t(), gB, gC, g_d.sum(0), gz, g_state
 
 
 class FusedCausalConvSiLU(torch.autograd.Function):
     """``silu(causal depthwise convolution)`` through the C kernel, channels last:
     ``(x [S, L, C], weight [C, 1, K], bias [C]) -> [S, L, C]``, as
-    :func:`neurofm.models.mamba.causal_depthwise_conv` followed by ``F.silu``. One dtype
-    (float32 or float64), on CPU."""
+    :func:`neurofm.models.mamba.causal_depthwise_conv` followed by ``F.silu``, in the weight's
+    dtype (float32 or float64), on CPU; ``x`` of that dtype or, with float32 weights, bfloat16
+    (:func:`io_suffix`)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias):
         s, length, channels = x.shape
         x, bias = x.contiguous(), bias.contiguous()
         taps_t = weight[:, 0].t().contiguous()  # [K, C]
-        out = torch.empty_like(x)
-        _run("conv_silu_forward", x.dtype, [v.data_ptr() for v in (x, taps_t, bias, out)],
+        out = torch.empty_like(x, dtype=weight.dtype)
+        ctx.suffix = io_suffix(weight.dtype, x.dtype)
+        _run("conv_silu_forward", ctx.suffix, [v.data_ptr() for v in (x, taps_t, bias, out)],
              (s, length, channels, taps_t.shape[0]), _plan(s))
         ctx.save_for_backward(x, taps_t, bias)
         return out
@@ -120,10 +137,10 @@ class FusedCausalConvSiLU(torch.autograd.Function):
         x, taps_t, bias = ctx.saved_tensors
         s, length, channels = x.shape
         k = taps_t.shape[0]
-        g_out = g_out.contiguous()
-        g_x = torch.empty_like(x)
+        g_out = g_out.contiguous().to(taps_t.dtype)
+        g_x = torch.empty_like(x, dtype=taps_t.dtype)  # summed over K steps: in the arithmetic's dtype
         plan = _plan(s)
-        g_taps, g_bias = x.new_zeros(plan[0], k, channels), x.new_zeros(plan[0], channels)
+        g_taps, g_bias = taps_t.new_zeros(plan[0], k, channels), taps_t.new_zeros(plan[0], channels)
         ptrs = [v.data_ptr() for v in (x, taps_t, bias, g_out, g_x, g_taps, g_bias)]
-        _run("conv_silu_backward", x.dtype, ptrs, (s, length, channels, k), plan)
-        return g_x, g_taps.sum(0).t().unsqueeze(1), g_bias.sum(0)
+        _run("conv_silu_backward", ctx.suffix, ptrs, (s, length, channels, k), plan)
+        return g_x.to(x.dtype), g_taps.sum(0).t().unsqueeze(1), g_bias.sum(0)

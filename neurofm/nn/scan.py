@@ -90,7 +90,9 @@ def selective_scan(u, delta, A, B, C, D, h0=None, chunk: int | None = None, z=No
     ----------
     z : Tensor ``[S, L, Din]`` or None
         Gate (as in ``mamba_ssm``'s ``selective_scan_fn``): the output is multiplied by
-        ``silu(z)``. None: no gate.
+        ``silu(z)``. None: no gate. A bfloat16 ``z`` with float32 ``u`` (the mixer under bf16
+        autocast) gives a bfloat16 output, computed in float32 and rounded once (the fused
+        kernel converts as it reads and writes); otherwise ``z`` is cast to ``u``'s dtype.
     chunk : int or None
         Time steps per block (default: as many as keep a block's ``[S, T, N, Din]`` tensors near
         :data:`BLOCK_ELEMENTS`). Any value gives the same result; it only trades Python
@@ -105,6 +107,8 @@ def selective_scan(u, delta, A, B, C, D, h0=None, chunk: int | None = None, z=No
     s, length, din = u.shape
     n = A.shape[1]
     state = (u.new_zeros(s, n, din) if h0 is None else h0.transpose(1, 2)).contiguous()
+    if z is not None and mamba_kernels.io_suffix(u.dtype, z.dtype) is None:
+        z = z.to(u.dtype)
     if cpu_kernels.usable(u):
         y, last = mamba_kernels.FusedSelectiveScan.apply(u, delta, A, B, C, D, z, state)
         return y, last.transpose(1, 2)
@@ -119,7 +123,7 @@ def selective_scan(u, delta, A, B, C, D, h0=None, chunk: int | None = None, z=No
         block = max(1, min(block, length))
         y, last = _SelectiveScan.apply(u, delta, A, B, C, D, state, block, None)
     if z is not None:
-        y = y * F.silu(z)
+        y = (y * F.silu(z.to(y.dtype))).to(z.dtype)
     return y, last.transpose(1, 2)
 
 
