@@ -142,7 +142,7 @@ def test_results_do_not_depend_on_the_thread_count_or_the_input_layout():
     assert torch.equal(strided, one)
 
 
-def test_no_second_derivative_and_a_bad_axis_is_an_error():
+def test_no_second_derivative_and_bad_shapes_are_errors():
     qkv = torch.randn(B, X, Y, 3, H, E, dtype=F64, requires_grad=True)
     out = attention_kernels.attention(qkv, None, 0.1, 2)
     (grad,) = torch.autograd.grad(out.sum(), qkv, create_graph=True)
@@ -150,6 +150,10 @@ def test_no_second_derivative_and_a_bad_axis_is_an_error():
         grad.sum().backward()
     with pytest.raises(ValueError, match="axis 1 or 2"):
         attention_kernels.attention(qkv, None, 0.1, 3)
+    with pytest.raises(ValueError, match=r"key_valid must be \[B, L\] = \[2, 7\]"):
+        attention_kernels.attention(qkv, torch.ones(B, X, dtype=torch.bool), 0.1, 2)
+    with pytest.raises(ValueError, match=r"qkv \[B, X, Y, 3, H, e\]"):
+        attention_kernels.attention(qkv[..., 0, :], None, 0.1, 2)
 
 
 @pytest.mark.parametrize("axis", [1, 2])

@@ -21,7 +21,7 @@ import math
 import torch
 from torch.autograd.function import once_differentiable
 
-from neurofm.nn.cpu_kernels import SUFFIX, library, usable
+from neurofm.nn.cpu_kernels import SUFFIX, library, threads, usable
 from neurofm.nn.dropout_kernels import draw_seed, item_factors, threshold
 
 #: The dtypes the kernels take: float32, bfloat16 (autocast) and float64 (gradient checks).
@@ -31,10 +31,6 @@ DTYPES = (torch.float32, torch.bfloat16, torch.float64)
 def supports(qkv: torch.Tensor) -> bool:
     """Whether :func:`attention` runs ``qkv`` (a CPU float32, bfloat16 or float64 tensor)."""
     return usable(qkv, DTYPES)
-
-
-def _threads() -> int:
-    return torch.get_num_threads() if library().kernels_threaded() else 1
 
 
 def _geometry(seq: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -74,7 +70,7 @@ class KernelAttention(torch.autograd.Function):
         _check(getattr(library(), f"attention_forward_{SUFFIX[qkv.dtype]}")(
             q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(),
             None if valid is None else valid.data_ptr(), geo.data_ptr(), scale,
-            float(factors[0]), seed, threshold(p), _threads()))
+            float(factors[0]), seed, threshold(p), threads()))
         ctx.save_for_backward(qkv, valid)
         ctx.axis, ctx.p, ctx.factor, ctx.seed = axis, p, float(factors[0]), seed
         return out
@@ -93,7 +89,7 @@ class KernelAttention(torch.autograd.Function):
         _check(getattr(library(), f"attention_backward_{SUFFIX[qkv.dtype]}")(
             q.data_ptr(), k.data_ptr(), v.data_ptr(), grad.data_ptr(), gq.data_ptr(),
             gk.data_ptr(), gv.data_ptr(), None if valid is None else valid.data_ptr(),
-            geo.data_ptr(), scale, ctx.factor, ctx.seed, threshold(ctx.p), _threads()))
+            geo.data_ptr(), scale, ctx.factor, ctx.seed, threshold(ctx.p), threads()))
         return g_qkv, None, None, None, None, None
 
 
@@ -119,8 +115,15 @@ def attention(qkv: torch.Tensor, key_valid: torch.Tensor | None, p: float,
     """
     if axis not in (1, 2):
         raise ValueError(f"attention runs along axis 1 or 2 of [B, X, Y, 3, H, e]; got {axis}")
+    if qkv.dim() != 6 or qkv.shape[3] != 3:
+        raise ValueError(f"attention takes qkv [B, X, Y, 3, H, e]; got {tuple(qkv.shape)}")
     valid = None
     if key_valid is not None:
+        expected = (qkv.shape[0], qkv.shape[axis])
+        if tuple(key_valid.shape) != expected:
+            raise ValueError(f"key_valid must be [B, L] = {list(expected)} for qkv "
+                             f"{tuple(qkv.shape)} along axis {axis}; got "
+                             f"{list(key_valid.shape)}")
         valid = key_valid.to(torch.bool).contiguous().view(torch.uint8)
     seed = draw_seed()
     return KernelAttention.apply(qkv, valid, axis, p, _factors(p, qkv.dtype), seed)

@@ -110,6 +110,12 @@ def library() -> ctypes.CDLL | None:
     return _STATE["library"]
 
 
+def threads() -> int:
+    """OpenMP threads for a kernel call: ``torch.get_num_threads()``, or 1 where the library was
+    built without OpenMP."""
+    return torch.get_num_threads() if library().kernels_threaded() else 1
+
+
 def compiler_name() -> str:
     """The C compiler the kernel is built with: ``$CC``, else ``cc``."""
     return os.environ.get("CC") or "cc"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from neurofm.nn.cpu_kernels import SUFFIX, library, usable
+from neurofm.nn.cpu_kernels import SUFFIX, library, threads, usable
 
 #: The dtypes the kernels take: float32, bfloat16 (autocast) and float64 (gradient checks).
 DTYPES = (torch.float32, torch.bfloat16, torch.float64)
@@ -69,17 +69,13 @@ def item_factors(items: int, p: float, mask_dtype: torch.dtype,
     return factors.to(torch.float64 if mask_dtype == torch.float64 else torch.float32)
 
 
-def _threads() -> int:
-    return torch.get_num_threads() if library().kernels_threaded() else 1
-
-
 def _run(name: str, tensors: tuple[torch.Tensor, ...], factors: torch.Tensor, seed: int,
          thr: int) -> None:
     """Call kernel ``name`` on ``tensors`` (contiguous, all of one shape), then the arguments
     every dropout kernel takes: elements, elements per item, factors, seed, threshold, threads."""
     n = tensors[0].numel()
     getattr(library(), name)(*(t.data_ptr() for t in tensors), n, max(1, n // factors.numel()),
-                             factors.data_ptr(), seed, thr, _threads())
+                             factors.data_ptr(), seed, thr, threads())
 
 
 def _apply_mask(x, out, factors, seed, thr) -> torch.Tensor:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
+from neurofm.nn import cpu_kernels
 from neurofm.nn.cpu_kernels import SUFFIX, library
 
 #: Steps between the states saved for the adjoint (which recomputes the steps in between).
@@ -47,8 +48,7 @@ def _plan(sequences: int) -> tuple[int, int]:
     """``(pieces, threads)``: the slices the sequences are cut into (one set of accumulators
     each) and the OpenMP threads that take them (``torch.get_num_threads()``; one where the
     library was built without OpenMP)."""
-    threads = min(torch.get_num_threads(), sequences) if library().kernels_threaded() else 1
-    threads = max(1, threads)
+    threads = max(1, min(cpu_kernels.threads(), sequences))
     return (1 if threads == 1 else min(sequences, PIECES_PER_THREAD * threads)), threads
 
 
