@@ -302,20 +302,20 @@ MUTANTS: tuple[Mutant, ...] = (
     mutant("attention_backward_forgets_the_dropout_mask",
            "the fused attention's backward takes the gradient of the weights before dropout as "
            "that of the dropped weights",
-           "neurofm/nn/attention_kernels.c", "dwi[j] *= w.f[j];", "dwi[j] *= (CT)1;",
+           "neurofm/nn/attention_kernels.c", "dwi[j] *= w->f[j];", "dwi[j] *= (CT)1;",
            ["tests/test_nn_attention_kernels.py"]),
     mutant("attention_backward_draws_a_new_mask",
            "the fused attention's backward regenerates the mask from a fresh seed",
-           "neurofm/nn/attention_kernels.py", "geo.data_ptr(), scale, ctx.factor, ctx.seed,",
-           "geo.data_ptr(), scale, ctx.factor, draw_seed(),",
+           "neurofm/nn/attention_kernels.py", "geo.data_ptr(), ctx.scale, ctx.factor, ctx.seed,",
+           "geo.data_ptr(), ctx.scale, ctx.factor, draw_seed(),",
            ["tests/test_nn_attention_kernels.py"]),
     mutant("scan_fallback_gates_in_bf16",
            "without the kernels a bf16 gate is applied in bf16 (silu rounded, y in float32): the "
            "two paths disagree in value and dtype",
            "neurofm/nn/scan.py", "y = (y * F.silu(z.to(y.dtype))).to(z.dtype)",
-           "y = y * F.silu(z)", ["tests/test_nn_scan.py::"
-                                 "test_a_bf16_gate_gives_the_float32_scan_rounded_once_in_value_"
-                                 "and_gradients"]),
+           "y = y * F.silu(z)", [("tests/test_nn_scan.py::"
+                                  "test_a_bf16_gate_gives_the_float32_scan_rounded_once_in_value_"
+                                  "and_gradients")]),
     mutant("attention_attends_to_padded_keys",
            "the fused attention ignores the key-padding mask (padded channels leak into real ones)",
            "neurofm/nn/attention_kernels.c",

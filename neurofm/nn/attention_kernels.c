@@ -54,6 +54,23 @@ INLINE double exp_f64_attention(double x) { return exp(x); }
 /* n rounded up to a multiple of LANES. */
 INLINE int64_t padded(int64_t n) { return (n + LANES - 1) / LANES * LANES; }
 
+/* The sizes and strides in `geo` (see above), and the padded sizes of the work buffers. */
+typedef struct {
+    int64_t n1, n2, len, heads, dim, s1, s2, sl, sh, o1, o2, ol, oh;
+    int64_t pairs;      /* (sequence, head) pairs */
+    int64_t lr, lp, ep; /* L rounded up to ROWS and to LANES, e to LANES */
+} geometry_t;
+
+INLINE geometry_t read_geometry(const int64_t *geo) {
+    geometry_t g = {geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6],
+                    geo[7], geo[8], geo[9], geo[10], geo[11], geo[12], 0, 0, 0, 0};
+    g.pairs = g.n1 * g.n2 * g.heads;
+    g.lr = (g.len + ROWS - 1) / ROWS * ROWS;
+    g.lp = padded(g.len);
+    g.ep = padded(g.dim);
+    return g;
+}
+
 /* Threads for a call: one for small work (starting threads costs more than it saves). */
 INLINE int attention_threads(int64_t pairs, int64_t len, int64_t dim, int64_t threads) {
     return pairs * len * len * dim < (1 << 18) || pairs < 2 ? 1 : (int)threads;
@@ -256,84 +273,90 @@ INLINE void NAME(weights)(NAME(scratch_t) *w, const T *q, const T *k, const uint
     }
 }
 
-int NAME(attention_forward)(const T *q, const T *k, const T *v, T *out, const uint8_t *valid,
-                            const int64_t *geo, CT scale, CT factor, uint64_t seed,
-                            uint32_t threshold, int64_t threads) {
-    const int64_t n1 = geo[0], n2 = geo[1], len = geo[2], heads = geo[3], dim = geo[4];
-    const int64_t s1 = geo[5], s2 = geo[6], sl = geo[7], sh = geo[8];
-    const int64_t o1 = geo[9], o2 = geo[10], ol = geo[11], oh = geo[12];
-    const int64_t pairs = n1 * n2 * heads, lr = (len + ROWS - 1) / ROWS * ROWS;
-    const int64_t lp = padded(len), ep = padded(dim);
+/* Pair n's output: out = (P * M) V, written at `out`. */
+INLINE void NAME(forward_pair)(NAME(scratch_t) *w, const geometry_t *g, const T *v, T *out) {
+    NAME(load_rows)(w->vr, v, 1, g->sl, g->len, g->dim, g->ep);
+    NAME(matmul)(w->gv, w->pm, g->lp, 1, w->vr, g->lr, g->len, g->ep);
+    NAME(store_rows)(out, w->gv, 1, g->ol, g->len, g->dim, g->ep);
+}
+
+/* Pair n's gradients of q, k, v from the output's gradient at `gout`. */
+INLINE void NAME(backward_pair)(NAME(scratch_t) *w, const geometry_t *g, const T *v,
+                                const T *gout, T *gq, T *gk, T *gv, CT scale, CT factor,
+                                uint64_t seed, uint32_t threshold, int64_t n) {
+    const int64_t len = g->len, dim = g->dim, lr = g->lr, lp = g->lp, ep = g->ep;
+    NAME(load_rows)(w->vr, v, 1, g->sl, len, dim, ep);
+    NAME(transpose)(w->vt, w->vr, len, dim, lp, ep);
+    NAME(load_rows)(w->go, gout, 1, g->ol, len, dim, ep);
+    NAME(matmul)(w->dw, w->go, ep, 1, w->vt, lr, dim, lp);   /* dO V^T */
+    NAME(matmul)(w->gv, w->pm, 1, lp, w->go, lr, len, ep);   /* dV = (P * M)^T dO */
+    /* dS = P (dW - sum_j P dW), dW = dO V^T * M the gradient of the weights */
+    stream_t st;
+    stream_start(&st, seed, (uint64_t)n);
+    for (int64_t i = 0; i < len; i++) {
+        CT *restrict pi = w->p + i * lp, *restrict dwi = w->dw + i * lp;
+        NAME(row_mask)(&st, w->words, w->f, lp, factor, threshold);
+        CT dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t j = 0; j < lp; j++) {
+            dwi[j] *= w->f[j];
+            dot += pi[j] * dwi[j];
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < lp; j++) dwi[j] = pi[j] * (dwi[j] - dot);
+    }
+    NAME(matmul)(w->go, w->dw, lp, 1, w->kr, lr, len, ep);   /* dQ / scale = dS K */
+    NAME(matmul)(w->gk, w->dw, 1, lp, w->qs, lr, len, ep);   /* dK = dS^T (scale Q) */
+    NAME(store_rows)(gq, w->go, scale, g->sl, len, dim, ep);
+    NAME(store_rows)(gk, w->gk, 1, g->sl, len, dim, ep);
+    NAME(store_rows)(gv, w->gv, 1, g->sl, len, dim, ep);
+}
+
+/* Every (sequence, head) pair, split among the threads, each with its work buffers: the
+ * weights, then the forward (out) or, where gout is given, the backward (gq, gk, gv).
+ * Nonzero: a work buffer could not be allocated. */
+static int NAME(attention_pairs)(const T *q, const T *k, const T *v, T *out, const T *gout,
+                                 T *gq, T *gk, T *gv, const uint8_t *valid, const int64_t *geo,
+                                 CT scale, CT factor, uint64_t seed, uint32_t threshold,
+                                 int64_t threads) {
+    const geometry_t g = read_geometry(geo);
     int failed = 0;
-#pragma omp parallel num_threads(attention_threads(pairs, len, dim, threads)) reduction(| : failed)
+#pragma omp parallel num_threads(attention_threads(g.pairs, g.len, g.dim, threads)) \
+    reduction(| : failed)
     {
         NAME(scratch_t) w;
-        failed = NAME(scratch_alloc)(&w, len, dim);
+        failed = NAME(scratch_alloc)(&w, g.len, g.dim);
 #pragma omp for schedule(static)
-        for (int64_t n = 0; n < pairs; n++) {
+        for (int64_t n = 0; n < g.pairs; n++) {
             if (failed) continue;
-            const int64_t h = n % heads, s = n / heads, i2 = s % n2, i1 = s / n2;
-            const int64_t at = i1 * s1 + i2 * s2 + h * sh;
-            NAME(weights)(&w, q + at, k + at, valid == NULL ? NULL : valid + i1 * len, sl, len,
-                          dim, scale, factor, seed, threshold, n);
-            NAME(load_rows)(w.vr, v + at, 1, sl, len, dim, ep);
-            NAME(matmul)(w.gv, w.pm, lp, 1, w.vr, lr, len, ep); /* out = (P * M) V */
-            NAME(store_rows)(out + i1 * o1 + i2 * o2 + h * oh, w.gv, 1, ol, len, dim, ep);
+            const int64_t h = n % g.heads, s = n / g.heads, i2 = s % g.n2, i1 = s / g.n2;
+            const int64_t at = i1 * g.s1 + i2 * g.s2 + h * g.sh;
+            const int64_t out_at = i1 * g.o1 + i2 * g.o2 + h * g.oh;
+            NAME(weights)(&w, q + at, k + at, valid == NULL ? NULL : valid + i1 * g.len, g.sl,
+                          g.len, g.dim, scale, factor, seed, threshold, n);
+            if (gout == NULL)
+                NAME(forward_pair)(&w, &g, v + at, out + out_at);
+            else
+                NAME(backward_pair)(&w, &g, v + at, gout + out_at, gq + at, gk + at, gv + at,
+                                    scale, factor, seed, threshold, n);
         }
         if (!failed) free(w.base);
     }
     return failed;
 }
 
+int NAME(attention_forward)(const T *q, const T *k, const T *v, T *out, const uint8_t *valid,
+                            const int64_t *geo, CT scale, CT factor, uint64_t seed,
+                            uint32_t threshold, int64_t threads) {
+    return NAME(attention_pairs)(q, k, v, out, NULL, NULL, NULL, NULL, valid, geo, scale,
+                                 factor, seed, threshold, threads);
+}
+
 int NAME(attention_backward)(const T *q, const T *k, const T *v, const T *gout, T *gq, T *gk,
                              T *gv, const uint8_t *valid, const int64_t *geo, CT scale,
                              CT factor, uint64_t seed, uint32_t threshold, int64_t threads) {
-    const int64_t n1 = geo[0], n2 = geo[1], len = geo[2], heads = geo[3], dim = geo[4];
-    const int64_t s1 = geo[5], s2 = geo[6], sl = geo[7], sh = geo[8];
-    const int64_t o1 = geo[9], o2 = geo[10], ol = geo[11], oh = geo[12];
-    const int64_t pairs = n1 * n2 * heads, lr = (len + ROWS - 1) / ROWS * ROWS;
-    const int64_t lp = padded(len), ep = padded(dim);
-    int failed = 0;
-#pragma omp parallel num_threads(attention_threads(pairs, len, dim, threads)) reduction(| : failed)
-    {
-        NAME(scratch_t) w;
-        failed = NAME(scratch_alloc)(&w, len, dim);
-#pragma omp for schedule(static)
-        for (int64_t n = 0; n < pairs; n++) {
-            if (failed) continue;
-            const int64_t h = n % heads, s = n / heads, i2 = s % n2, i1 = s / n2;
-            const int64_t at = i1 * s1 + i2 * s2 + h * sh;
-            NAME(weights)(&w, q + at, k + at, valid == NULL ? NULL : valid + i1 * len, sl, len,
-                          dim, scale, factor, seed, threshold, n);
-            NAME(load_rows)(w.vr, v + at, 1, sl, len, dim, ep);
-            NAME(transpose)(w.vt, w.vr, len, dim, lp, ep);
-            NAME(load_rows)(w.go, gout + i1 * o1 + i2 * o2 + h * oh, 1, ol, len, dim, ep);
-            NAME(matmul)(w.dw, w.go, ep, 1, w.vt, lr, dim, lp);   /* dO V^T */
-            NAME(matmul)(w.gv, w.pm, 1, lp, w.go, lr, len, ep);   /* dV = (P * M)^T dO */
-            /* dS = P (dW - sum_j P dW), dW = dO V^T * M the gradient of the weights */
-            stream_t st;
-            stream_start(&st, seed, (uint64_t)n);
-            for (int64_t i = 0; i < len; i++) {
-                CT *restrict pi = w.p + i * lp, *restrict dwi = w.dw + i * lp;
-                NAME(row_mask)(&st, w.words, w.f, lp, factor, threshold);
-                CT dot = 0;
-#pragma omp simd reduction(+ : dot)
-                for (int64_t j = 0; j < lp; j++) {
-                    dwi[j] *= w.f[j];
-                    dot += pi[j] * dwi[j];
-                }
-#pragma omp simd
-                for (int64_t j = 0; j < lp; j++) dwi[j] = pi[j] * (dwi[j] - dot);
-            }
-            NAME(matmul)(w.go, w.dw, lp, 1, w.kr, lr, len, ep);   /* dQ / scale = dS K */
-            NAME(matmul)(w.gk, w.dw, 1, lp, w.qs, lr, len, ep);   /* dK = dS^T (scale Q) */
-            NAME(store_rows)(gq + at, w.go, scale, sl, len, dim, ep);
-            NAME(store_rows)(gk + at, w.gk, 1, sl, len, dim, ep);
-            NAME(store_rows)(gv + at, w.gv, 1, sl, len, dim, ep);
-        }
-        if (!failed) free(w.base);
-    }
-    return failed;
+    return NAME(attention_pairs)(q, k, v, NULL, gout, gq, gk, gv, valid, geo, scale, factor,
+                                 seed, threshold, threads);
 }
 
 /* The mask the kernels apply, for tests: mask [pairs, L, L] = factor where kept, else 0. */

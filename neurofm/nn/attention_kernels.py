@@ -72,7 +72,7 @@ class KernelAttention(torch.autograd.Function):
             None if valid is None else valid.data_ptr(), geo.data_ptr(), scale,
             float(factors[0]), seed, threshold(p), threads()))
         ctx.save_for_backward(qkv, valid)
-        ctx.axis, ctx.p, ctx.factor, ctx.seed = axis, p, float(factors[0]), seed
+        ctx.axis, ctx.p, ctx.factor, ctx.seed, ctx.scale = axis, p, float(factors[0]), seed, scale
         return out
 
     @staticmethod
@@ -85,11 +85,10 @@ class KernelAttention(torch.autograd.Function):
         geo = _geometry(seq, _sequences(grad, ctx.axis))
         q, k, v = (seq.select(3, i) for i in range(3))
         gq, gk, gv = (g_seq.select(3, i) for i in range(3))
-        scale = 1.0 / math.sqrt(qkv.shape[-1])
         _check(getattr(library(), f"attention_backward_{SUFFIX[qkv.dtype]}")(
             q.data_ptr(), k.data_ptr(), v.data_ptr(), grad.data_ptr(), gq.data_ptr(),
             gk.data_ptr(), gv.data_ptr(), None if valid is None else valid.data_ptr(),
-            geo.data_ptr(), scale, ctx.factor, ctx.seed, threshold(ctx.p), threads()))
+            geo.data_ptr(), ctx.scale, ctx.factor, ctx.seed, threshold(ctx.p), threads()))
         return g_qkv, None, None, None, None, None
 
 
